@@ -1,0 +1,28 @@
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint demo bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(PY) -m pytest -n 2 -q
+
+lint: install
+	$(VENV)/bin/ruff check sqlmig tests
+	$(VENV)/bin/ruff format --check sqlmig tests
+	$(VENV)/bin/mypy
+
+demo: install
+	$(VENV)/bin/sqlmig --database-url embedded migrate
+	$(VENV)/bin/sqlmig --database-url embedded status
+
+clean:
+	rm -rf $(VENV) .sqlmig .pytest_cache .mypy_cache .ruff_cache

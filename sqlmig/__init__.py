@@ -1,0 +1,3 @@
+"""sqlmig: raw-SQL, file-based migrations for PostgreSQL."""
+
+__version__ = "0.1.0"
