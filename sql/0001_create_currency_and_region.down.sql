@@ -1,0 +1,3 @@
+-- Drop the region and currency tables.
+DROP TABLE region;
+DROP TABLE currency;

@@ -1,0 +1,2 @@
+-- Drop the customer table.
+DROP TABLE customer;
