@@ -1,0 +1,5 @@
+"""`python -m sqlmig`."""
+
+from .cli import main
+
+main()

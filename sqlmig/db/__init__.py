@@ -1,0 +1,1 @@
+"""The only package that speaks SQL: connections, history, locks, execution and loading."""

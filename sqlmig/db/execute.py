@@ -1,0 +1,183 @@
+"""Run one migration file, and turn a server error into file:line:column."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from ..errors import ConnectionFailed, MigrationFailed
+from ..migrations import SqlFile
+from ..scanner import Statement, line_col, split_statements
+
+Conn = psycopg.Connection[tuple[object, ...]]
+log = logging.getLogger("sqlmig")
+
+# A file's text ends with this before anything sqlmig appends, so that a last statement
+# without ';' or a trailing `--` comment cannot swallow the history row or the COMMIT.
+_FILE_END = "\n;\n"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a successful run of one file cost, measured on the client."""
+
+    duration_ms: float
+
+
+def settings_sql(lock_timeout: str | None, statement_timeout: str | None) -> list[sql.Composable]:
+    """SET LOCAL statements for the per-migration timeouts (values validated by config)."""
+    out: list[sql.Composable] = []
+    if lock_timeout is not None:
+        out.append(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)))
+    if statement_timeout is not None:
+        out.append(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(statement_timeout)))
+    return out
+
+
+def run_in_transaction(
+    conn: Conn,
+    file: SqlFile,
+    *,
+    version: int,
+    before: Sequence[sql.Composable] = (),
+    after: Sequence[sql.Composable] = (),
+    direction: str = "up",
+    commit: bool = True,
+) -> Outcome:
+    """Send BEGIN, `before`, the file, `after` and COMMIT as ONE request (one round trip).
+
+    PostgreSQL parses the whole request first and runs it inside the explicit transaction, so
+    either every statement and the history row are committed, or nothing is. With
+    commit=False the caller owns the surrounding transaction (whole-run mode).
+    """
+    head = "".join(c.as_string(conn) + ";\n" for c in before)
+    tail = "".join(c.as_string(conn) + ";\n" for c in after)
+    prefix = ("BEGIN;\n" if commit else "SAVEPOINT sqlmig_file;\n") + head
+    request = prefix + file.sql + _FILE_END + tail + ("COMMIT;" if commit else "RELEASE SAVEPOINT sqlmig_file;")
+    started = time.perf_counter()
+    try:
+        conn.execute(request)
+    except psycopg.OperationalError as exc:
+        if conn.closed or conn.broken:
+            raise _lost(exc, file) from None
+        _rollback(conn, commit)
+        raise locate(conn, exc, file, version=version, offset=len(prefix), before=head, direction=direction) from None
+    except psycopg.Error as exc:
+        _rollback(conn, commit)
+        raise locate(conn, exc, file, version=version, offset=len(prefix), before=head, direction=direction) from None
+    duration = (time.perf_counter() - started) * 1000
+    log.info("%s: %d characters in one request, %.1f ms", file.path, len(request), duration)
+    return Outcome(duration)
+
+
+def _rollback(conn: Conn, commit: bool) -> None:
+    if conn.closed or conn.broken:
+        return
+    conn.execute("ROLLBACK" if commit else "ROLLBACK TO SAVEPOINT sqlmig_file")
+
+
+def _lost(exc: psycopg.Error, file: SqlFile) -> ConnectionFailed:
+    return ConnectionFailed(
+        f"the connection was lost while running {file.path}: {_first_line(str(exc))}",
+        hint="the server rolls back an uncommitted transaction; run `sqlmig status` to see what was recorded",
+    )
+
+
+def locate(
+    conn: Conn,
+    exc: psycopg.Error,
+    file: SqlFile,
+    *,
+    version: int,
+    offset: int,
+    before: str,
+    direction: str,
+) -> MigrationFailed:
+    """Turn a server error into MigrationFailed at file:line:column.
+
+    PostgreSQL gives a position only for errors it finds while parsing and analysing; for a
+    runtime error (a division by zero, a constraint violation) the file is replayed statement
+    by statement inside a transaction that is always rolled back, to find the one that fails.
+    """
+    diag = exc.diag
+    statements = split_statements(file.sql)
+    line: int | None = None
+    column: int | None = None
+    failing: Statement | None = None
+    position = _int(diag.statement_position)
+    if position is not None and 0 <= position - 1 - offset <= len(file.sql):
+        line, column = line_col(file.sql, position - 1 - offset)
+        failing = _statement_at(statements, position - 1 - offset)
+    elif not (conn.closed or conn.broken):
+        failing, line, column = _replay(conn, statements, before, diag.sqlstate)
+    return MigrationFailed(
+        _first_line(diag.message_primary or str(exc)),
+        version=version,
+        path=str(file.path),
+        line=line,
+        column=column,
+        sqlstate=diag.sqlstate,
+        detail=diag.message_detail,
+        hint=diag.message_hint or "",
+        statement=failing.text if failing else None,
+        direction=direction,
+    )
+
+
+def _replay(
+    conn: Conn, statements: Sequence[Statement], before: str, sqlstate: str | None
+) -> tuple[Statement | None, int | None, int | None]:
+    """Find the failing statement by running them one by one in a transaction rolled back at the end."""
+    found: tuple[Statement | None, int | None, int | None] = (None, None, None)
+    try:
+        with conn.transaction(force_rollback=True):
+            if before:
+                conn.execute(before)
+            for stmt in statements:
+                try:
+                    conn.execute(stmt.text)
+                except psycopg.Error as exc:
+                    if exc.diag.sqlstate == sqlstate:
+                        pos = _int(exc.diag.statement_position)
+                        if pos is not None:
+                            line, col = line_col(stmt.text, pos - 1)
+                            # positions inside the statement: shift to the statement's place in the file
+                            abs_line = stmt.line + line - 1
+                            abs_col = stmt.column + col - 1 if line == 1 else col
+                            found = (stmt, abs_line, abs_col)
+                        else:
+                            found = (stmt, stmt.line, stmt.column)
+                    raise _StopReplay from None
+    except _StopReplay:
+        pass
+    except psycopg.Error:
+        pass
+    return found
+
+
+class _StopReplay(Exception):
+    """Ends the replay at the first failing statement (the transaction is rolled back)."""
+
+
+def _statement_at(statements: Sequence[Statement], offset: int) -> Statement | None:
+    for stmt in statements:
+        if stmt.start <= offset < stmt.end + 1:
+            return stmt
+    return None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _first_line(text: str) -> str:
+    text = text.strip()
+    return text.splitlines()[0] if text else "error"

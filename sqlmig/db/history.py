@@ -1,0 +1,129 @@
+"""The history table: create it, upgrade it in place, read it, and compose the rows runs write."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import psycopg
+from psycopg import sql
+
+from ..plan import AppliedMigration
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+# The table as the first sqlmig created it; never change this statement, add an upgrade instead.
+_CREATE = """
+CREATE TABLE IF NOT EXISTS {table} (
+    version bigint PRIMARY KEY,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    applied_by text NOT NULL DEFAULT current_user,
+    execution_ms integer,
+    seq bigint GENERATED ALWAYS AS IDENTITY
+)
+"""
+
+# Columns later versions added, in order; each is applied with ADD COLUMN IF NOT EXISTS.
+UPGRADES: tuple[tuple[str, str], ...] = (
+    ("applied_sql", "text"),
+    ("state", "text NOT NULL DEFAULT 'applied'"),
+    ("error", "text"),
+)
+
+# Server-side duration of the current request: statement_timestamp() is when it arrived.
+_ELAPSED_MS = "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::integer"
+
+
+class History:
+    """Access to one history table, named by schema and table (always quoted identifiers)."""
+
+    def __init__(self, conn: Conn, schema: str, table: str) -> None:
+        self.conn = conn
+        self.schema = schema
+        self.table = table
+        self.ident = sql.Identifier(schema, table)
+
+    def columns(self) -> set[str] | None:
+        """The table's columns, or None when the table does not exist (nothing applied yet)."""
+        rows = self.conn.execute(
+            "SELECT a.attname FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+            " AND NOT a.attisdropped"
+            " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
+            (self.schema, self.table),
+        ).fetchall()
+        if not rows:
+            return None
+        return {str(r[0]) for r in rows if r[0] is not None}
+
+    def ensure(self) -> None:
+        """Create the table, or upgrade an older sqlmig's table in place; idempotent."""
+        cols = self.columns()
+        if cols is None:
+            self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            self.conn.execute(sql.SQL(_CREATE).format(table=self.ident))
+            cols = self.columns() or set()
+        for name, ddl in UPGRADES:
+            if name not in cols:
+                self.conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} " + ddl).format(
+                        self.ident, sql.Identifier(name)
+                    )
+                )
+
+    def read(self) -> list[AppliedMigration]:
+        """Every row (without the stored SQL, which is fetched only for files whose checksum differs)."""
+        cols = self.columns()
+        if cols is None:
+            return []
+        state = sql.Identifier("state") if "state" in cols else sql.SQL("'applied'")
+        error = sql.Identifier("error") if "error" in cols else sql.SQL("NULL")
+        query = sql.SQL(
+            "SELECT version, name, checksum, applied_at, applied_by, execution_ms, seq, {}, {} FROM {} ORDER BY seq"
+        ).format(state, error, self.ident)
+        return [
+            AppliedMigration(
+                version=int(r[0]),  # type: ignore[call-overload]
+                name=str(r[1]),
+                checksum=str(r[2]),
+                applied_at=r[3],  # type: ignore[arg-type]
+                applied_by=None if r[4] is None else str(r[4]),
+                execution_ms=None if r[5] is None else int(r[5]),  # type: ignore[call-overload]
+                seq=int(r[6]),  # type: ignore[call-overload]
+                state=str(r[7]),
+                error=None if r[8] is None else str(r[8]),
+            )
+            for r in self.conn.execute(query).fetchall()
+        ]
+
+    def applied_sql(self, versions: Iterable[int]) -> dict[int, str | None]:
+        """The SQL recorded when these migrations ran (None where an older sqlmig kept none)."""
+        wanted = list(versions)
+        cols = self.columns()
+        if not wanted or cols is None or "applied_sql" not in cols:
+            return {v: None for v in wanted}
+        rows = self.conn.execute(
+            sql.SQL("SELECT version, applied_sql FROM {} WHERE version = ANY(%s)").format(self.ident),
+            (wanted,),
+        ).fetchall()
+        found = {int(r[0]): (None if r[1] is None else str(r[1])) for r in rows}  # type: ignore[call-overload]
+        return {v: found.get(v) for v in wanted}
+
+    def insert_sql(self, version: int, name: str, checksum: str, applied_sql: str) -> sql.Composed:
+        """The row of an applied migration, sent in the same request as the migration's SQL."""
+        return sql.SQL(
+            "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
+            " VALUES ({}, {}, {}, {}, " + _ELAPSED_MS + ", 'applied')"
+        ).format(
+            self.ident,
+            sql.Literal(version),
+            sql.Literal(name),
+            sql.Literal(checksum),
+            sql.Literal(applied_sql),
+        )
+
+    def delete_sql(self, version: int) -> sql.Composed:
+        """Removal of a reverted migration's row, sent with its down SQL."""
+        return sql.SQL("DELETE FROM {} WHERE version = {}").format(self.ident, sql.Literal(version))

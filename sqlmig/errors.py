@@ -1,0 +1,188 @@
+"""The SqlmigError tree: every failure a user can cause, with structured fields and an exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+EXIT_UNREACHABLE = 4
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the files or the history, located where a user can find it."""
+
+    where: str  # "sql/0004_x.up.sql:3:1", "/tables/2/rows/17/price", "history", ...
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class SqlmigError(Exception):
+    """Base of every error sqlmig reports; the CLI maps exit_code, the library lets callers catch it."""
+
+    exit_code = EXIT_FAILED
+    title = "error"
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def details(self) -> list[str]:
+        """Extra lines the renderers print below the message."""
+        return []
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "error": type(self).__name__,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "hint": self.hint or None,
+            "details": self.details(),
+        }
+
+
+class ConfigError(SqlmigError):
+    """Bad usage or configuration: a missing URL, an unknown key, an unparsable value."""
+
+    exit_code = EXIT_USAGE
+    title = "configuration error"
+
+
+class ProblemsError(SqlmigError):
+    """Several problems found before anything ran; all are reported at once."""
+
+    exit_code = EXIT_REFUSED
+    title = "refused"
+
+    def __init__(self, message: str, problems: list[Problem], *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems)
+
+    def details(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        data["problems"] = [{"where": p.where, "message": p.message, "hint": p.hint or None} for p in self.problems]
+        return data
+
+
+class DiscoveryError(ProblemsError):
+    """The migration directory is inconsistent (bad names, missing halves, duplicates, encoding)."""
+
+    title = "invalid migration directory"
+
+
+class HistoryError(ProblemsError):
+    """The history disagrees with the files (drift, missing files, out-of-order, failed state)."""
+
+    title = "history check failed"
+
+
+class RefusedError(ProblemsError):
+    """A file or request is refused before anything runs (forbidden statements, bad target)."""
+
+    title = "refused"
+
+
+class MigrationFailed(SqlmigError):
+    """A migration's SQL failed on the server; its transaction was rolled back."""
+
+    exit_code = EXIT_FAILED
+    title = "migration failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        version: int,
+        path: str,
+        line: int | None = None,
+        column: int | None = None,
+        sqlstate: str | None = None,
+        detail: str | None = None,
+        hint: str = "",
+        statement: str | None = None,
+        direction: str = "up",
+        applied_before: int = 0,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.version = version
+        self.path = path
+        self.line = line
+        self.column = column
+        self.sqlstate = sqlstate
+        self.detail = detail
+        self.statement = statement
+        self.direction = direction
+        self.applied_before = applied_before
+
+    @property
+    def location(self) -> str:
+        if self.line is None:
+            return self.path
+        if self.column is None:
+            return f"{self.path}:{self.line}"
+        return f"{self.path}:{self.line}:{self.column}"
+
+    def details(self) -> list[str]:
+        lines = [f"at {self.location}"]
+        if self.sqlstate:
+            lines.append(f"SQLSTATE {self.sqlstate}")
+        if self.detail:
+            lines.append(f"DETAIL: {self.detail}")
+        if self.statement:
+            first = self.statement.strip().splitlines()[0] if self.statement.strip() else ""
+            lines.append(f"statement: {first[:200]}")
+        return lines
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        data.update(
+            version=self.version,
+            path=self.path,
+            line=self.line,
+            column=self.column,
+            sqlstate=self.sqlstate,
+            detail=self.detail,
+            statement=self.statement,
+            direction=self.direction,
+        )
+        return data
+
+
+class ConnectionFailed(SqlmigError):
+    """The database cannot be reached (or never came up within --wait)."""
+
+    exit_code = EXIT_UNREACHABLE
+    title = "cannot connect"
+
+
+class LockTimeout(SqlmigError):
+    """sqlmig's own advisory lock was held by another session for longer than --lock-wait."""
+
+    exit_code = EXIT_UNREACHABLE
+    title = "lock not acquired"
+
+
+class WriteFailed(SqlmigError):
+    """A file sqlmig writes (`new`) could not be written; nothing was left behind."""
+
+    exit_code = EXIT_REFUSED
+    title = "cannot write"
+
+
+class Interrupted(SqlmigError):
+    """The run was interrupted (Ctrl-C); the current migration was rolled back."""
+
+    exit_code = EXIT_INTERRUPTED
+    title = "interrupted"

@@ -1,0 +1,256 @@
+"""Discover migration directories into frozen Migration records, reporting every problem at once."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import parse_duration_ms
+from .errors import DiscoveryError, Problem
+
+FILE_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)\.(?P<kind>up|down)\.sql$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+MAX_VERSION = 2**63 - 1  # the history's version column is a bigint
+BOM = "\ufeff"
+DIRECTIVE_RE = re.compile(r"^--\s*sqlmig:\s*(?P<key>[a-z_-]+)\s*(?:=\s*(?P<value>\S+))?\s*$")
+KNOWN_DIRECTIVES = {"no-transaction", "lock_timeout", "statement_timeout"}
+
+
+@dataclass(frozen=True)
+class Directives:
+    """Options a file sets in its leading comment lines (`-- sqlmig:no-transaction`, ...)."""
+
+    no_transaction: bool = False
+    lock_timeout: str | None = None
+    statement_timeout: str | None = None
+
+
+@dataclass(frozen=True)
+class SqlFile:
+    """One up or down file: its text with the BOM stripped and CRLF turned into LF."""
+
+    path: Path
+    sql: str
+    directives: Directives = field(default_factory=Directives)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the file holds no statement (empty or only comments): a valid no-op."""
+        from .scanner import tokenize
+
+        return not tokenize(self.sql)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """A numbered up/down pair, ordered by version (numerically)."""
+
+    version: int
+    name: str
+    up: SqlFile
+    down: SqlFile
+    checksum: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.version:04d}_{self.name}"
+
+
+def normalize(text: str) -> str:
+    """Strip a BOM and turn CRLF into LF, so a Windows checkout has the same text and checksum."""
+    if text.startswith(BOM):
+        text = text[1:]
+    return text.replace("\r\n", "\n")
+
+
+def checksum(sql: str) -> str:
+    """SHA-256 of the normalised up text."""
+    return hashlib.sha256(sql.encode("utf-8")).hexdigest()
+
+
+def parse_directives(sql: str, path: Path) -> tuple[Directives, list[Problem]]:
+    """Read `-- sqlmig:key[=value]` lines among the leading comment lines of a file."""
+    values: dict[str, str | bool] = {}
+    problems: list[Problem] = []
+    for lineno, raw in enumerate(sql.split("\n"), start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            break
+        match = DIRECTIVE_RE.match(line)
+        if not match:
+            if re.match(r"^--\s*sqlmig:", line):
+                problems.append(Problem(f"{path}:{lineno}", f"malformed directive {line!r}"))
+            continue
+        key, value = match.group("key"), match.group("value")
+        where = f"{path}:{lineno}"
+        if key not in KNOWN_DIRECTIVES:
+            problems.append(
+                Problem(
+                    where,
+                    f"unknown directive sqlmig:{key}",
+                    "known: " + ", ".join(sorted(KNOWN_DIRECTIVES)),
+                )
+            )
+        elif key == "no-transaction":
+            if value is not None:
+                problems.append(Problem(where, "sqlmig:no-transaction takes no value"))
+            values[key] = True
+        elif value is None:
+            problems.append(Problem(where, f"sqlmig:{key} needs a value, e.g. sqlmig:{key}=5s"))
+        else:
+            try:
+                parse_duration_ms(value)
+                values[key] = value
+            except ValueError:
+                problems.append(
+                    Problem(
+                        where,
+                        f"invalid duration {value!r} for sqlmig:{key}",
+                        "e.g. 200ms, 5s, 1min",
+                    )
+                )
+    directives = Directives(
+        no_transaction=bool(values.get("no-transaction", False)),
+        lock_timeout=_str_or_none(values.get("lock_timeout")),
+        statement_timeout=_str_or_none(values.get("statement_timeout")),
+    )
+    return directives, problems
+
+
+def _str_or_none(value: str | bool | None) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_filename(name: str) -> tuple[int, str, str] | None:
+    """(version, name, 'up'|'down') for a well-formed migration file name, else None."""
+    match = FILE_RE.match(name)
+    if not match:
+        return None
+    return int(match.group("version")), match.group("name"), match.group("kind")
+
+
+def discover(dirs: Sequence[Path]) -> list[Migration]:
+    """Read every pair from the directories, sorted by version; raise DiscoveryError listing all problems."""
+    problems: list[Problem] = []
+    halves: dict[int, dict[str, tuple[str, Path]]] = {}
+    for directory in dirs:
+        if not directory.is_dir():
+            problems.append(
+                Problem(
+                    str(directory),
+                    "migration directory does not exist" if not directory.exists() else "not a directory",
+                    "create it with `sqlmig new NAME`, or point --dir at your migrations",
+                )
+            )
+            continue
+        root = directory.resolve()
+        for path in sorted(directory.iterdir()):
+            if not path.name.lower().endswith(".sql"):
+                continue
+            parsed = parse_filename(path.name)
+            if parsed is None:
+                problems.append(
+                    Problem(
+                        str(path),
+                        "not a migration file name",
+                        "expected NNNN_snake_name.up.sql or NNNN_snake_name.down.sql (lowercase a-z, 0-9, _)",
+                    )
+                )
+                continue
+            version, name, kind = parsed
+            if version > MAX_VERSION:
+                problems.append(Problem(str(path), f"version {version} does not fit a bigint (max {MAX_VERSION})"))
+                continue
+            if path.is_symlink() and not _inside(path.resolve(), root):
+                problems.append(Problem(str(path), "symbolic link pointing outside the migration directory"))
+                continue
+            if not path.is_file():
+                problems.append(Problem(str(path), "not a regular file"))
+                continue
+            slot = halves.setdefault(version, {})
+            if kind in slot:
+                other = slot[kind][1]
+                problems.append(Problem(str(path), f"version {version} is used twice: also {other}"))
+                continue
+            slot[kind] = (name, path)
+
+    migrations: list[Migration] = []
+    for version in sorted(halves):
+        slot = halves[version]
+        if "up" not in slot or "down" not in slot:
+            have_kind = "up" if "up" in slot else "down"
+            missing = "down" if have_kind == "up" else "up"
+            name, path = slot[have_kind]
+            expected = path.with_name(f"{path.name.split('_', 1)[0]}_{name}.{missing}.sql")
+            problems.append(Problem(str(path), f"has no {missing} file", f"create {expected}"))
+            continue
+        (up_name, up_path), (down_name, down_path) = slot["up"], slot["down"]
+        if up_name != down_name:
+            problems.append(Problem(str(down_path), f"name {down_name!r} does not match its up file {up_path.name}"))
+            continue
+        up = _read(up_path, problems)
+        down = _read(down_path, problems)
+        if up is None or down is None:
+            continue
+        migrations.append(Migration(version, up_name, up, down, checksum(up.sql)))
+
+    if problems:
+        raise DiscoveryError(
+            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the migration directory",
+            problems,
+        )
+    return migrations
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _read(path: Path, problems: list[Problem]) -> SqlFile | None:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(str(path), f"cannot read: {exc.strerror}"))
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problems.append(
+            Problem(
+                f"{path}:{line}",
+                f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            )
+        )
+        return None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        problems.append(Problem(f"{path}:{line}", "contains a NUL byte (binary file?)"))
+        return None
+    sql = normalize(text)
+    directives, directive_problems = parse_directives(sql, path)
+    problems.extend(directive_problems)
+    return SqlFile(path, sql, directives)
+
+
+def next_version_name(migrations: Sequence[Migration], dirs: Sequence[Path], name: str) -> tuple[int, int]:
+    """(next version, zero-pad width) for `new`: highest on disk + 1, padded like the existing files."""
+    if not NAME_RE.match(name):
+        from .errors import ConfigError
+
+        raise ConfigError(
+            f"invalid migration name {name!r}",
+            hint="use lowercase letters, digits and underscores, e.g. add_customer_email",
+        )
+    width = 4
+    highest = 0
+    for m in migrations:
+        if m.version >= highest:
+            highest = m.version
+            width = len(m.up.path.name.split("_", 1)[0])
+    return highest + 1, width

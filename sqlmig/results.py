@@ -1,0 +1,66 @@
+"""Result records returned by the API and drawn by the renderers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import Problem
+from .plan import Entry
+
+
+@dataclass(frozen=True)
+class RunItem:
+    """One migration a run applied or reverted (or would, with --dry-run)."""
+
+    version: int
+    name: str
+    path: Path
+    duration_ms: float | None = None
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    applied: tuple[RunItem, ...]
+    dry_run: bool = False
+    warnings: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class DownResult:
+    reverted: tuple[RunItem, ...]
+    dry_run: bool = False
+    nothing_applied: bool = False
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    entries: tuple[Entry, ...]
+    history_table: str
+    warnings: tuple[Problem, ...] = ()
+
+    @property
+    def is_head(self) -> bool:
+        return all(e.state == "applied" for e in self.entries)
+
+
+@dataclass(frozen=True)
+class NewResult:
+    version: int
+    name: str
+    up_path: Path
+    down_path: Path
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress reported through on_event while a run goes on (the library never prints)."""
+
+    kind: str  # "run_start", "migration_start", "migration_done", "retry"
+    total: int = 0
+    index: int = 0
+    item: RunItem | None = None
+    direction: str = "up"
+    message: str = ""
+    extra: dict[str, object] = field(default_factory=dict)

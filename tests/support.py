@@ -1,0 +1,72 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from typer.testing import CliRunner
+
+from sqlmig.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Project:
+    """A temporary project directory with a migration folder."""
+
+    root: Path
+    sql: Path
+
+    def add(self, version: int | str, name: str, up: str, down: str = "") -> tuple[Path, Path]:
+        stem = f"{version:04d}_{name}" if isinstance(version, int) else f"{version}_{name}"
+        up_path = self.sql / f"{stem}.up.sql"
+        down_path = self.sql / f"{stem}.down.sql"
+        up_path.write_text(up, encoding="utf-8")
+        down_path.write_text(down, encoding="utf-8")
+        return up_path, down_path
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the CLI in-process (Typer's CliRunner), stdout and stderr kept apart."""
+    runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120", **(env or {})})
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def run_process(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
+    """Run `python -m sqlmig` as a real process."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SQLMIG_") and k != "DATABASE_URL"}
+    full_env.update({"NO_COLOR": "1", **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, "-m", "sqlmig", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def tables(conn: psycopg.Connection[tuple[object, ...]], schema: str = "public") -> set[str]:
+    rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def history(
+    conn: psycopg.Connection[tuple[object, ...]], table: str = "public.sqlmig_migrations"
+) -> list[tuple[object, ...]]:
+    return conn.execute(f"SELECT version, name, checksum FROM {table} ORDER BY seq").fetchall()
