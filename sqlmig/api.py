@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import checks
 from .config import EMBEDDED, Settings, load_config_files, resolve
@@ -20,14 +21,15 @@ from .errors import (
     RefusedError,
     WriteFailed,
 )
-from .migrations import Migration, discover, next_version_name
-from .plan import Entry, Plan, build_plan
+from .migrations import Migration, SqlFile, discover, next_version_name
+from .plan import FAILED, Entry, Plan, build_plan
 from .results import DownResult, Event, MigrateResult, NewResult, RunItem, StatusResult
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.history import Conn, History
 
 EventHandler = Callable[[Event], None]
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 class Migrator:
@@ -70,12 +72,18 @@ class Migrator:
         migrations = self.discover()
         with self._connect() as conn:
             plan = self._plan(conn, migrations)
-        return StatusResult(plan.entries, self._table_name())
+            warnings = self._catalog_warnings(conn, plan)
+        return StatusResult(plan.entries, self._table_name(), warnings=tuple(warnings))
 
     # ---- runs ------------------------------------------------------------------------------
 
     def migrate(
-        self, *, to: int | None = None, dry_run: bool = False, allow_out_of_order: bool = False
+        self,
+        *,
+        to: int | None = None,
+        dry_run: bool = False,
+        allow_out_of_order: bool = False,
+        single_transaction: bool = False,
     ) -> MigrateResult:
         """Apply pending migrations in version order, each in its own transaction."""
         migrations = self.discover()
@@ -85,10 +93,10 @@ class Migrator:
             plan = self._plan(conn, migrations)
             self._check_history(plan, allow_out_of_order=allow_out_of_order)
             todo = [e for e in plan.pending if to is None or e.version <= to]
-            self._check_files([e.migration.up for e in todo if e.migration])
+            self._check_files([e.migration.up for e in todo if e.migration], single_transaction)
             if dry_run or history is None:
                 return MigrateResult(tuple(_item(e, "up") for e in todo), dry_run=True)
-            done = self._apply_each(conn, history, todo, direction="up")
+            done = self._apply_all(conn, history, todo, "up", single_transaction)
         return MigrateResult(tuple(done))
 
     def down(
@@ -98,6 +106,7 @@ class Migrator:
         to: int | None = None,
         all: bool = False,
         dry_run: bool = False,
+        single_transaction: bool = False,
     ) -> DownResult:
         """Revert applied migrations, newest application first (default: the last one)."""
         chosen = sum(x is not None and x is not False for x in (steps, to, all or None))
@@ -118,10 +127,10 @@ class Migrator:
                 todo = [e for e in applied if e.version > to]
             else:
                 todo = applied[: steps or 1]
-            self._check_files([e.migration.down for e in todo if e.migration])
+            self._check_files([e.migration.down for e in todo if e.migration], single_transaction)
             if dry_run or history is None:
                 return DownResult(tuple(_item(e, "down") for e in todo), dry_run=True)
-            done = self._apply_each(conn, history, todo, direction="down")
+            done = self._apply_all(conn, history, todo, "down", single_transaction)
         return DownResult(tuple(done))
 
     def new(self, name: str, *, into: Path | None = None) -> NewResult:
@@ -201,6 +210,21 @@ class Migrator:
             rows = [replace(r, applied_sql=texts.get(r.version)) if r.version in texts else r for r in rows]
         return build_plan(migrations, rows)
 
+    def _catalog_warnings(self, conn: Conn, plan: Plan) -> list[Problem]:
+        """After a failed non-transactional migration: INVALID indexes its CONCURRENTLY build left."""
+        if not any(e.state == FAILED for e in plan.entries):
+            return []
+        from .db.catalog import invalid_indexes
+
+        return [
+            Problem(
+                f"index {ix.schema}.{ix.name} on {ix.table}",
+                "is INVALID (left by a failed CREATE INDEX CONCURRENTLY); queries skip it, writes still pay for it",
+                f"drop it with: {ix.drop_statement}",
+            )
+            for ix in invalid_indexes(conn)
+        ]
+
     def _check_history(self, plan: Plan, *, allow_out_of_order: bool) -> None:
         problems = plan.drift_problems()
         if not allow_out_of_order:
@@ -212,51 +236,176 @@ class Migrator:
                 problems,
             )
 
-    def _check_files(self, files: Sequence[Any]) -> None:
+    def _check_files(self, files: Sequence[SqlFile], single_transaction: bool = False) -> None:
         problems = checks.files_problems(files)
+        if single_transaction:
+            problems += [
+                Problem(
+                    str(f.path),
+                    "marked -- sqlmig:no-transaction, so it cannot run inside --single-transaction",
+                    "run it in a separate run without --single-transaction",
+                )
+                for f in files
+                if f.directives.no_transaction
+            ]
         if problems:
             raise RefusedError(
                 f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the files to run; nothing was run",
                 problems,
             )
 
-    def _apply_each(self, conn: Conn, history: History, todo: Sequence[Entry], *, direction: str) -> list[RunItem]:
-        from .db.execute import run_in_transaction, settings_sql
+    def _apply_all(
+        self, conn: Conn, history: History, todo: Sequence[Entry], direction: str, single_transaction: bool
+    ) -> list[RunItem]:
+        """Run the files; with single_transaction, inside one transaction that commits at the end."""
+        if not single_transaction:
+            return self._apply_each(conn, history, todo, direction=direction, whole_run=False)
+        conn.execute("BEGIN")
+        try:
+            done = self._apply_each(conn, history, todo, direction=direction, whole_run=True)
+        except BaseException as exc:
+            if not (conn.closed or conn.broken):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, MigrationFailed):
+                exc.applied_before = 0
+                exc.hint = (
+                    exc.hint + "; " if exc.hint else ""
+                ) + "--single-transaction: every migration was rolled back"
+            raise
+        conn.execute("COMMIT")
+        return done
 
+    def _apply_each(
+        self, conn: Conn, history: History, todo: Sequence[Entry], *, direction: str, whole_run: bool
+    ) -> list[RunItem]:
         emit = self.on_event or (lambda _event: None)
         done: list[RunItem] = []
         emit(Event("run_start", total=len(todo), direction=direction))
         for index, entry in enumerate(todo, start=1):
             m = entry.migration
             assert m is not None  # drift checks refuse missing files before a run starts
-            file = m.up if direction == "up" else m.down
             item = _item(entry, direction)
             emit(Event("migration_start", total=len(todo), index=index, item=item, direction=direction))
-            before = settings_sql(
-                file.directives.lock_timeout or self.settings.lock_timeout,
-                file.directives.statement_timeout or self.settings.statement_timeout,
-            )
-            after = (
-                [history.insert_sql(m.version, m.name, m.checksum, m.up.sql)]
-                if direction == "up"
-                else [history.delete_sql(m.version)]
-            )
             try:
-                outcome = run_in_transaction(
-                    conn, file, version=m.version, before=before, after=after, direction=direction
-                )
+                duration, retries = self._apply_one(conn, history, m, direction, whole_run, item, emit)
             except MigrationFailed as exc:
                 exc.applied_before = len(done)
                 raise
             except KeyboardInterrupt:
                 raise Interrupted(
-                    f"interrupted while running {file.path}; its transaction was rolled back",
+                    f"interrupted while running {item.path}; its transaction was rolled back",
                     hint=f"{len(done)} migration(s) of this run completed before it",
                 ) from None
-            item = replace(item, duration_ms=outcome.duration_ms)
+            item = replace(item, duration_ms=duration, retries=retries)
             done.append(item)
             emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
         return done
+
+    def _apply_one(
+        self,
+        conn: Conn,
+        history: History,
+        m: Migration,
+        direction: str,
+        whole_run: bool,
+        item: RunItem,
+        emit: EventHandler,
+    ) -> tuple[float, int]:
+        """One file, retried on lock_timeout (55P03) up to lock_retries times with growing pauses."""
+        from .db.execute import PartialFailure, run_in_transaction, settings_sql
+
+        file = m.up if direction == "up" else m.down
+        lock_timeout = file.directives.lock_timeout or self.settings.lock_timeout
+        statement_timeout = file.directives.statement_timeout or self.settings.statement_timeout
+        retries = self.settings.lock_retries
+        for attempt in range(retries + 1):
+            last = attempt == retries
+            try:
+                if file.directives.no_transaction:
+                    return self._apply_statements(conn, history, m, direction, lock_timeout, statement_timeout), attempt
+                after = (
+                    [history.insert_sql(m.version, m.name, m.checksum, m.up.sql)]
+                    if direction == "up"
+                    else [history.delete_sql(m.version)]
+                )
+                outcome = run_in_transaction(
+                    conn,
+                    file,
+                    version=m.version,
+                    before=settings_sql(lock_timeout, statement_timeout),
+                    after=after,
+                    direction=direction,
+                    commit=not whole_run,
+                    should_locate=_locate_unless_retrying(last),
+                )
+                return outcome.duration_ms, attempt
+            except (MigrationFailed, PartialFailure) as exc:
+                failure = exc.failure if isinstance(exc, PartialFailure) else exc
+                if failure.sqlstate != LOCK_NOT_AVAILABLE or last:
+                    raise
+                pause = min(0.5 * 2**attempt, 30.0)
+                emit(
+                    Event(
+                        "retry",
+                        item=item,
+                        direction=direction,
+                        message=f"{file.path}: could not get a lock within lock_timeout "
+                        f"(retry {attempt + 1} of {retries} in {pause:g}s)",
+                    )
+                )
+                time.sleep(pause)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _apply_statements(
+        self,
+        conn: Conn,
+        history: History,
+        m: Migration,
+        direction: str,
+        lock_timeout: str | None,
+        statement_timeout: str | None,
+    ) -> float:
+        """A no-transaction file: on a failure after some statements took effect, record `failed`."""
+        from .db.execute import PartialFailure, run_statements, settings_sql
+
+        file = m.up if direction == "up" else m.down
+        try:
+            outcome = run_statements(
+                conn,
+                file,
+                version=m.version,
+                session_settings=settings_sql(lock_timeout, statement_timeout, local=False),
+                direction=direction,
+            )
+        except PartialFailure as exc:
+            failure = exc.failure
+            if exc.completed == 0:
+                raise failure from None  # nothing took effect: nothing to record, nothing to clean
+            error = f"{failure.location}: {failure.message}"
+            if direction == "up":
+                history.record_failed(m.version, m.name, m.checksum, m.up.sql, error)
+            else:
+                history.mark_failed(m.version, f"revert: {error}")
+            failure.hint = (
+                f"{exc.completed} statement(s) before it took effect and stay; the history marks {m.version} "
+                f"as failed: fix the database, then `sqlmig repair --resolve {m.version}` (mark "
+                f"{'applied' if direction == 'up' else 'applied again'}) or `sqlmig repair --forget {m.version}`"
+            )
+            raise failure from None
+        if direction == "up":
+            history.record(m.version, m.name, m.checksum, m.up.sql, round(outcome.duration_ms))
+        else:
+            history.delete(m.version)
+        return outcome.duration_ms
+
+
+def _locate_unless_retrying(last: bool) -> Callable[[str | None], bool]:
+    """Skip the statement-by-statement replay of a lock timeout that is about to be retried."""
+
+    def should_locate(sqlstate: str | None) -> bool:
+        return last or sqlstate != LOCK_NOT_AVAILABLE
+
+    return should_locate
 
 
 def _item(entry: Entry, direction: str) -> RunItem:

@@ -6,57 +6,120 @@ from collections.abc import Iterable
 
 from .errors import Problem
 from .migrations import SqlFile
-from .scanner import split_statements, unterminated
+from .scanner import Statement, meta_command_lines, split_statements, unterminated
+
+MARKER = "-- sqlmig:no-transaction"
 
 # Statements that would end or start the transaction sqlmig wraps each file in.
-_TRANSACTION_CONTROL = {
-    ("BEGIN",),
-    ("START", "TRANSACTION"),
-    ("COMMIT",),
-    ("END",),
-    ("ROLLBACK",),
-    ("ABORT",),
-    ("PREPARE", "TRANSACTION"),
-}
+_TRANSACTION_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE"}
 
 
 def file_problems(file: SqlFile) -> list[Problem]:
     """Everything wrong with one file that is knowable without a database."""
-    problems: list[Problem] = []
     open_token = unterminated(file.sql)
     if open_token is not None:
         what = open_token.kind.replace("unterminated_", "").replace("_", " ")
-        problems.append(
+        return [
             Problem(
                 f"{file.path}:{open_token.line}:{open_token.column}",
                 f"unterminated {what} starting here runs to the end of the file",
                 "close it; PostgreSQL would reject the whole file",
             )
+        ]
+    problems = [
+        Problem(
+            f"{file.path}:{line}",
+            f"psql meta-command {text.strip().split()[0]}: files are plain SQL run by the server, not psql scripts",
+            "replace it with SQL (\\i and \\ir: put the statements in the file; \\copy: use INSERT or `sqlmig seed`)",
         )
-        return problems
+        for line, text in meta_command_lines(file.sql)
+    ]
     for stmt in split_statements(file.sql):
-        words = stmt.words(2)
+        where = f"{file.path}:{stmt.line}:{stmt.column}"
+        words = stmt.words(3)
         if not words:
             continue
-        first = words[:1]
-        if first in _TRANSACTION_CONTROL or words in _TRANSACTION_CONTROL:
-            if words == ("ROLLBACK", "TO") or (first == ("ROLLBACK",) and _is_savepoint(stmt.words(3))):
-                continue
+        if _is_copy_from_stdin(stmt):
             problems.append(
                 Problem(
-                    f"{file.path}:{stmt.line}:{stmt.column}",
-                    f"transaction control statement {' '.join(words[:1] if first != ('START',) else words)} "
-                    "in a migration file",
-                    "sqlmig runs each file in its own transaction; remove it (use SAVEPOINT if you need "
-                    "a partial rollback, or `-- sqlmig:no-transaction` for statements that cannot run "
-                    "in a transaction)",
+                    where,
+                    "COPY ... FROM STDIN needs data from the client, which a migration file cannot give",
+                    "turn the data into INSERT statements, or load it with `sqlmig seed`",
                 )
             )
+        elif not file.directives.no_transaction and _is_transaction_control(words):
+            problems.append(
+                Problem(
+                    where,
+                    f"transaction control statement {words[0]} in a migration file",
+                    "sqlmig runs each file in its own transaction; remove it (SAVEPOINT is fine), or mark "
+                    f"the file with `{MARKER}` to run it statement by statement",
+                )
+            )
+        elif not file.directives.no_transaction:
+            reason = non_transactional(stmt)
+            if reason:
+                problems.append(
+                    Problem(
+                        where,
+                        f"{reason} cannot run inside a transaction block",
+                        f"put `{MARKER}` in the file's leading comment lines (ideally alone in its own "
+                        "migration), so it runs outside a transaction",
+                    )
+                )
     return problems
 
 
-def _is_savepoint(words: tuple[str, ...]) -> bool:
-    return len(words) >= 2 and words[1] in ("TO",)
+def _is_transaction_control(words: tuple[str, ...]) -> bool:
+    first = words[0]
+    if first not in _TRANSACTION_CONTROL:
+        return False
+    if first == "ROLLBACK" and len(words) > 1 and words[1] in ("TO", "PREPARED"):
+        return words[1] == "PREPARED"
+    if first == "START":
+        return len(words) > 1 and words[1] == "TRANSACTION"
+    if first == "PREPARE":
+        return len(words) > 1 and words[1] == "TRANSACTION"
+    if first == "COMMIT" and len(words) > 1 and words[1] == "PREPARED":
+        return True
+    return True
+
+
+def _is_copy_from_stdin(stmt: Statement) -> bool:
+    if stmt.words(1) != ("COPY",):
+        return False
+    words = [t.text.upper() for t in stmt.tokens if t.kind == "word"]
+    return "FROM" in words and "STDIN" in words
+
+
+def non_transactional(stmt: Statement) -> str | None:
+    """Name the statement if PostgreSQL refuses to run it in a transaction block."""
+    words = stmt.words(4)
+    if not words:
+        return None
+    first, pair = words[0], words[:2]
+    if first == "VACUUM":
+        return "VACUUM"
+    if pair == ("ALTER", "SYSTEM"):
+        return "ALTER SYSTEM"
+    if pair in {("CREATE", "DATABASE"), ("DROP", "DATABASE"), ("CREATE", "TABLESPACE"), ("DROP", "TABLESPACE")}:
+        return " ".join(pair)
+    if pair == ("CREATE", "SUBSCRIPTION"):
+        return "CREATE SUBSCRIPTION"
+    if first in ("CREATE", "DROP", "REINDEX") or pair == ("ALTER", "TABLE"):
+        all_words = [t.text.upper() for t in stmt.tokens if t.kind == "word"]
+        if "CONCURRENTLY" in all_words:
+            if first == "CREATE" and "INDEX" in words:
+                return "CREATE INDEX CONCURRENTLY"
+            if pair == ("DROP", "INDEX"):
+                return "DROP INDEX CONCURRENTLY"
+            if first == "REINDEX":
+                return "REINDEX CONCURRENTLY"
+            if first == "ALTER" and "DETACH" in all_words:
+                return "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY"
+        if first == "REINDEX" and len(words) > 1 and words[1] in ("SYSTEM", "DATABASE"):
+            return f"REINDEX {words[1]}"
+    return None
 
 
 def files_problems(files: Iterable[SqlFile]) -> list[Problem]:

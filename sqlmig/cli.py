@@ -187,8 +187,25 @@ def _run(ctx: typer.Context, action: Callable[[State, Output], None]) -> None:
 @app.command()
 def migrate(
     ctx: typer.Context,
-    to: Annotated[int | None, typer.Option("--to", help="apply up to and including this version")] = None,
+    to: Annotated[
+        int | None, typer.Option("--to", metavar="VERSION", help="apply up to and including this version")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would run; change nothing")] = False,
+    lock_timeout: Annotated[
+        str | None,
+        typer.Option("--lock-timeout", metavar="DURATION", help="SET LOCAL lock_timeout per migration (200ms, 5s)"),
+    ] = None,
+    statement_timeout: Annotated[
+        str | None,
+        typer.Option("--statement-timeout", metavar="DURATION", help="SET LOCAL statement_timeout per migration"),
+    ] = None,
+    lock_retries: Annotated[
+        int | None, typer.Option("--lock-retries", metavar="N", help="retry a migration that hit lock_timeout N times")
+    ] = None,
+    single_transaction: Annotated[
+        bool,
+        typer.Option("--single-transaction", help="run every selected migration in one transaction: all or nothing"),
+    ] = False,
     allow_out_of_order: Annotated[
         bool,
         typer.Option(
@@ -201,9 +218,13 @@ def migrate(
 
     def action(state: State, out: Output) -> None:
         with out.progress() as on_event:
-            m = state.migrator()
+            m = state.migrator(
+                lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries
+            )
             m.on_event = on_event
-            result = m.migrate(to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order)
+            result = m.migrate(
+                to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order, single_transaction=single_transaction
+            )
         out.migrate(result)
 
     _run(ctx, action)
@@ -211,18 +232,39 @@ def migrate(
 
 def _down(
     ctx: typer.Context,
-    steps: Annotated[int | None, typer.Option("--steps", help="revert the last N applied migrations")] = None,
-    to: Annotated[int | None, typer.Option("--to", help="revert every applied migration above this version")] = None,
+    steps: Annotated[
+        int | None, typer.Option("--steps", metavar="N", help="revert the last N applied migrations")
+    ] = None,
+    to: Annotated[
+        int | None, typer.Option("--to", metavar="VERSION", help="revert every applied migration above this version")
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="revert every applied migration")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be reverted; change nothing")] = False,
+    lock_timeout: Annotated[
+        str | None,
+        typer.Option("--lock-timeout", metavar="DURATION", help="SET LOCAL lock_timeout per migration (200ms, 5s)"),
+    ] = None,
+    statement_timeout: Annotated[
+        str | None,
+        typer.Option("--statement-timeout", metavar="DURATION", help="SET LOCAL statement_timeout per migration"),
+    ] = None,
+    lock_retries: Annotated[
+        int | None, typer.Option("--lock-retries", metavar="N", help="retry a migration that hit lock_timeout N times")
+    ] = None,
+    single_transaction: Annotated[
+        bool,
+        typer.Option("--single-transaction", help="run every selected migration in one transaction: all or nothing"),
+    ] = False,
 ) -> None:
     """Revert applied migrations, newest applied first (default: the last one)."""
 
     def action(state: State, out: Output) -> None:
         with out.progress() as on_event:
-            m = state.migrator()
+            m = state.migrator(
+                lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries
+            )
             m.on_event = on_event
-            result = m.down(steps=steps, to=to, all=all_, dry_run=dry_run)
+            result = m.down(steps=steps, to=to, all=all_, dry_run=dry_run, single_transaction=single_transaction)
         out.down(result)
 
     _run(ctx, action)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .errors import MigrationFailed, ProblemsError, SqlmigError
+from .errors import MigrationFailed, Problem, ProblemsError, SqlmigError
 from .plan import Entry
 from .results import DownResult, Event, MigrateResult, NewResult, RunItem, StatusResult
 
@@ -166,6 +166,7 @@ class Output:
                     "history_table": result.history_table,
                     "at_head": result.is_head,
                     "migrations": [_entry_json(e) for e in result.entries],
+                    "warnings": [_problem_json(p) for p in result.warnings],
                 }
             )
             return
@@ -199,6 +200,16 @@ class Output:
             counts[e.state] = counts.get(e.state, 0) + 1
         summary = ", ".join(f"{n} {state}" for state, n in counts.items())
         self._summary(summary)
+        self.warnings(result.warnings)
+
+    def warnings(self, problems: Sequence[Problem]) -> None:
+        """Things a run does not block on but a human should act on, after the result."""
+        for p in problems:
+            text = f"warning: {p.where}: {p.message}" + (f"\n  hint: {p.hint}" if p.hint else "")
+            if self.rich:
+                self.console.print(f"[yellow]{escape(text)}[/]")
+            else:
+                self.line(text)
 
     def new(self, result: NewResult) -> None:
         if self.json:
@@ -300,6 +311,10 @@ def _entry_json(e: Entry) -> dict[str, Any]:
         "file": str(e.migration.up.path) if e.migration else None,
         "execution_ms": e.applied.execution_ms if e.applied else None,
     }
+
+
+def _problem_json(p: Problem) -> dict[str, Any]:
+    return {"where": p.where, "message": p.message, "hint": p.hint or None}
 
 
 def _json_default(value: object) -> object:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
@@ -29,13 +29,13 @@ class Outcome:
     duration_ms: float
 
 
-def settings_sql(lock_timeout: str | None, statement_timeout: str | None) -> list[sql.Composable]:
-    """SET LOCAL statements for the per-migration timeouts (values validated by config)."""
-    out: list[sql.Composable] = []
-    if lock_timeout is not None:
-        out.append(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(lock_timeout)))
-    if statement_timeout is not None:
-        out.append(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(statement_timeout)))
+def settings_sql(lock_timeout: str | None, statement_timeout: str | None, *, local: bool = True) -> list[sql.Composed]:
+    """SET LOCAL (per transaction) or SET (per session, for non-transactional files) of the timeouts."""
+    verb = sql.SQL("SET LOCAL" if local else "SET")
+    out: list[sql.Composed] = []
+    for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
+        if value is not None:
+            out.append(sql.SQL("{} {} = {}").format(verb, sql.Identifier(name), sql.Literal(value)))
     return out
 
 
@@ -48,12 +48,15 @@ def run_in_transaction(
     after: Sequence[sql.Composable] = (),
     direction: str = "up",
     commit: bool = True,
+    should_locate: Callable[[str | None], bool] = lambda _sqlstate: True,
 ) -> Outcome:
     """Send BEGIN, `before`, the file, `after` and COMMIT as ONE request (one round trip).
 
     PostgreSQL parses the whole request first and runs it inside the explicit transaction, so
     either every statement and the history row are committed, or nothing is. With
-    commit=False the caller owns the surrounding transaction (whole-run mode).
+    commit=False the caller owns the surrounding transaction (whole-run mode) and the file
+    runs inside a savepoint, so a failure can still be located before the caller rolls back.
+    should_locate(sqlstate) may skip the replay (a lock timeout about to be retried).
     """
     head = "".join(c.as_string(conn) + ";\n" for c in before)
     tail = "".join(c.as_string(conn) + ";\n" for c in after)
@@ -62,17 +65,79 @@ def run_in_transaction(
     started = time.perf_counter()
     try:
         conn.execute(request)
-    except psycopg.OperationalError as exc:
+    except psycopg.Error as exc:
         if conn.closed or conn.broken:
             raise _lost(exc, file) from None
         _rollback(conn, commit)
-        raise locate(conn, exc, file, version=version, offset=len(prefix), before=head, direction=direction) from None
-    except psycopg.Error as exc:
-        _rollback(conn, commit)
-        raise locate(conn, exc, file, version=version, offset=len(prefix), before=head, direction=direction) from None
+        replay = should_locate(exc.diag.sqlstate)
+        raise locate(
+            conn, exc, file, version=version, offset=len(prefix), before=head, direction=direction, replay=replay
+        ) from None
     duration = (time.perf_counter() - started) * 1000
     log.info("%s: %d characters in one request, %.1f ms", file.path, len(request), duration)
     return Outcome(duration)
+
+
+class PartialFailure(Exception):
+    """A non-transactional file failed after `completed` of its statements had taken effect."""
+
+    def __init__(self, failure: MigrationFailed, completed: int) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.completed = completed
+
+
+def run_statements(
+    conn: Conn,
+    file: SqlFile,
+    *,
+    version: int,
+    session_settings: Sequence[sql.Composed] = (),
+    direction: str = "up",
+) -> Outcome:
+    """Run a `-- sqlmig:no-transaction` file outside a transaction, one statement per request.
+
+    Timeouts are set for the session (they then hold for each statement) and reset afterwards.
+    """
+    statements = split_statements(file.sql)
+    started = time.perf_counter()
+    for setting in session_settings:
+        conn.execute(setting)
+    try:
+        for index, stmt in enumerate(statements):
+            t0 = time.perf_counter()
+            try:
+                conn.execute(stmt.text)
+            except psycopg.Error as exc:
+                if conn.closed or conn.broken:
+                    raise _lost(exc, file) from None
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    conn.execute("ROLLBACK")  # a BEGIN block the file opened itself
+                raise PartialFailure(_failure_in(exc, file, stmt, version, direction), index) from None
+            log.info("%s:%d: %.1f ms", file.path, stmt.line, (time.perf_counter() - t0) * 1000)
+    finally:
+        if session_settings and not (conn.closed or conn.broken):
+            conn.execute("RESET lock_timeout")
+            conn.execute("RESET statement_timeout")
+    return Outcome((time.perf_counter() - started) * 1000)
+
+
+def _failure_in(exc: psycopg.Error, file: SqlFile, stmt: Statement, version: int, direction: str) -> MigrationFailed:
+    diag = exc.diag
+    pos = _int(diag.statement_position)
+    line, column = (stmt.line, stmt.column) if pos is None else line_col(file.sql, stmt.start + pos - 1)
+    return MigrationFailed(
+        _first_line(diag.message_primary or str(exc)),
+        version=version,
+        path=str(file.path),
+        line=line,
+        column=column,
+        sqlstate=diag.sqlstate,
+        detail=diag.message_detail,
+        hint=diag.message_hint or "",
+        statement=stmt.text,
+        direction=direction,
+    )
 
 
 def _rollback(conn: Conn, commit: bool) -> None:
@@ -97,6 +162,7 @@ def locate(
     offset: int,
     before: str,
     direction: str,
+    replay: bool = True,
 ) -> MigrationFailed:
     """Turn a server error into MigrationFailed at file:line:column.
 
@@ -113,7 +179,7 @@ def locate(
     if position is not None and 0 <= position - 1 - offset <= len(file.sql):
         line, column = line_col(file.sql, position - 1 - offset)
         failing = _statement_at(statements, position - 1 - offset)
-    elif not (conn.closed or conn.broken):
+    elif replay and not (conn.closed or conn.broken):
         failing, line, column = _replay(conn, statements, before, diag.sqlstate)
     return MigrationFailed(
         _first_line(diag.message_primary or str(exc)),

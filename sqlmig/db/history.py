@@ -127,3 +127,34 @@ class History:
     def delete_sql(self, version: int) -> sql.Composed:
         """Removal of a reverted migration's row, sent with its down SQL."""
         return sql.SQL("DELETE FROM {} WHERE version = {}").format(self.ident, sql.Literal(version))
+
+    def record_failed(self, version: int, name: str, checksum: str, applied_sql: str, error: str) -> None:
+        """A non-transactional up that stopped part-way: its row says so until a human resolves it."""
+        self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (version, name, checksum, applied_sql, state, error)"
+                " VALUES (%s, %s, %s, %s, 'failed', %s)"
+                " ON CONFLICT (version) DO UPDATE SET state = 'failed', error = EXCLUDED.error"
+            ).format(self.ident),
+            (version, name, checksum, applied_sql, error),
+        )
+
+    def mark_failed(self, version: int, error: str) -> None:
+        """A non-transactional down that stopped part-way: the migration is neither applied nor reverted."""
+        self.conn.execute(
+            sql.SQL("UPDATE {} SET state = 'failed', error = %s WHERE version = %s").format(self.ident),
+            (error, version),
+        )
+
+    def record(self, version: int, name: str, checksum: str, applied_sql: str, execution_ms: int) -> None:
+        """The row of a non-transactional migration, written after its last statement succeeded."""
+        self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
+                " VALUES (%s, %s, %s, %s, %s, 'applied')"
+            ).format(self.ident),
+            (version, name, checksum, applied_sql, execution_ms),
+        )
+
+    def delete(self, version: int) -> None:
+        self.conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), (version,))
