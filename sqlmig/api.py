@@ -292,6 +292,9 @@ class Migrator:
                 exc.applied_before = len(done)
                 raise
             except KeyboardInterrupt:
+                if not whole_run and not (conn.closed or conn.broken):
+                    with contextlib.suppress(Exception):
+                        conn.execute("ROLLBACK")  # psycopg cancelled the statement; end the transaction
                 raise Interrupted(
                     f"interrupted while running {item.path}; its transaction was rolled back",
                     hint=f"{len(done)} migration(s) of this run completed before it",

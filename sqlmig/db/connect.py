@@ -17,12 +17,17 @@ def connect(url: str, *, wait: float = 0.0, connect_timeout: int = 10) -> psycop
     deadline = time.monotonic() + wait
     while True:
         try:
-            return psycopg.connect(
+            conn = psycopg.connect(
                 url,
                 autocommit=True,
                 application_name=APPLICATION_NAME,
                 connect_timeout=connect_timeout,
             )
+            if conn.info.server_version >= 140000:
+                # A killed sqlmig must not leave its backend running a long statement while it holds
+                # the migration lock: the server checks the client is still there every second.
+                conn.execute("SET client_connection_check_interval = '1s'")
+            return conn
         except psycopg.ProgrammingError as exc:
             # libpq refuses the string itself: a malformed URL is a configuration error.
             raise ConfigError(
