@@ -1,0 +1,282 @@
+"""Faults against a real server: killed processes, lost connections, restarts, Ctrl-C, crowds.
+
+Each test is bounded in time and checks afterwards that history rows match the catalog, that no
+advisory lock is left held, and that the next run completes.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from sqlmig import Migrator
+from sqlmig.errors import ConnectionFailed
+
+from .support import Project, Result, history, run_process, tables
+
+Conn = psycopg.Connection[tuple[object, ...]]
+pytestmark = pytest.mark.reliability
+
+
+def start(project: Project, url: str, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLMIG_") and k != "DATABASE_URL"}
+    env["NO_COLOR"] = "1"
+    return subprocess.Popen(
+        [sys.executable, "-m", "sqlmig", "--database-url", url, *args],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sqlmig_busy(db: Conn, needle: str) -> bool:
+    row = db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmig' AND state = 'active'"
+        " AND query LIKE %s AND pid <> pg_backend_pid()",
+        (f"%{needle}%",),
+    ).fetchone()
+    return row is not None and int(str(row[0])) > 0
+
+
+def sqlmig_gone(db: Conn) -> bool:
+    row = db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmig' AND datname = current_database()"
+    ).fetchone()
+    return row == (0,)
+
+
+def advisory_locks(db: Conn) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    ).fetchone()
+    return int(str(row[0])) if row else -1
+
+
+def assert_consistent(db: Conn, expected: list[int]) -> None:
+    """History rows match the tables the migrations create (t<version>), and no lock is held."""
+    versions = [int(str(v)) for v, _, _ in history(db)]
+    assert versions == expected
+    created = {int(t[1:]) for t in tables(db) if t.startswith("t") and t[1:].isdigit()}
+    assert created == set(expected)
+    assert advisory_locks(db) == 0
+
+
+def slow_project(project: Project, sleep: str = "SELECT pg_sleep(60);") -> None:
+    project.add(1, "t1", "CREATE TABLE t1 (id int);\n", "DROP TABLE t1;\n")
+    project.add(2, "t2", f"CREATE TABLE t2 (id int);\nINSERT INTO t2 VALUES (1);\n{sleep}\n", "DROP TABLE t2;\n")
+    project.add(3, "t3", "CREATE TABLE t3 (id int);\n", "DROP TABLE t3;\n")
+
+
+def make_fast(project: Project) -> None:
+    (project.sql / "0002_t2.up.sql").write_text("CREATE TABLE t2 (id int);\n")
+
+
+def test_sigkill_mid_migration(project: Project, database_url: str, db: Conn) -> None:
+    slow_project(project)
+    proc = start(project, database_url, "migrate")
+    try:
+        wait_until(lambda: sqlmig_busy(db, "pg_sleep"), what="migration 2 to be running")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        # the server notices the vanished client within client_connection_check_interval
+        wait_until(lambda: sqlmig_gone(db), what="the killed run's backend to end")
+    finally:
+        proc.kill()
+    assert_consistent(db, [1])
+    make_fast(project)
+    r = run_process("--database-url", database_url, "migrate", cwd=project.root)
+    assert r.exit_code == 0, r.stderr
+    assert_consistent(db, [1, 2, 3])
+
+
+def test_server_terminates_connection_mid_migration(project: Project, database_url: str, db: Conn) -> None:
+    slow_project(project)
+    proc = start(project, database_url, "migrate")
+    try:
+        wait_until(lambda: sqlmig_busy(db, "pg_sleep"), what="migration 2 to be running")
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'sqlmig' AND datname = current_database()"
+        )
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 4, err
+    assert "connection was lost while running sql/0002_t2.up.sql" in err
+    assert "Traceback" not in err
+    wait_until(lambda: sqlmig_gone(db), what="backend to end")
+    assert_consistent(db, [1])
+    make_fast(project)
+    assert run_process("--database-url", database_url, "migrate", cwd=project.root).exit_code == 0
+    assert_consistent(db, [1, 2, 3])
+
+
+def test_sigint_rolls_back_current_migration(project: Project, database_url: str, db: Conn) -> None:
+    slow_project(project)
+    proc = start(project, database_url, "migrate")
+    try:
+        wait_until(lambda: sqlmig_busy(db, "pg_sleep"), what="migration 2 to be running")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted while running sql/0002_t2.up.sql" in err and "rolled back" in err
+    assert "Traceback" not in err
+    wait_until(lambda: sqlmig_gone(db), what="backend to end")
+    assert_consistent(db, [1])
+    make_fast(project)
+    assert run_process("--database-url", database_url, "migrate", cwd=project.root).exit_code == 0
+    assert_consistent(db, [1, 2, 3])
+
+
+def test_server_restarted_between_migrations(project: Project) -> None:
+    """A restart between two migrations of one run: the run fails cleanly; the next run resumes."""
+    from sqlmig.embedded import throwaway
+
+    for i in (1, 2, 3):
+        project.add(i, f"t{i}", f"CREATE TABLE t{i} (id int);\n", f"DROP TABLE t{i};\n")
+    parent = Path(tempfile.mkdtemp(prefix="sqlmig-restart-"))
+    parent.chmod(0o755)
+    with throwaway(parent) as url:
+        from psycopg.conninfo import conninfo_to_dict
+
+        socket_dir = str(conninfo_to_dict(url)["host"])
+        pgdata = str(parent / "pg18")
+        restarted: list[bool] = []
+
+        def on_event(event: object) -> None:
+            if getattr(event, "kind", "") == "migration_done" and not restarted:
+                restarted.append(True)
+                cmd = [str(_bin("pg_ctl")), "-D", pgdata, "-m", "fast", "-w", "restart", "-o", f"-h '' -k {socket_dir}"]
+                cmd += ["-l", str(Path(pgdata) / "restart.log")]
+                if os.geteuid() == 0:
+                    cmd = ["runuser", "-u", "pgserver", "--", *cmd]
+                subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+
+        m = Migrator(url, dirs=[project.sql], on_event=on_event)
+        with pytest.raises(ConnectionFailed) as info:
+            m.migrate()
+        assert "0002_t2.up.sql" in info.value.message
+        assert info.value.exit_code == 4
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert [int(str(v)) for v, _, _ in history(conn)] == [1]
+            assert {"t1"} == {t for t in tables(conn) if t.startswith("t")}
+        result = Migrator(url, dirs=[project.sql]).migrate()
+        assert [i.version for i in result.applied] == [2, 3]
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert_consistent(conn, [1, 2, 3])
+
+
+def _bin(name: str) -> Path:
+    from sqlmig.embedded import bin_dir
+
+    return bin_dir() / name
+
+
+def test_sixteen_concurrent_migrates(project: Project, database_url: str, db: Conn) -> None:
+    for i in range(1, 11):
+        project.add(i, f"t{i}", f"CREATE TABLE t{i} (id int);\nSELECT pg_sleep(0.02);\n", f"DROP TABLE t{i};\n")
+
+    def one(_: int) -> Result:
+        return run_process("--database-url", database_url, "migrate", cwd=project.root, timeout=120)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(one, range(16)))
+    assert [r.exit_code for r in results] == [0] * 16, [r.stderr for r in results if r.exit_code]
+    applied = [line for r in results for line in r.stdout.splitlines() if line.startswith("applied 00")]
+    assert sorted(applied, key=lambda s: s.split()[1]) and len(applied) == 10  # each exactly once
+    assert_consistent(db, list(range(1, 11)))
+
+
+def test_concurrent_migrate_down_and_status(project: Project, database_url: str, db: Conn) -> None:
+    for i in range(1, 9):
+        project.add(i, f"t{i}", f"CREATE TABLE t{i} (id int);\n", f"DROP TABLE t{i};\n")
+    commands = [["migrate"]] * 12 + [["down", "--steps", "2"]] * 4 + [["status"]] * 4
+
+    def one(args: list[str]) -> Result:
+        return run_process("--database-url", database_url, *args, cwd=project.root, timeout=120)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(one, commands))
+    assert [r.exit_code for r in results] == [0] * len(commands), [r.stderr for r in results if r.exit_code]
+    versions = [int(str(v)) for v, _, _ in history(db)]
+    assert versions == sorted(set(versions))  # no duplicate; applied in order
+    assert_consistent(db, versions)
+    assert run_process("--database-url", database_url, "migrate", cwd=project.root).exit_code == 0
+    assert_consistent(db, list(range(1, 9)))
+
+
+def test_new_leaves_no_partial_pair_when_second_write_fails(project: Project) -> None:
+    blocker = project.sql / ".0001_thing.down.sql.tmp"
+    blocker.mkdir()  # writing the down file's temporary fails (it is a directory)
+    r = run_process("new", "thing", cwd=project.root)
+    assert r.exit_code == 3
+    assert "cannot write" in r.stderr and "nothing was created" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert sorted(p.name for p in project.sql.iterdir()) == [blocker.name]
+
+
+def test_new_on_a_full_disk(project: Project) -> None:
+    """RLIMIT_FSIZE makes every write past a few bytes fail with EFBIG, as a full disk would."""
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8, 8))
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLMIG_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sqlmig", "new", "thing"],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=60,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot write" in proc.stderr and "File too large" in proc.stderr
+    assert list(project.sql.iterdir()) == []
+
+
+def test_new_without_write_permission(project: Project) -> None:
+    """A directory sqlmig may not write to: chmod for a normal user; chattr +i for root (root ignores modes)."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(project.sql)], capture_output=True, check=False).returncode != 0:
+            pytest.skip("chattr +i is not supported here")
+    else:
+        project.sql.chmod(0o555)
+    try:
+        r = run_process("new", "thing", cwd=project.root)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(project.sql)], check=False)
+        else:
+            project.sql.chmod(0o755)
+    assert r.exit_code == 3, r.stderr
+    assert "cannot write" in r.stderr and ("Permission denied" in r.stderr or "not permitted" in r.stderr)
+    assert "Traceback" not in r.stderr
+    assert list(project.sql.iterdir()) == []
