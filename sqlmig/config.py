@@ -7,7 +7,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 from .errors import ConfigError
 
@@ -276,47 +276,38 @@ def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
+
+
+_URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*:([^@/?#]*)@")
+
+
+def url_password(url: str | None) -> str | None:
+    """The password in a URL or DSN (even one too malformed to parse), so output can be scrubbed of it."""
+    if not url:
+        return None
+    match = _URL_PASSWORD.match(url) or _KV_PASSWORD.search(url)
+    if match is None:
+        return None
+    secret = match.group(1) if match.re is _URL_PASSWORD else match.group(2).strip("'")
+    return secret or None
 
 
 def redact_url(url: str) -> str:
     """Hide the password of a URL or key=value DSN, keeping the rest readable."""
+    secret = url_password(url)
     if "://" not in url:
         return _KV_PASSWORD.sub(r"\1***", url)
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        if ":" in userinfo:
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:***@{hostinfo}"
-    query = _KV_PASSWORD.sub(r"\1***", parts.query.replace("&", " ")).replace(" ", "&")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def url_password(url: str | None) -> str | None:
-    """The password in a URL or DSN, so every output can be scrubbed of it."""
-    if not url:
-        return None
-    if "://" in url:
-        try:
-            parts = urlsplit(url)
-            if parts.password:
-                return parts.password
-        except ValueError:
-            return None
-    match = _KV_PASSWORD.search(url)
-    if match:
-        return match.group(2).strip("'")
-    return None
+    url = _URL_PASSWORD.sub(lambda m: m.group(0).replace(f":{m.group(1)}@", ":***@"), url, count=1)
+    return _KV_PASSWORD.sub(r"\1***", url) if secret is None or "password" in url.lower() else url
 
 
 def scrub(text: str, url: str | None) -> str:
     """Remove a URL's password from any text that might quote it (driver errors do)."""
     secret = url_password(url)
-    if secret and len(secret) >= 1:
+    if secret:
         text = text.replace(secret, "***")
+        decoded = unquote(secret)
+        if decoded != secret:
+            text = text.replace(decoded, "***")
     return text

@@ -1,0 +1,95 @@
+"""Property-based tests: file names, version order, and the plan computed from files and history."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sqlmig.migrations import FILE_RE, Directives, Migration, SqlFile, discover, parse_filename
+from sqlmig.plan import APPLIED, MISSING, MODIFIED, PENDING, AppliedMigration, build_plan
+
+pytestmark = pytest.mark.reliability
+
+names = st.from_regex(r"[a-z0-9][a-z0-9_]{0,20}", fullmatch=True)
+versions = st.integers(min_value=0, max_value=2**63 - 1)
+
+
+@given(versions, names, st.sampled_from(["up", "down"]), st.integers(min_value=0, max_value=6))
+def test_filename_round_trip(version: int, name: str, kind: str, pad: int) -> None:
+    filename = f"{version:0{pad}d}_{name}.{kind}.sql"
+    assert parse_filename(filename) == (version, name, kind)
+
+
+@given(st.text(max_size=40))
+def test_parse_never_crashes_and_accepts_only_the_pattern(text: str) -> None:
+    parsed = parse_filename(text)
+    assert (parsed is not None) == bool(FILE_RE.match(text))
+    if parsed is not None:
+        assert text.endswith(f"_{parsed[1]}.{parsed[2]}.sql")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sets(st.integers(min_value=1, max_value=10**12), min_size=1, max_size=12), st.randoms())
+def test_discovery_orders_numerically_whatever_the_padding(vs: set[int], rnd: object) -> None:
+    import random
+
+    assert isinstance(rnd, random.Random)
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for v in vs:
+            stem = f"{v:0{rnd.randint(1, 14)}d}_m"
+            (d / f"{stem}.up.sql").write_text("SELECT 1;\n")
+            (d / f"{stem}.down.sql").write_text("")
+        assert [m.version for m in discover([d])] == sorted(vs)
+
+
+def _migration(version: int, body: str) -> Migration:
+    from sqlmig.migrations import checksum
+
+    up = SqlFile(Path(f"{version}_m.up.sql"), body, Directives())
+    return Migration(version, "m", up, SqlFile(Path(f"{version}_m.down.sql"), ""), checksum(body))
+
+
+files_and_history = st.tuples(
+    st.dictionaries(st.integers(1, 40), st.sampled_from(["SELECT 1;", "SELECT 2;", "SELECT  1 ;"]), max_size=15),
+    st.dictionaries(st.integers(1, 40), st.sampled_from(["SELECT 1;", "SELECT 2;"]), max_size=15),
+    st.permutations(list(range(40))),
+)
+
+
+@settings(max_examples=300)
+@given(files_and_history)
+def test_plan_invariants(data: tuple[dict[int, str], dict[int, str], list[int]]) -> None:
+    on_disk, in_history, order = data
+    migrations = [_migration(v, body) for v, body in sorted(on_disk.items())]
+    from sqlmig.migrations import checksum
+
+    seq_of = {v: order[v - 1] for v in in_history}
+    rows = [
+        AppliedMigration(v, "m", checksum(body), datetime.now(UTC), "me", 1, seq_of[v], applied_sql=body)
+        for v, body in in_history.items()
+    ]
+    plan = build_plan(migrations, rows)
+    versions = [e.version for e in plan.entries]
+    assert versions == sorted(set(on_disk) | set(in_history))  # each version exactly once, in order
+    top = max(in_history, default=None)
+    for e in plan.entries:
+        if e.version not in in_history:
+            assert e.state == PENDING
+            assert e.out_of_order == (top is not None and e.version < top)
+        elif e.version not in on_disk:
+            assert e.state == MISSING
+        elif on_disk[e.version] == in_history[e.version]:
+            assert e.state == APPLIED and not e.cosmetic_change
+        elif on_disk[e.version].replace(" ", "") == in_history[e.version].replace(" ", ""):
+            assert e.state == APPLIED and e.cosmetic_change  # whitespace only
+        else:
+            assert e.state == MODIFIED
+    assert [e.version for e in plan.applied_newest_first] == sorted(in_history, key=lambda v: -seq_of[v])
+    assert plan.is_head == all(e.state == APPLIED for e in plan.entries)
+    assert len(plan.drift_problems()) == sum(e.state in (MODIFIED, MISSING) for e in plan.entries)
