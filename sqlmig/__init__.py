@@ -17,14 +17,28 @@ from .errors import (
     WriteFailed,
 )
 from .plan import AppliedMigration, Entry, Plan
-from .results import DownResult, Event, MigrateResult, NewResult, RunItem, StatusResult
+from .results import (
+    BaselineResult,
+    DiffResult,
+    DownResult,
+    Event,
+    MigrateResult,
+    NewResult,
+    RepairChange,
+    RepairResult,
+    RunItem,
+    StatusResult,
+    ValidateResult,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AppliedMigration",
+    "BaselineResult",
     "ConfigError",
     "ConnectionFailed",
+    "DiffResult",
     "DiscoveryError",
     "DownResult",
     "Entry",
@@ -40,10 +54,13 @@ __all__ = [
     "Problem",
     "ProblemsError",
     "RefusedError",
+    "RepairChange",
+    "RepairResult",
     "RunItem",
     "Settings",
     "SqlmigError",
     "StatusResult",
+    "ValidateResult",
     "WriteFailed",
     "__version__",
 ]

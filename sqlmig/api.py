@@ -10,10 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import checks
+from . import checks, integrity
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
+    DiscoveryError,
     HistoryError,
     Interrupted,
     MigrationFailed,
@@ -23,7 +24,18 @@ from .errors import (
 )
 from .migrations import Migration, SqlFile, discover, next_version_name
 from .plan import FAILED, Entry, Plan, build_plan
-from .results import DownResult, Event, MigrateResult, NewResult, RunItem, StatusResult
+from .results import (
+    BaselineResult,
+    DiffResult,
+    DownResult,
+    Event,
+    MigrateResult,
+    NewResult,
+    RepairResult,
+    RunItem,
+    StatusResult,
+    ValidateResult,
+)
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.history import Conn, History
@@ -72,8 +84,83 @@ class Migrator:
         migrations = self.discover()
         with self._connect() as conn:
             plan = self._plan(conn, migrations)
-            warnings = self._catalog_warnings(conn, plan)
+            warnings = integrity.status_warnings(plan) + self._catalog_warnings(conn, plan)
         return StatusResult(plan.entries, self._table_name(), warnings=tuple(warnings))
+
+    def validate(self, *, files_only: bool = False) -> ValidateResult:
+        """Every discovery, file and history check migrate makes, without changing anything.
+
+        Works with no history table and with a read-only role. `files_only` skips the database.
+        """
+        try:
+            migrations = self.discover()
+        except DiscoveryError as exc:  # the history cannot be matched to a broken directory
+            return ValidateResult(tuple(exc.problems), (), (), 0, 0, self._table_name(), history_checked=False)
+        problems = checks.files_problems(f for m in migrations for f in (m.up, m.down))
+        warnings: list[Problem] = []
+        applied = 0
+        if not files_only:
+            with self._read_only() as conn:
+                plan = self._plan(conn, migrations)
+                catalog = self._catalog_warnings(conn, plan)
+            problems += plan.drift_problems() + plan.out_of_order_problems()
+            warnings = integrity.cosmetic_warnings(plan) + integrity.renamed_warnings(plan) + catalog
+            applied = sum(e.applied is not None for e in plan.entries)
+        notes = integrity.empty_file_notes(migrations)
+        return ValidateResult(
+            tuple(problems),
+            tuple(warnings),
+            tuple(notes),
+            len(migrations),
+            applied,
+            self._table_name(),
+            history_checked=not files_only,
+        )
+
+    def diff(self, version: int) -> DiffResult:
+        """Unified diff from the SQL recorded when `version` ran to its up file now."""
+        from .db.history import History
+
+        migrations = self.discover()
+        with self._read_only() as conn:
+            plan = self._plan(conn, migrations)
+            entry = next((e for e in plan.entries if e.version == version), None)
+            if entry is None:
+                raise ConfigError(
+                    f"no migration with version {version} on disk or in the history",
+                    hint="`sqlmig status` lists every version",
+                )
+            if entry.applied is None:
+                raise ConfigError(
+                    f"migration {version} is pending: it was never applied, so there is no recorded SQL to compare",
+                    hint="`sqlmig diff` compares an applied migration with its file",
+                )
+            history = History(conn, self.settings.history_schema, self.settings.history_table)
+            recorded = history.applied_sql([version])[version]
+        where = str(entry.migration.up.path) if entry.migration else f"history version {version}"
+        if recorded is None:
+            raise HistoryError(
+                f"the history holds no SQL text for migration {version}; nothing to compare",
+                [Problem(where, "recorded by a sqlmig that did not keep the applied SQL")],
+                hint=f"compare by hand; after review `sqlmig repair --accept {version}` records the current text",
+            )
+        m = entry.migration
+        text = integrity.unified_diff(
+            recorded,
+            m.up.sql if m else "",
+            f"{integrity.label(entry)} (as applied)",
+            str(m.up.path) if m else f"{integrity.label(entry)} (no file on disk)",
+        )
+        return DiffResult(
+            version,
+            entry.name,
+            entry.state,
+            m.up.path if m else None,
+            entry.applied.checksum,
+            entry.file_checksum,
+            entry.cosmetic_change,
+            text,
+        )
 
     # ---- runs ------------------------------------------------------------------------------
 
@@ -133,6 +220,69 @@ class Migrator:
             done = self._apply_all(conn, history, todo, "down", single_transaction)
         return DownResult(tuple(done))
 
+    def repair(
+        self,
+        *,
+        accept: Sequence[int] = (),
+        accept_all: bool = False,
+        forget: Sequence[int] = (),
+        resolve: Sequence[int] = (),
+        dry_run: bool = False,
+    ) -> RepairResult:
+        """Change history rows a human named: accept edited files, forget missing ones, resolve failed ones.
+
+        Only the history table is touched, in one transaction under sqlmig's lock; any request
+        that does not fit its migration's state refuses the whole repair.
+        """
+        migrations = self.discover()
+        with self._run(write=not dry_run, ensure=False) as (conn, history):
+            plan = self._plan(conn, migrations)
+            changes, skipped = integrity.repair_changes(
+                plan, accept=accept, accept_all=accept_all, forget=forget, resolve=resolve
+            )
+            if dry_run or history is None or not changes:
+                return RepairResult(tuple(changes), tuple(skipped), dry_run=dry_run)
+            by_version = {m.version: m for m in migrations}
+            with conn.transaction():
+                history.ensure()  # an older sqlmig's table gains applied_sql before --accept writes it
+                for c in changes:
+                    if c.action == "accept":
+                        m = by_version[c.version]
+                        history.accept(m.version, m.name, m.checksum, m.up.sql)
+                    elif c.action == "resolve":
+                        history.resolve(c.version)
+                    else:
+                        history.forget(c.version)
+        return RepairResult(tuple(changes), tuple(skipped))
+
+    def baseline(self, version: int, *, dry_run: bool = False) -> BaselineResult:
+        """Adopt an existing database: record every migration up to `version` as applied, running none."""
+        migrations = self.discover()
+        if version not in {m.version for m in migrations}:
+            raise ConfigError(
+                f"baseline {version}: no migration with that version on disk",
+                hint="name the last migration the database already contains",
+            )
+        with self._run(write=not dry_run, ensure=False) as (conn, history):
+            plan = self._plan(conn, migrations)
+            rows = [e.version for e in plan.entries if e.applied is not None]
+            if rows:
+                shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
+                raise HistoryError(
+                    f"the history already records {len(rows)} migration{'s' if len(rows) != 1 else ''}; "
+                    "baseline is for a database sqlmig has not run on; nothing was changed",
+                    [Problem(self._table_name(), f"records version {shown}")],
+                    hint="`sqlmig migrate` continues from the history as it is",
+                )
+            todo = tuple(m for m in migrations if m.version <= version)
+            if dry_run or history is None:
+                return BaselineResult(version, todo, dry_run=True)
+            with conn.transaction():
+                history.ensure()
+                for m in todo:
+                    history.record(m.version, m.name, m.checksum, m.up.sql)
+        return BaselineResult(version, todo)
+
     def new(self, name: str, *, into: Path | None = None) -> NewResult:
         """Create the next up/down pair (highest version on disk + 1, same zero-padding)."""
         dirs = [d for d in self.settings.dirs if d.is_dir()]
@@ -178,8 +328,18 @@ class Migrator:
             conn.close()
 
     @contextlib.contextmanager
-    def _run(self, *, write: bool) -> Iterator[tuple[Conn, History | None]]:
-        """A connection holding sqlmig's advisory lock, with the history table ready (if writing)."""
+    def _read_only(self) -> Iterator[Conn]:
+        """A connection on which the server itself refuses writes: validate and diff change nothing."""
+        with self._connect() as conn:
+            conn.execute("SET default_transaction_read_only = on")
+            yield conn
+
+    @contextlib.contextmanager
+    def _run(self, *, write: bool, ensure: bool = True) -> Iterator[tuple[Conn, History | None]]:
+        """A connection holding sqlmig's advisory lock, with the history table ready (if writing).
+
+        ensure=False leaves creating/upgrading the table to the caller, once its input is checked.
+        """
         from .db import lock
         from .db.history import History
 
@@ -191,7 +351,8 @@ class Migrator:
             lock.acquire(conn, key, self.settings.lock_wait)
             try:
                 history = History(conn, self.settings.history_schema, self.settings.history_table)
-                history.ensure()
+                if ensure:
+                    history.ensure()
                 yield conn, history
             finally:
                 if not (conn.closed or conn.broken):
@@ -398,7 +559,7 @@ class Migrator:
         if direction == "up":
             history.record(m.version, m.name, m.checksum, m.up.sql, round(outcome.duration_ms))
         else:
-            history.delete(m.version)
+            history.forget(m.version)
         return outcome.duration_ms
 
 

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, SqlmigError
+from .errors import EXIT_INTERRUPTED, EXIT_REFUSED, SqlmigError
 
 if TYPE_CHECKING:
     from .api import Migrator
@@ -275,11 +275,100 @@ app.command("revert", help="Same as `down` (the word Medusa users know).")(_down
 
 
 @app.command()
-def status(ctx: typer.Context) -> None:
+def status(
+    ctx: typer.Context,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="exit 3 unless the database is exactly at the head of the directory"),
+    ] = False,
+) -> None:
     """Show every migration on disk or in the history, with its state."""
 
     def action(state: State, out: Output) -> None:
-        out.status(state.migrator().status())
+        result = state.migrator().status()
+        out.status(result)
+        if check and not result.is_head:
+            out.not_at_head(result)
+            raise typer.Exit(EXIT_REFUSED)
+
+    _run(ctx, action)
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    files_only: Annotated[
+        bool,
+        typer.Option("--files-only", help="check the directory and files only; no database needed"),
+    ] = False,
+) -> None:
+    """Run every discovery, file and history check; change nothing. Exit 3 on a blocking problem."""
+
+    def action(state: State, out: Output) -> None:
+        result = state.migrator().validate(files_only=files_only)
+        out.validate(result)
+        if not result.ok:
+            raise typer.Exit(EXIT_REFUSED)
+
+    _run(ctx, action)
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    version: Annotated[int, typer.Argument(help="an applied migration's version")],
+) -> None:
+    """Show a unified diff from the SQL that was applied to the up file on disk now."""
+
+    def action(state: State, out: Output) -> None:
+        out.diff(state.migrator().diff(version))
+
+    _run(ctx, action)
+
+
+@app.command()
+def repair(
+    ctx: typer.Context,
+    accept: Annotated[
+        list[int] | None,
+        typer.Option("--accept", metavar="VERSION", help="record an edited file's checksum and SQL (repeatable)"),
+    ] = None,
+    accept_all: Annotated[bool, typer.Option("--accept-all", help="--accept every edited applied file")] = False,
+    forget: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--forget",
+            metavar="VERSION",
+            help="delete the history row of a missing or failed migration; schema objects stay (repeatable)",
+        ),
+    ] = None,
+    resolve: Annotated[
+        list[int] | None,
+        typer.Option("--resolve", metavar="VERSION", help="mark a failed migration applied (repeatable)"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would change; change nothing")] = False,
+) -> None:
+    """Change history rows named on the command line, after review; never the schema."""
+
+    def action(state: State, out: Output) -> None:
+        result = state.migrator().repair(
+            accept=accept or (), accept_all=accept_all, forget=forget or (), resolve=resolve or (), dry_run=dry_run
+        )
+        out.repair(result)
+
+    _run(ctx, action)
+
+
+@app.command()
+def baseline(
+    ctx: typer.Context,
+    version: Annotated[int, typer.Argument(help="the last migration the database already contains")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be recorded; change nothing")] = False,
+) -> None:
+    """Adopt an existing database: record migrations up to VERSION as applied without running them."""
+
+    def action(state: State, out: Output) -> None:
+        out.baseline(state.migrator().baseline(version, dry_run=dry_run))
 
     _run(ctx, action)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +17,18 @@ from rich.table import Table
 
 from .errors import MigrationFailed, Problem, ProblemsError, SqlmigError
 from .plan import Entry
-from .results import DownResult, Event, MigrateResult, NewResult, RunItem, StatusResult
+from .results import (
+    BaselineResult,
+    DiffResult,
+    DownResult,
+    Event,
+    MigrateResult,
+    NewResult,
+    RepairResult,
+    RunItem,
+    StatusResult,
+    ValidateResult,
+)
 
 _STATE_STYLE = {
     "applied": "green",
@@ -183,7 +194,7 @@ class Output:
                 table.add_row(
                     str(e.version),
                     escape(e.name),
-                    f"[{_STATE_STYLE.get(e.state, '')}]{escape(state)}[/]",
+                    f"[{'yellow' if e.cosmetic_change else _STATE_STYLE.get(e.state, '')}]{escape(state)}[/]",
                     _when(e),
                 )
             self.console.print(table)
@@ -200,16 +211,156 @@ class Output:
             counts[e.state] = counts.get(e.state, 0) + 1
         summary = ", ".join(f"{n} {state}" for state, n in counts.items())
         self._summary(summary)
-        self.warnings(result.warnings)
+        for p in result.warnings:  # what each marked row means and what to do about it
+            self._problem("note", p)
 
-    def warnings(self, problems: Sequence[Problem]) -> None:
-        """Things a run does not block on but a human should act on, after the result."""
-        for p in problems:
-            text = f"warning: {p.where}: {p.message}" + (f"\n  hint: {p.hint}" if p.hint else "")
-            if self.rich:
-                self.console.print(f"[yellow]{escape(text)}[/]")
+    def not_at_head(self, result: StatusResult) -> None:
+        """Why `status --check` exits 3 (stderr; stdout keeps the status itself)."""
+        counts: dict[str, int] = {}
+        for e in result.entries:
+            if e.state != "applied":
+                counts[e.state] = counts.get(e.state, 0) + 1
+        why = ", ".join(f"{n} {state}" for state, n in counts.items())
+        self.err_console.print(f"[bold red]error:[/] not at head: {escape(why)}")
+
+    def validate(self, result: ValidateResult) -> None:
+        if self.json:
+            self.document(
+                {
+                    "ok": result.ok,
+                    "history_table": result.history_table,
+                    "history_checked": result.history_checked,
+                    "migrations": result.migrations,
+                    "applied": result.applied,
+                    "problems": [_problem_json(p) for p in result.problems],
+                    "warnings": [_problem_json(p) for p in result.warnings],
+                    "notes": [_problem_json(p) for p in result.notes],
+                }
+            )
+        else:
+            for kind, items in (("problem", result.problems), ("warning", result.warnings), ("note", result.notes)):
+                for p in items:
+                    self._problem(kind, p)
+            counted = ", ".join(
+                _plural(len(items), kind)
+                for kind, items in (("problem", result.problems), ("warning", result.warnings), ("note", result.notes))
+            )
+            scope = f"{_plural(result.migrations, 'migration')}"
+            scope += f", {result.applied} applied" if result.history_checked else ", history not checked"
+            verdict = "ok" if result.ok else "refused: `sqlmig migrate` would not run"
+            self._summary(f"{verdict} ({counted}; {scope})")
+        if not result.ok:
+            n = len(result.problems)
+            self.err_console.print(f"[bold red]error:[/] validation found {_plural(n, 'blocking problem')}")
+
+    def diff(self, result: DiffResult) -> None:
+        if self.json:
+            self.document(
+                {
+                    "version": result.version,
+                    "name": result.name,
+                    "state": result.state,
+                    "file": str(result.file) if result.file else None,
+                    "checksum": result.recorded_checksum,
+                    "file_checksum": result.file_checksum,
+                    "cosmetic_change": result.cosmetic_change,
+                    "identical": result.identical,
+                    "diff": result.diff,
+                }
+            )
+            return
+        if result.identical:
+            self.note(f"migration {result.version}: the file on disk is the SQL that was applied")
+            return
+        if self.rich:
+            for line in result.diff.splitlines():
+                style = "bold" if line.startswith(("---", "+++")) else ""
+                style = style or {"+": "green", "-": "red", "@": "cyan"}.get(line[:1], "")
+                self.console.print(escape(line), style=style or None, soft_wrap=True)
+        else:
+            self.stdout.write(result.diff)
+            self.stdout.flush()
+        if result.cosmetic_change:
+            self.note(f"migration {result.version}: only whitespace or comments differ (a cosmetic edit, not drift)")
+
+    def repair(self, result: RepairResult) -> None:
+        if self.json:
+            self.document(
+                {
+                    "changes": [
+                        {
+                            "action": c.action,
+                            "version": c.version,
+                            "name": c.label,
+                            "state_before": c.state_before,
+                            "state_after": c.state_after,
+                            "checksum_before": c.checksum_before,
+                            "checksum_after": c.checksum_after,
+                        }
+                        for c in result.changes
+                    ],
+                    "skipped": [_problem_json(p) for p in result.skipped],
+                    "dry_run": result.dry_run,
+                }
+            )
+            return
+        would = "would " if result.dry_run else ""
+        for c in result.changes:
+            if c.action == "accept":
+                after = (c.checksum_after or "")[:12]
+                self.line(
+                    f"{would}accept {c.label}: checksum {c.checksum_before[:12]} -> {after}, "
+                    "recorded SQL replaced by the file's text"
+                    + (f" (was {c.state_before})" if c.state_before != "applied" else "")
+                )
+            elif c.action == "forget":
+                self.line(
+                    f"{would}forget {c.label}: delete its history row (was {c.state_before}); "
+                    "its schema objects are not touched"
+                )
             else:
-                self.line(text)
+                self.line(f"{would}resolve {c.label}: state failed -> applied, error cleared")
+        for p in result.skipped:
+            self.line(f"unchanged: {p.message}")
+        if not result.changes:
+            self._summary("nothing to repair: the history was not changed")
+        elif not result.dry_run:
+            self._summary(f"changed {_plural(len(result.changes), 'history row')}")
+
+    def baseline(self, result: BaselineResult) -> None:
+        if self.json:
+            self.document(
+                {
+                    "version": result.version,
+                    "recorded": [
+                        {"version": m.version, "name": m.name, "file": str(m.up.path), "checksum": m.checksum}
+                        for m in result.recorded
+                    ],
+                    "dry_run": result.dry_run,
+                }
+            )
+            return
+        verb = "would record" if result.dry_run else "recorded"
+        for m in result.recorded:
+            self.line(f"{verb} {m.up.path.name.removesuffix('.up.sql')} as applied (not run)")
+        if not result.dry_run:
+            self._summary(
+                f"baseline at {result.version}: {_plural(len(result.recorded), 'migration')} recorded as applied "
+                "without running; `sqlmig migrate` continues from here"
+            )
+
+    def _problem(self, kind: str, p: Problem) -> None:
+        """One finding and its hint, on stdout: for status and validate they are the report itself."""
+        style = {"problem": "bold red", "warning": "yellow", "note": "cyan"}.get(kind, "")
+        if self.rich:
+            where = f"{escape(p.where)}: " if p.where else ""
+            self.console.print(f"[{style}]{kind}:[/] {where}{escape(p.message)}", soft_wrap=True)
+            if p.hint:
+                self.console.print(f"  [dim]hint:[/] {escape(p.hint)}", soft_wrap=True)
+        else:
+            self.line(f"{kind}: {p.where}: {p.message}" if p.where else f"{kind}: {p.message}")
+            if p.hint:
+                self.line(f"  hint: {p.hint}")
 
     def new(self, result: NewResult) -> None:
         if self.json:
@@ -315,6 +466,10 @@ def _entry_json(e: Entry) -> dict[str, Any]:
 
 def _problem_json(p: Problem) -> dict[str, Any]:
     return {"where": p.where, "message": p.message, "hint": p.hint or None}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def _json_default(value: object) -> object:

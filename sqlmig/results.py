@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import Problem
+from .migrations import Migration
 from .plan import Entry
 
 
@@ -51,6 +52,68 @@ class NewResult:
     name: str
     up_path: Path
     down_path: Path
+
+
+@dataclass(frozen=True)
+class ValidateResult:
+    """Everything `validate` found: problems block migrate (exit 3), warnings and notes do not."""
+
+    problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...]
+    notes: tuple[Problem, ...]
+    migrations: int
+    applied: int
+    history_table: str
+    history_checked: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """The SQL recorded when a migration ran against its up file now (unified diff, empty if equal)."""
+
+    version: int
+    name: str
+    state: str
+    file: Path | None
+    recorded_checksum: str
+    file_checksum: str | None
+    cosmetic_change: bool
+    diff: str
+
+    @property
+    def identical(self) -> bool:
+        return not self.diff
+
+
+@dataclass(frozen=True)
+class RepairChange:
+    """One history row repair changed (or would, with --dry-run)."""
+
+    action: str  # "accept", "forget", "resolve"
+    version: int
+    label: str
+    state_before: str
+    state_after: str | None  # None: the row was deleted
+    checksum_before: str
+    checksum_after: str | None
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    changes: tuple[RepairChange, ...]
+    skipped: tuple[Problem, ...] = ()  # named on the command line, but already as asked
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    version: int
+    recorded: tuple[Migration, ...]
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,11 @@ def _raw_tokens(sql: str, pos: int) -> Iterator[tuple[str, int, int]]:
     kinds = _KINDS
     while True:
         for m in _TOKEN_RE.finditer(sql, pos):
+            if m.start() != pos:
+                # No token at `pos`: only whitespace and complete comments remain. finditer
+                # would otherwise search on and lex the inside of a trailing comment.
+                return
+            pos = m.end()
             kind = kinds[m.lastindex or 0]
             s = m.start(1)
             e = m.end()

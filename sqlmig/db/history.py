@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
+from ..errors import HistoryError, Problem
 from ..plan import AppliedMigration
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -146,8 +147,33 @@ class History:
             (error, version),
         )
 
-    def record(self, version: int, name: str, checksum: str, applied_sql: str, execution_ms: int) -> None:
-        """The row of a non-transactional migration, written after its last statement succeeded."""
+    # ---- repair and baseline: each runs inside the caller's transaction, under the lock ----
+
+    def accept(self, version: int, name: str, checksum: str, applied_sql: str) -> None:
+        """Record a reviewed file as what was applied (repair --accept)."""
+        self._one(
+            sql.SQL(
+                "UPDATE {} SET name = %s, checksum = %s, applied_sql = %s WHERE version = %s AND state = 'applied'"
+            ),
+            (name, checksum, applied_sql, version),
+            version,
+        )
+
+    def resolve(self, version: int) -> None:
+        """Mark a failed migration applied once a human has finished it by hand (repair --resolve)."""
+        self._one(
+            sql.SQL("UPDATE {} SET state = 'applied', error = NULL WHERE version = %s AND state = 'failed'"),
+            (version,),
+            version,
+        )
+
+    def forget(self, version: int) -> None:
+        """Delete one history row (repair --forget); the schema objects stay as they are."""
+        self._one(sql.SQL("DELETE FROM {} WHERE version = %s"), (version,), version)
+
+    def record(self, version: int, name: str, checksum: str, applied_sql: str, execution_ms: int | None = None) -> None:
+        """A row written apart from the migration's own request: after a no-transaction file's last
+        statement, or by baseline (which runs nothing, so records no execution time)."""
         self.conn.execute(
             sql.SQL(
                 "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
@@ -156,5 +182,12 @@ class History:
             (version, name, checksum, applied_sql, execution_ms),
         )
 
-    def delete(self, version: int) -> None:
-        self.conn.execute(sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), (version,))
+    def _one(self, statement: sql.SQL, params: tuple[object, ...], version: int) -> None:
+        """Run a statement that must touch exactly one row; anything else means the row changed under us."""
+        cur = self.conn.execute(statement.format(self.ident), params)
+        if cur.rowcount != 1:
+            raise HistoryError(
+                f"the history row of version {version} changed while sqlmig was repairing it; nothing was changed",
+                [Problem(f"history version {version}", f"expected one row, found {max(cur.rowcount, 0)}")],
+                hint="run `sqlmig status` and try again",
+            )

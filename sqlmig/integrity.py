@@ -1,0 +1,208 @@
+"""The pure checks and decisions behind validate, diff, repair and baseline; no database."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+
+from .errors import ConfigError, Problem, RefusedError
+from .migrations import Migration
+from .plan import APPLIED, FAILED, MISSING, MODIFIED, PENDING, Entry, Plan
+from .results import RepairChange
+
+
+def label(entry: Entry) -> str:
+    """How a migration is named in messages: its file stem when on disk, else version_name."""
+    if entry.migration is not None:
+        return entry.migration.up.path.name.removesuffix(".up.sql")
+    return f"{entry.version}_{entry.name}"
+
+
+def cosmetic_warnings(plan: Plan) -> list[Problem]:
+    """Applied files edited only in whitespace or comments: worth a word, never blocking."""
+    return [
+        Problem(
+            str(e.migration.up.path),
+            f"applied migration {e.version} changed only in whitespace or comments since it ran "
+            "(a cosmetic edit, not drift; nothing blocks)",
+            f"`sqlmig diff {e.version}` shows it; `sqlmig repair --accept {e.version}` records the new text",
+        )
+        for e in plan.entries
+        if e.cosmetic_change and e.migration is not None
+    ]
+
+
+def renamed_warnings(plan: Plan) -> list[Problem]:
+    """Applied files whose name differs from the recorded one (same version, same checksum)."""
+    return [
+        Problem(
+            str(e.migration.up.path),
+            f"the history records migration {e.version} as {e.applied.name!r}; the file is now named {e.name!r}",
+            f"harmless; `sqlmig repair --accept {e.version}` records the new name",
+        )
+        for e in plan.entries
+        if e.migration is not None and e.applied is not None and e.applied.name != e.migration.name
+    ]
+
+
+def status_warnings(plan: Plan) -> list[Problem]:
+    """What status explains below its table: drift, out-of-order files and cosmetic edits."""
+    return plan.drift_problems() + plan.out_of_order_problems() + cosmetic_warnings(plan)
+
+
+def empty_file_notes(migrations: Iterable[Migration]) -> list[Problem]:
+    """Files with no statement: valid no-ops, mentioned so an accidental empty file is noticed."""
+    notes: list[Problem] = []
+    for m in migrations:
+        if m.up.is_empty:
+            notes.append(
+                Problem(str(m.up.path), f"no statements (empty or only comments): applying {m.version} is a no-op")
+            )
+        if m.down.is_empty:
+            notes.append(
+                Problem(str(m.down.path), f"no statements (empty or only comments): reverting {m.version} is a no-op")
+            )
+    return notes
+
+
+def unified_diff(old: str, new: str, fromfile: str, tofile: str) -> str:
+    """A unified diff as `diff -u` prints it, including the no-newline-at-end marker."""
+    lines = list(difflib.unified_diff(_lines(old), _lines(new), fromfile, tofile))
+    out: list[str] = []
+    for line in lines:
+        if line.endswith("\n"):
+            out.append(line)
+        else:
+            out.append(line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def repair_changes(
+    plan: Plan,
+    *,
+    accept: Sequence[int] = (),
+    accept_all: bool = False,
+    forget: Sequence[int] = (),
+    resolve: Sequence[int] = (),
+) -> tuple[list[RepairChange], list[Problem]]:
+    """Decide every change repair was asked for, or refuse them all at once.
+
+    Returns (changes, skipped); `skipped` holds versions named that already are as asked.
+    Raises ConfigError for unknown versions or a version named twice, RefusedError when a
+    named migration is in a state the action does not apply to.
+    """
+    named = [*accept, *forget, *resolve]
+    if not named and not accept_all:
+        raise ConfigError(
+            "repair needs to be told what to change",
+            hint="give --accept VERSION, --accept-all, --forget VERSION or --resolve VERSION (see `sqlmig status`)",
+        )
+    twice = sorted({v for v in named if named.count(v) > 1})
+    if twice:
+        raise ConfigError(
+            f"version {', '.join(map(str, twice))} is named more than once",
+            hint="name each version in one of --accept, --forget, --resolve",
+        )
+    by_version = {e.version: e for e in plan.entries}
+    unknown = sorted({v for v in named if v not in by_version})
+    if unknown:
+        raise ConfigError(
+            f"no migration with version {', '.join(map(str, unknown))} on disk or in the history",
+            hint="`sqlmig status` lists every version",
+        )
+
+    changes: list[RepairChange] = []
+    skipped: list[Problem] = []
+    problems: list[Problem] = []
+    for v in accept:
+        _accept(by_version[v], changes, skipped, problems)
+    if accept_all:
+        for e in plan.entries:
+            if e.version not in named and (e.state == MODIFIED or (e.state == APPLIED and e.cosmetic_change)):
+                _accept(e, changes, skipped, problems)
+    for v in forget:
+        _forget(by_version[v], changes, problems)
+    for v in resolve:
+        _resolve(by_version[v], changes, problems)
+    if problems:
+        raise RefusedError(
+            f"{len(problems)} repair request{'s' if len(problems) != 1 else ''} cannot be done; nothing was changed",
+            problems,
+        )
+    changes.sort(key=lambda c: c.version)
+    return changes, skipped
+
+
+def _where(e: Entry) -> str:
+    return str(e.migration.up.path) if e.migration is not None else f"history version {e.version}"
+
+
+def _accept(e: Entry, changes: list[RepairChange], skipped: list[Problem], problems: list[Problem]) -> None:
+    if e.state == PENDING:
+        problems.append(
+            Problem(_where(e), f"--accept {e.version}: migration {e.version} was never applied, nothing to accept")
+        )
+    elif e.state == MISSING:
+        problems.append(
+            Problem(
+                _where(e),
+                f"--accept {e.version}: migration {e.version} has no files on disk, nothing to accept",
+                f"restore its files, or drop its history row with `sqlmig repair --forget {e.version}`",
+            )
+        )
+    elif e.state == FAILED:
+        problems.append(
+            Problem(
+                _where(e),
+                f"--accept {e.version}: migration {e.version} failed part-way",
+                f"finish it by hand, then `sqlmig repair --resolve {e.version}`; "
+                f"or `--forget {e.version}` to run it again",
+            )
+        )
+    else:
+        assert e.migration is not None and e.applied is not None
+        same = e.applied.checksum == e.migration.checksum and e.applied.name == e.migration.name
+        if same and not e.cosmetic_change:
+            skipped.append(Problem(_where(e), f"{label(e)} already matches its file; nothing to accept"))
+            return
+        changes.append(
+            RepairChange("accept", e.version, label(e), e.state, APPLIED, e.applied.checksum, e.migration.checksum)
+        )
+
+
+def _forget(e: Entry, changes: list[RepairChange], problems: list[Problem]) -> None:
+    if e.applied is None:
+        problems.append(
+            Problem(_where(e), f"--forget {e.version}: migration {e.version} is not in the history, nothing to forget")
+        )
+    elif e.state in (MISSING, FAILED):
+        changes.append(RepairChange("forget", e.version, label(e), e.state, None, e.applied.checksum, None))
+    else:
+        problems.append(
+            Problem(
+                _where(e),
+                f"--forget {e.version}: migration {e.version} is {e.state} and its files are on disk; "
+                "forgetting it would make `migrate` run it again over objects that already exist",
+                "revert it with `sqlmig down`, or remove its files first if it should no longer exist"
+                + (f"; for an edited file use `sqlmig repair --accept {e.version}`" if e.state == MODIFIED else ""),
+            )
+        )
+
+
+def _resolve(e: Entry, changes: list[RepairChange], problems: list[Problem]) -> None:
+    if e.state != FAILED or e.applied is None:
+        problems.append(
+            Problem(
+                _where(e),
+                f"--resolve {e.version}: migration {e.version} is {e.state}, not failed; nothing to resolve",
+                "--resolve marks a failed migration applied after it was finished by hand",
+            )
+        )
+        return
+    changes.append(
+        RepairChange("resolve", e.version, label(e), FAILED, APPLIED, e.applied.checksum, e.applied.checksum)
+    )
