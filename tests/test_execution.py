@@ -228,3 +228,38 @@ def test_bad_timeout_value_is_usage_error(cli: Cli, project: Project) -> None:
     r = cli("migrate", "--lock-timeout", "soon")
     assert r.exit_code == 2
     assert "invalid value 'soon' for lock_timeout" in r.stderr
+
+
+def test_failed_state_then_repair_resolve_or_forget(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "t", "CREATE TABLE t (id int, v int);\nINSERT INTO t VALUES (1, 1), (2, 1);\n", "DROP TABLE t;\n")
+    project.add(
+        2,
+        "uniq",
+        "-- sqlmig:no-transaction\nCREATE TABLE audit (id int);\nCREATE UNIQUE INDEX CONCURRENTLY t_v_key ON t (v);\n",
+        "-- sqlmig:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS t_v_key;\nDROP TABLE audit;\n",
+    )
+    project.add(3, "later", "CREATE TABLE later (id int);\n", "DROP TABLE later;\n")
+    assert cli("migrate").exit_code == 1
+    # the operator finishes the migration by hand, then marks it applied
+    db.execute("DROP INDEX t_v_key")
+    db.execute("UPDATE t SET v = 2 WHERE id = 2")
+    db.execute("CREATE UNIQUE INDEX t_v_key ON t (v)")
+    r = cli("repair", "--resolve", "2")
+    assert r.exit_code == 0, r.stderr
+    assert states(db)[1] == (2, "applied", None)
+    assert cli("migrate").exit_code == 0
+    assert "later" in tables(db)
+
+    # the other way out: undo the partial work, forget the row, and let migrate run it again
+    assert cli("down", "--steps", "2").exit_code == 0
+    db.execute("UPDATE t SET v = 1")
+    assert cli("migrate").exit_code == 1
+    assert states(db)[1][:2] == (2, "failed")
+    db.execute("DROP INDEX t_v_key")
+    db.execute("DROP TABLE audit")
+    db.execute("UPDATE t SET v = id")
+    r = cli("repair", "--forget", "2")
+    assert r.exit_code == 0, r.stderr
+    assert [v for v, _, _ in history(db)] == [1]
+    assert cli("migrate").exit_code == 0
+    assert [row[:2] for row in states(db)] == [(1, "applied"), (2, "applied"), (3, "applied")]
