@@ -36,7 +36,8 @@ _SPACE = r"[ \t\n\r\f\v]++"
 _LINE_COMMENT = r"--[^\n\r]*+"
 _SIMPLE_COMMENT = r"/\*(?:[^*/]++|\*(?!/)|/(?!\*))*+\*/"  # a block comment without nesting
 _WS = rf"(?:{_SPACE}|{_LINE_COMMENT}|{_SIMPLE_COMMENT})"
-# A quoted literal continues after whitespace holding a newline ('a'\n'b' is 'ab').
+# A quoted literal continues after whitespace holding a newline ('a'\n'b' is 'ab'); if the
+# continuation is unterminated, so is the whole literal (the lookahead after the repeat).
 _CONT = r"[ \t\f\v]*+(?:--[^\n\r]*+)?[\n\r](?:[ \t\n\r\f\v]++|--[^\n\r]*+[\n\r])*+"
 _SQ = r"'[^']*+(?:''[^']*+)*+'"
 _EQ = r"'[^'\\]*+(?:(?:\\[\s\S]|'')[^'\\]*+)*+'"
@@ -44,24 +45,27 @@ _DIGITS = r"[0-9](?:_?[0-9])*+"
 _EXP = r"(?:[eE][+-]?[0-9]++)?"
 _OP_CHAR = r"[~!@#^&|`?+*%<>=]|-(?!-)|/(?!\*)"
 _OP_REST = rf"(?:{_OP_CHAR})*+"
+# Words not starting with b, e, n, u or x; then those, unless the letter is a string prefix
+# (a lone e/b/x/n directly before a quote, or u before &' or &").
+_WORD = rf"[ac-df-mo-tv-wyzAC-DF-MO-TV-WYZ_\x80-\U0010FFFF][{_ID_CONT}]*+"
+_WORD_PREFIX_LETTER = rf"[bBeEnNxX](?!')[{_ID_CONT}]*+|[uU](?!&['\"])[{_ID_CONT}]*+"
 
 # (kind, pattern); "{g}" is replaced by a group name unique within the compiled pattern.
 # Kinds starting with "_" are internal: "_ws" is skipped, "_oprun" needs PostgreSQL's
 # trailing +/- rule, "_special" is an opener whose complete form did not match.
 _PIECES: list[tuple[str, str]] = [
     ("_ws", _SPACE),
-    ("word", rf"[ac-df-mo-tv-wyzAC-DF-MO-TV-WYZ_\x80-\U0010FFFF][{_ID_CONT}]*+"),
+    ("word", _WORD),
     ("op", r"[,\[\]]"),
     ("number", r"0(?:[xX](?:_?[0-9A-Fa-f])++|[oO](?:_?[0-7])++|[bB](?:_?[01])++)"),
     ("number", rf"{_DIGITS}(?:\.(?!\.)(?:{_DIGITS})?)?{_EXP}"),
-    ("string", rf"{_SQ}(?:{_CONT}{_SQ})*+"),
+    ("string", rf"{_SQ}(?:{_CONT}{_SQ})*+(?!{_CONT}')"),
     ("number", rf"\.{_DIGITS}{_EXP}"),
     ("op", r"\.\.?+|:[:=]?+"),
     ("_oprun", rf"[~!@#^&|`?+*%<>=]{_OP_REST}|-(?!-){_OP_REST}|/(?!\*){_OP_REST}"),
-    # A lone e/b/x/n/u directly before a quote is a string prefix, not a word.
-    ("word", rf"[bBeEnNxX](?!')[{_ID_CONT}]*+|[uU](?!&['\"])[{_ID_CONT}]*+"),
-    ("string", rf"[eE]{_EQ}(?:{_CONT}{_EQ})*+"),
-    ("string", rf"[bBxXnN]{_SQ}(?:{_CONT}{_SQ})*+|[uU]&{_SQ}(?:{_CONT}{_SQ})*+"),
+    ("word", _WORD_PREFIX_LETTER),
+    ("string", rf"[eE]{_EQ}(?:{_CONT}{_EQ})*+(?!{_CONT}')"),
+    ("string", rf"(?:[bBxXnN]|[uU]&){_SQ}(?:{_CONT}{_SQ})*+(?!{_CONT}')"),
     ("quoted_ident", r'"[^"]*+(?:""[^"]*+)*+"|[uU]&"[^"]*+(?:""[^"]*+)*+"'),
     ("_ws", _LINE_COMMENT),
     ("_ws", _SIMPLE_COMMENT),
@@ -78,9 +82,8 @@ _OTHER = r"[^'\"$/;()\\ \t\n\r\f\v0-9A-Za-z_\x80-\U0010FFFF]"
 
 def _alternation(sfx: str, *, meta: bool = True, ws: bool = True) -> str:
     """The pieces as one alternation (without ';' and parentheses), for the fast runs."""
-    return "|".join(
-        pat.replace("{g}", f"d{sfx}") for kind, pat in _PIECES if (meta or kind != "meta") and (ws or kind != "_ws")
-    )
+    skipped = ("" if meta else "meta", "" if ws else "_ws")
+    return "|".join(pat.replace("{g}", f"d{sfx}") for kind, pat in _PIECES if kind not in skipped)
 
 
 def _balanced(depth: int) -> str:
@@ -118,6 +121,7 @@ def _token_pattern() -> tuple[re.Pattern[str], tuple[str, ...]]:
         ("op", r"[;()]"),
         ("_special", _SPECIAL),
         ("op", r"[\s\S]"),
+        ("_end", r"\Z"),  # trailing comments: match here rather than retry one char later
     ]:
         groups = re.compile(pat.replace("{g}", "d")).groups
         alts.append(f"(?:{pat.replace('{g}', 'd')})()")
@@ -132,6 +136,7 @@ _COMMENT_DELIM_RE = re.compile(r"/\*|\*/")
 _SPECIAL_RE = re.compile(_SPECIAL)
 _META_CANDIDATE_RE = re.compile(r"^[ \t\f\v\r]*+\\", re.MULTILINE)
 _CREATE_RE = re.compile(rf"[cC][rR][eE][aA][tT][eE](?![{_ID_CONT}])")
+_WORD_START_RE = re.compile(f"{_WORD}|{_WORD_PREFIX_LETTER}")
 
 _UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -310,6 +315,8 @@ def _raw_tokens(sql: str, pos: int) -> Iterator[tuple[str, int, int]]:
                             yield "op", i, i + 1
                         continue
                 yield "op", s, e
+            elif kind == "_end":
+                return
             else:  # _special
                 if sql.startswith("/*", s):
                     end = _skip_block_comment(sql, s)
@@ -414,9 +421,10 @@ def _scan_plain(sql: str, pos: int, paren: int, last_end: int) -> tuple[int, boo
 
 
 def _scan_create(sql: str, pos: int) -> tuple[int, bool]:
-    """Scan a CREATE statement token by token, honouring SQL-standard function bodies.
+    """Scan a possible CREATE statement token by token, honouring SQL-standard function bodies.
 
-    psql's heuristic: in CREATE [OR REPLACE] FUNCTION|PROCEDURE, at parenthesis depth 0,
+    psql's heuristic: when the statement's first unquoted words are
+    CREATE [OR REPLACE] FUNCTION|PROCEDURE, at parenthesis depth 0,
     BEGIN opens a block, CASE opens one only inside a block, END closes one; a ';' inside
     a block does not end the statement.  Once the head shows another kind of CREATE, the
     fast scanner takes over.
@@ -478,7 +486,8 @@ def split_statements(sql: str) -> list[Statement]:
             pos += 1
             continue
         start = pos
-        if _CREATE_RE.match(sql, pos):
+        if _CREATE_RE.match(sql, pos) or not _WORD_START_RE.match(sql, pos):
+            # psql looks at the first *words*, even after a '(' or a quoted name.
             end, terminated = _scan_create(sql, pos)
         else:
             end, terminated = _scan_plain(sql, pos, 0, pos)
