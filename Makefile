@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: install
 demo: install
 	$(VENV)/bin/sqlmig --database-url embedded migrate
 	$(VENV)/bin/sqlmig --database-url embedded status
+
+reliability: install
+	SQLMIG_RELIABILITY_REPORT=.reliability.json $(PY) -m pytest -q -p no:xdist -m reliability tests/ ; \
+	$(PY) -m tests.reliability_report .reliability.json
 
 clean:
 	rm -rf $(VENV) .sqlmig .pytest_cache .mypy_cache .ruff_cache

@@ -16,6 +16,17 @@ _TRANSACTION_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", 
 
 def file_problems(file: SqlFile) -> list[Problem]:
     """Everything wrong with one file that is knowable without a database."""
+    statements = split_statements(file.sql)
+    copies = [s for s in statements if _is_copy_from_stdin(s)]
+    if copies:  # the inline data after it is not SQL: nothing else in the file can be judged
+        return [
+            Problem(
+                f"{file.path}:{s.line}:{s.column}",
+                "COPY ... FROM STDIN needs data from the client, which a migration file cannot give",
+                "turn the data into INSERT statements, or load it with `sqlmig seed`",
+            )
+            for s in copies
+        ]
     open_token = unterminated(file.sql)
     if open_token is not None:
         what = open_token.kind.replace("unterminated_", "").replace("_", " ")
@@ -34,20 +45,12 @@ def file_problems(file: SqlFile) -> list[Problem]:
         )
         for line, text in meta_command_lines(file.sql)
     ]
-    for stmt in split_statements(file.sql):
+    for stmt in statements:
         where = f"{file.path}:{stmt.line}:{stmt.column}"
         words = stmt.words(3)
         if not words:
             continue
-        if _is_copy_from_stdin(stmt):
-            problems.append(
-                Problem(
-                    where,
-                    "COPY ... FROM STDIN needs data from the client, which a migration file cannot give",
-                    "turn the data into INSERT statements, or load it with `sqlmig seed`",
-                )
-            )
-        elif not file.directives.no_transaction and _is_transaction_control(words):
+        if not file.directives.no_transaction and _is_transaction_control(words):
             problems.append(
                 Problem(
                     where,

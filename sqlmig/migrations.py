@@ -39,9 +39,9 @@ class SqlFile:
     @property
     def is_empty(self) -> bool:
         """True when the file holds no statement (empty or only comments): a valid no-op."""
-        from .scanner import tokenize
+        from .scanner import split_statements
 
-        return not tokenize(self.sql)
+        return not split_statements(self.sql)
 
 
 @dataclass(frozen=True)

@@ -85,3 +85,22 @@ def cli(database_url: str, project: Project) -> object:
         return run_cli("--database-url", database_url, *args, env=env)
 
     return invoke
+
+
+_OUTCOMES: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember each test's outcome for the reliability report (SQLMIG_RELIABILITY_REPORT)."""
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _OUTCOMES[report.nodeid] = report.outcome
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    target = os.environ.get("SQLMIG_RELIABILITY_REPORT")
+    if target:
+        import json
+
+        from .support import CASES
+
+        Path(target).write_text(json.dumps({"outcomes": _OUTCOMES, "cases": CASES}, indent=1))

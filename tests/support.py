@@ -70,3 +70,11 @@ def history(
     conn: psycopg.Connection[tuple[object, ...]], table: str = "public.sqlmig_migrations"
 ) -> list[tuple[object, ...]]:
     return conn.execute(f"SELECT version, name, checksum FROM {table} ORDER BY seq").fetchall()
+
+
+# Examples each property test tried, for `make reliability` (one process: run without xdist).
+CASES: dict[str, int] = {}
+
+
+def count_case(test: str) -> None:
+    CASES[test] = CASES.get(test, 0) + 1

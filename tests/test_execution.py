@@ -263,3 +263,10 @@ def test_failed_state_then_repair_resolve_or_forget(cli: Cli, project: Project, 
     assert [v for v, _, _ in history(db)] == [1]
     assert cli("migrate").exit_code == 0
     assert [row[:2] for row in states(db)] == [(1, "applied"), (2, "applied"), (3, "applied")]
+
+
+def test_copy_stdin_with_quotes_in_data_still_named(cli: Cli, project: Project) -> None:
+    project.add(1, "x", "CREATE TABLE t (s text);\nCOPY t (s) FROM stdin;\nO'Brien\n\\.\nSELECT 1;\n")
+    r = cli("migrate")
+    assert r.exit_code == 3
+    assert "0001_x.up.sql:2:1: COPY ... FROM STDIN" in r.stderr and "unterminated" not in r.stderr

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from sqlmig.migrations import FILE_RE, Directives, Migration, SqlFile, discover, parse_filename
 from sqlmig.plan import APPLIED, MISSING, MODIFIED, PENDING, AppliedMigration, build_plan
 
+from .support import count_case
+
 pytestmark = pytest.mark.reliability
 
 names = st.from_regex(r"[a-z0-9][a-z0-9_]{0,20}", fullmatch=True)
@@ -21,12 +23,14 @@ versions = st.integers(min_value=0, max_value=2**63 - 1)
 
 @given(versions, names, st.sampled_from(["up", "down"]), st.integers(min_value=0, max_value=6))
 def test_filename_round_trip(version: int, name: str, kind: str, pad: int) -> None:
+    count_case("test_filename_round_trip")
     filename = f"{version:0{pad}d}_{name}.{kind}.sql"
     assert parse_filename(filename) == (version, name, kind)
 
 
 @given(st.text(max_size=40))
 def test_parse_never_crashes_and_accepts_only_the_pattern(text: str) -> None:
+    count_case("test_parse_never_crashes_and_accepts_only_the_pattern")
     parsed = parse_filename(text)
     assert (parsed is not None) == bool(FILE_RE.match(text))
     if parsed is not None:
@@ -36,6 +40,7 @@ def test_parse_never_crashes_and_accepts_only_the_pattern(text: str) -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.sets(st.integers(min_value=1, max_value=10**12), min_size=1, max_size=12), st.randoms())
 def test_discovery_orders_numerically_whatever_the_padding(vs: set[int], rnd: object) -> None:
+    count_case("test_discovery_orders_numerically_whatever_the_padding")
     import random
 
     assert isinstance(rnd, random.Random)
@@ -65,6 +70,7 @@ files_and_history = st.tuples(
 @settings(max_examples=300)
 @given(files_and_history)
 def test_plan_invariants(data: tuple[dict[int, str], dict[int, str], list[int]]) -> None:
+    count_case("test_plan_invariants")
     on_disk, in_history, order = data
     migrations = [_migration(v, body) for v, body in sorted(on_disk.items())]
     from sqlmig.migrations import checksum

@@ -22,6 +22,8 @@ from sqlmig.scanner import (
     unterminated,
 )
 
+from .support import count_case
+
 
 def texts(sql: str) -> list[str]:
     return [s.text for s in split_statements(sql)]
@@ -759,9 +761,11 @@ SOUP_ATOMS = [
 SOUP = st.lists(st.sampled_from(SOUP_ATOMS), max_size=40).map("".join)
 
 
+@pytest.mark.reliability
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SOUP)
 def test_matches_reference_on_arbitrary_text(sql: str) -> None:
+    count_case("test_matches_reference_on_arbitrary_text")
     """Differential test against the naive character-by-character lexer above."""
     toks = tokenize(sql)
     assert [(t.kind, t.start, t.start + len(t.text)) for t in toks] == ref_tokens(sql)
@@ -785,9 +789,11 @@ def test_matches_reference_on_arbitrary_text(sql: str) -> None:
     assert meta_command_lines(sql) == want
 
 
+@pytest.mark.reliability
 @settings(max_examples=300, deadline=None)
 @given(SOUP)
 def test_split_loses_nothing(sql: str) -> None:
+    count_case("test_split_loses_nothing")
     stmts = split_statements(sql)
     prev_end = 0
     for s in stmts:
@@ -866,9 +872,11 @@ def _script(stmts: list[str], seps: list[str]) -> str:
     return "".join(s + ";" + sep for s, sep in zip(stmts, seps, strict=False))
 
 
+@pytest.mark.reliability
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(statement(), min_size=1, max_size=6), st.lists(GAP, min_size=6, max_size=6))
 def test_no_split_inside_literals_and_comments(stmts: list[str], seps: list[str]) -> None:
+    count_case("test_no_split_inside_literals_and_comments")
     sql = _script(stmts, seps)
     assert texts(sql) == [s + ";" for s in stmts]
     assert unterminated(sql) is None
@@ -889,18 +897,22 @@ def _pglast_compare(sql: str, with_parser: bool) -> None:
         assert significant_tokens(sql[sl.start : sl.stop]) == significant_tokens(core)
 
 
+@pytest.mark.reliability
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(statement(), min_size=1, max_size=6), st.lists(GAP, min_size=6, max_size=6))
 def test_pglast_scanner_oracle(stmts: list[str], seps: list[str]) -> None:
+    count_case("test_pglast_scanner_oracle")
     _pglast_compare(_script(stmts, seps), with_parser=False)
 
 
+@pytest.mark.reliability
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.one_of(statement(), ATOMIC), min_size=1, max_size=5),
     st.lists(GAP, min_size=5, max_size=5),
 )
 def test_pglast_parser_oracle(stmts: list[str], seps: list[str]) -> None:
+    count_case("test_pglast_parser_oracle")
     """The real parser agrees, including SQL-standard function bodies."""
     _pglast_compare(_script(stmts, seps), with_parser=True)
 

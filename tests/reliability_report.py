@@ -1,0 +1,99 @@
+"""Print the reliability table from a run of the reliability tests (`make reliability`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+AFTER_FAULT = "history rows = tables created; advisory locks held: 0; next migrate completes; rows lost: 0"
+NOTHING_WRITTEN = "exit code as documented; message names the location; nothing written; no traceback"
+
+# (pattern on the test id, family, what each case verified afterwards)
+FAMILIES: list[tuple[str, str, str]] = [
+    (r"test_faults.py::test_sigkill", "SIGKILL mid-migration", AFTER_FAULT),
+    (
+        r"test_faults.py::test_server_terminates",
+        "server terminates the connection",
+        "exit 4, clear message; " + AFTER_FAULT,
+    ),
+    (
+        r"test_faults.py::test_server_restarted",
+        "server restart between migrations",
+        "run fails cleanly (exit 4); " + AFTER_FAULT,
+    ),
+    (r"test_faults.py::test_sigint", "SIGINT (Ctrl-C) during a run", "exit 130 naming the migration; " + AFTER_FAULT),
+    (
+        r"test_faults.py::test_(sixteen|concurrent)",
+        "16+ concurrent migrate/down/status",
+        "each migration applied once; all exit 0; " + AFTER_FAULT,
+    ),
+    (
+        r"test_faults.py::test_new_",
+        "`new` on full disk / no permission / failed write",
+        "exit 3, no partial pair left behind",
+    ),
+    (r"test_hostile.py::test_(binary|nul)", "binary / non-UTF-8 content", NOTHING_WRITTEN),
+    (r"test_hostile.py::test_(bad_names|symlink)", "names with spaces, unicode, `..`, symlinks", NOTHING_WRITTEN),
+    (r"test_hostile.py::test_version_overflow", "versions that overflow bigint", NOTHING_WRITTEN),
+    (r"test_hostile.py::test_fifty", "a 50 MB file", "applied and reverted; an error on its last line located"),
+    (r"test_hostile.py::test_thousands", "thousands of files", "all applied once; status and down agree"),
+    (r"test_hostile.py::test_empty", "empty and comment-only files", "valid no-ops: applied and recorded"),
+    (r"test_hostile.py::test_bad_database_urls", "malformed URL / closed port", "exit 2 or 4; password never shown"),
+    (
+        r"test_hostile.py::test_(unreadable_history|directory_that|unreadable_file)",
+        "quotes, semicolons, odd paths",
+        NOTHING_WRITTEN,
+    ),
+    (r"test_seed.py::.*(hostile|deep|duplicate|nan|huge|inject|wrong_type)", "hostile seed.json", NOTHING_WRITTEN),
+    (
+        r"test_properties.py::test_filename|test_properties.py::test_parse",
+        "file-name parsing (hypothesis)",
+        "round trip; never crashes",
+    ),
+    (r"test_properties.py::test_discovery", "version ordering (hypothesis)", "numeric order whatever the padding"),
+    (
+        r"test_properties.py::test_plan",
+        "plan from files + history (hypothesis)",
+        "each version once; states and down order",
+    ),
+    (
+        r"test_scanner.py::test_(matches_reference|split_loses|no_split_inside|pglast_.*_oracle)",
+        "statement splitter (hypothesis, pglast oracle)",
+        "split+join loses nothing; no split inside quotes",
+    ),
+]
+
+
+def main(path: str) -> int:
+    data = json.loads(Path(path).read_text())
+    outcomes: dict[str, str] = data["outcomes"]
+    cases: dict[str, int] = data.get("cases", {})
+    rows: list[tuple[str, int, int, str]] = []
+    failed = 0
+    for pattern, family, verified in FAMILIES:
+        ids = [n for n in outcomes if re.search(pattern, n)]
+        if not ids:
+            continue
+        tried = passed = 0
+        for nodeid in ids:
+            name = nodeid.split("::")[-1].split("[")[0]
+            n = cases.get(name, 1)
+            tried += n
+            passed += n if outcomes[nodeid] == "passed" else 0
+            failed += outcomes[nodeid] == "failed"
+        rows.append((family, tried, passed, verified))
+    width = max(len(r[0]) for r in rows)
+    print(f"| {'family':<{width}} | tried | passed | verified afterwards |")
+    print(f"|{'-' * (width + 2)}|------:|-------:|---------------------|")
+    for family, tried, passed, verified in rows:
+        print(f"| {family:<{width}} | {tried:>5} | {passed:>6} | {verified} |")
+    skipped = [n for n, o in outcomes.items() if o == "skipped"]
+    if skipped:
+        print(f"\nskipped here: {', '.join(skipped)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else ".reliability.json"))
