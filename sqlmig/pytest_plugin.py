@@ -21,7 +21,7 @@ import pytest
 
 from .api import Migrator, explain_embedded
 from .config import EMBEDDED, Settings, load_config_files, resolve
-from .errors import MigrationFailed
+from .errors import MigrationFailed, SqlmigError
 
 SERVER_ENV = "SQLMIG_TEST_DATABASE_URL"
 VERSION_ENV = "SQLMIG_TEST_PG_VERSION"
@@ -74,10 +74,10 @@ def sqlmig_template(sqlmig_server_url: str, sqlmig_settings: Settings) -> Iterat
     try:
         try:
             Migrator(settings=replace(sqlmig_settings, database_url=url)).migrate()
-        except MigrationFailed as exc:
-            if not os.environ.get(SERVER_ENV):
+        except SqlmigError as exc:
+            if isinstance(exc, MigrationFailed) and not os.environ.get(SERVER_ENV):
                 explain_embedded(exc)  # the throwaway server lacks contrib extensions too
-            raise
+            pytest.fail(_report(exc), pytrace=False)  # where and why, not sqlmig's own traceback
         admin.seal(sqlmig_server_url, name)
         yield name
     finally:
@@ -101,3 +101,11 @@ def sqlmig_database_url(sqlmig_server_url: str, sqlmig_template: str) -> Iterato
 def sqlmig_migrator(sqlmig_settings: Settings, sqlmig_database_url: str) -> Migrator:
     """A Migrator for this test's database (status, down, migrate again...)."""
     return Migrator(settings=replace(sqlmig_settings, database_url=sqlmig_database_url))
+
+
+def _report(exc: SqlmigError) -> str:
+    lines = [f"sqlmig could not migrate the test template database: {exc.title}: {exc.message}"]
+    lines += [f"  {line}" for line in exc.details()]
+    if exc.hint:
+        lines.append(f"  hint: {exc.hint}")
+    return "\n".join(lines)
