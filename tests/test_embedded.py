@@ -35,6 +35,7 @@ def test_embedded_server_lifecycle(embedded_project: Project) -> None:
     assert status["pgdata"] == str((project.root / ".sqlmig" / "pgdata").resolve())
     url = run_cli("embedded", "url")
     assert url.exit_code == 0 and url.stdout.strip() == status["url"]
+    assert json.loads(run_cli("embedded", "url", "--json").stdout) == {"url": status["url"]}
     with psycopg.connect(url.stdout.strip()) as conn:
         assert conn.execute("SELECT version FROM sqlmig_migrations ORDER BY seq").fetchall() == [(1,), (2,)]
 
@@ -49,11 +50,12 @@ def test_embedded_server_lifecycle(embedded_project: Project) -> None:
     no_json = run_cli("--json", "embedded", "psql")  # after `psql`, --json would be psql's own option
     assert no_json.exit_code == 2 and "embedded url --json" in no_json.stderr
 
-    stopped = run_cli("embedded", "stop")
+    stopped = run_process("embedded", "stop", cwd=project.root)  # a real process: its exit hooks run too
     assert stopped.exit_code == 0 and "stopped the embedded server" in stopped.stdout
+    assert stopped.stderr == ""
     assert "stopped; data kept in" in run_cli("embedded", "status").stdout
-    again = run_cli("embedded", "stop")
-    assert again.exit_code == 0 and "not running" in again.stdout
+    again = run_cli("embedded", "stop", "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["stopped"] is False
 
     (project.sql / "0003_crypto.up.sql").unlink()
     (project.sql / "0003_crypto.down.sql").unlink()
