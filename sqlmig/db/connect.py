@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
+from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..config import redact_url, scrub
 from ..errors import ConfigError, ConnectionFailed
 
 APPLICATION_NAME = "sqlmig"
+log = logging.getLogger("sqlmig.sql")
+
+
+class LoggingCursor(psycopg.Cursor[Any]):
+    """Logs every batch sent to the server with its duration (`--verbose`, logger sqlmig.sql at DEBUG)."""
+
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool | None = None
+    ) -> Any:
+        if not log.isEnabledFor(logging.DEBUG):
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        except psycopg.Error as exc:
+            outcome = f"error {exc.diag.sqlstate or type(exc).__name__}"
+            raise
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            text = query.as_string(self.connection) if isinstance(query, sql.Composable) else str(query)
+            log.debug("%8.1f ms  %s  %s", ms, outcome, preview(text))
+
+
+def preview(text: str, limit: int = 160) -> str:
+    """One line of a batch for the log: whitespace collapsed, cut at `limit`, with its size."""
+    flat = re.sub(r"\s+", " ", text).strip()
+    cut = flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return f"{cut} [{len(text)} chars]" if len(flat) > limit else cut
 
 
 def connect(url: str, *, wait: float = 0.0, connect_timeout: int = 10) -> psycopg.Connection[tuple[object, ...]]:
@@ -17,12 +50,15 @@ def connect(url: str, *, wait: float = 0.0, connect_timeout: int = 10) -> psycop
     deadline = time.monotonic() + wait
     while True:
         try:
+            started = time.perf_counter()
             conn = psycopg.connect(
                 url,
                 autocommit=True,
                 application_name=APPLICATION_NAME,
                 connect_timeout=connect_timeout,
+                cursor_factory=LoggingCursor,
             )
+            log.debug("%8.1f ms  connected to %s", (time.perf_counter() - started) * 1000, redact_url(url))
             if conn.info.server_version >= 140000:
                 # A killed sqlmig must not leave its backend running a long statement while it holds
                 # the migration lock: the server checks the client is still there every second.
@@ -35,6 +71,7 @@ def connect(url: str, *, wait: float = 0.0, connect_timeout: int = 10) -> psycop
                 hint="expected postgresql://user:password@host:port/dbname",
             ) from None
         except psycopg.OperationalError as exc:
+            log.debug("cannot connect yet: %s", scrub(_first_line(exc), url))
             if time.monotonic() >= deadline:
                 waited = f" (waited {wait:g}s)" if wait else ""
                 raise ConnectionFailed(

@@ -1,0 +1,49 @@
+"""Create and drop whole databases (the pytest plugin's template cloning); never used by a migration run."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from ..config import redact_url, scrub
+from ..errors import ConnectionFailed, SqlmigError
+
+
+def database_url(server_url: str, dbname: str) -> str:
+    """The same server and credentials, another database."""
+    return make_conninfo(server_url, dbname=dbname)
+
+
+def create_database(server_url: str, dbname: str, *, template: str | None = None) -> str:
+    """CREATE DATABASE (optionally a copy of `template`, which must have no open connection); returns its URL."""
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname))
+    if template is not None:
+        statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+    _admin(server_url, statement)
+    return database_url(server_url, dbname)
+
+
+def drop_database(server_url: str, dbname: str) -> None:
+    """DROP DATABASE IF EXISTS ... WITH (FORCE): ends sessions a test left open."""
+    _admin(server_url, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def seal(server_url: str, dbname: str) -> None:
+    """No more connections to a template: a stray session would make CREATE DATABASE ... TEMPLATE fail."""
+    _admin(server_url, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(dbname)))
+
+
+def _admin(server_url: str, statement: sql.Composed) -> None:
+    try:
+        with psycopg.connect(server_url, autocommit=True, application_name="sqlmig") as conn:
+            conn.execute(statement)
+    except psycopg.OperationalError as exc:
+        raise ConnectionFailed(
+            f"cannot connect to {redact_url(server_url)}: {scrub(str(exc).strip(), server_url)}"
+        ) from None
+    except psycopg.Error as exc:
+        raise SqlmigError(
+            scrub(exc.diag.message_primary or str(exc), server_url),
+            hint="the role needs CREATEDB to create test databases",
+        ) from None
