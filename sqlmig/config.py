@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -182,7 +183,7 @@ def _pick(
         raw = environ.get(name)
         if raw:
             if setting.key == "dirs":
-                return [p for p in raw.split(":") if p], f"env {name}"
+                return [p for p in raw.split(os.pathsep) if p], f"env {name}"
             return raw, f"env {name}"
     for cfg in files:
         _check_keys(cfg)

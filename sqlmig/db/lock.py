@@ -35,7 +35,7 @@ def acquire(conn: Conn, key: int, wait: float | None) -> None:
             hint=f"held by {describe_holder(conn, key)}; wait for it to finish, or raise --lock-wait",
         ) from None
     finally:
-        conn.execute("SELECT set_config('lock_timeout', DEFAULT, false)" if False else "RESET lock_timeout")
+        conn.execute("RESET lock_timeout")
 
 
 def release(conn: Conn, key: int) -> None:
