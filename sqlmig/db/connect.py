@@ -40,7 +40,7 @@ class LoggingCursor(psycopg.Cursor[Any]):
 
 def preview(text: str, limit: int = 160) -> str:
     """One line of a batch for the log: whitespace collapsed, cut at `limit`, with its size."""
-    flat = re.sub(r"\s+", " ", text).strip()
+    flat = re.sub(r"\s+", " ", text[: limit * 16]).strip()  # never flatten a 50 MB batch to log 160 chars
     cut = flat if len(flat) <= limit else flat[: limit - 1] + "…"
     return f"{cut} [{len(text)} chars]" if len(flat) > limit else cut
 
