@@ -13,11 +13,22 @@ from .errors import (
     Problem,
     ProblemsError,
     RefusedError,
+    SeedFailed,
+    SeedInvalid,
     SqlmigError,
     WriteFailed,
 )
 from .plan import AppliedMigration, Entry, Plan
-from .results import DownResult, Event, MigrateResult, NewResult, RunItem, StatusResult
+from .results import (
+    DownResult,
+    Event,
+    MigrateResult,
+    NewResult,
+    RunItem,
+    SeedResult,
+    SeedTableResult,
+    StatusResult,
+)
 
 __version__ = "0.1.0"
 
@@ -41,6 +52,10 @@ __all__ = [
     "ProblemsError",
     "RefusedError",
     "RunItem",
+    "SeedFailed",
+    "SeedInvalid",
+    "SeedResult",
+    "SeedTableResult",
     "Settings",
     "SqlmigError",
     "StatusResult",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +23,7 @@ from .errors import (
 )
 from .migrations import Migration, discover, next_version_name
 from .plan import Entry, Plan, build_plan
-from .results import DownResult, Event, MigrateResult, NewResult, RunItem, StatusResult
+from .results import DownResult, Event, MigrateResult, NewResult, RunItem, SeedResult, StatusResult
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.history import Conn, History
@@ -139,6 +140,44 @@ class Migrator:
         )
         return NewResult(version, name, up_path, down_path)
 
+    def seed(self, *, file: str | Path | None = None, migrate: bool = True, dry_run: bool = False) -> SeedResult:
+        """Validate the seed file, run pending migrations, then load every table in ONE transaction.
+
+        A file that breaks the schema runs nothing, not even migrations; one that does not fit the
+        catalog (unknown table or column, a value its column cannot take) loads nothing. With
+        dry_run the pending migrations and the load run in a transaction that is rolled back, so the
+        counts are real and nothing stays.
+        """
+        from . import seed as seeding
+        from .db import load
+        from .db.execute import run_in_transaction, settings_sql
+
+        started = time.perf_counter()
+        path = Path(file) if file is not None else self.settings.seed_file
+        plan = seeding.read(path)
+        ran: tuple[RunItem, ...] = self.migrate(dry_run=dry_run).applied if migrate else ()
+        pending = [m for m in self.discover() if m.version in {i.version for i in ran}] if dry_run else []
+        emit = self.on_event or (lambda _event: None)
+        with self._locked() as conn:
+            try:
+                with load.transaction(conn, rollback=dry_run):
+                    for m in pending:  # dry run: they run inside the seed's transaction, rolled back with it
+                        before = settings_sql(self.settings.lock_timeout, self.settings.statement_timeout)
+                        run_in_transaction(conn, m.up, version=m.version, before=before, commit=False)
+                        item = RunItem(m.version, m.name, m.up.path)
+                        emit(Event("migration_done", total=len(pending), item=item, extra={"dry_run": True}))
+                    problems = seeding.Problems()
+                    prepared = seeding.prepare(plan, load.read_catalog(conn, plan.tables), problems)
+                    load.check_values(conn, prepared, problems)
+                    problems.raise_if_any(path, "against the database")
+                    tables = load.load(conn, prepared, emit, dry_run=dry_run)
+            except KeyboardInterrupt:
+                raise Interrupted(
+                    "interrupted while seeding; the seed transaction was rolled back",
+                    hint=f"{len(ran)} migration(s) applied before the seed stay applied" if ran and not dry_run else "",
+                ) from None
+        return SeedResult(path, tuple(tables), ran, dry_run, (time.perf_counter() - started) * 1000)
+
     # ---- internals ---------------------------------------------------------------------------
 
     def _table_name(self) -> str:
@@ -184,6 +223,21 @@ class Migrator:
                 history = History(conn, self.settings.history_schema, self.settings.history_table)
                 history.ensure()
                 yield conn, history
+            finally:
+                if not (conn.closed or conn.broken):
+                    with contextlib.suppress(Exception):
+                        lock.release(conn, key)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Conn]:
+        """A connection holding sqlmig's advisory lock (seeds and migrations take turns); creates nothing."""
+        from .db import lock
+
+        with self._connect() as conn:
+            key = lock.lock_key(self.settings.history_schema, self.settings.history_table)
+            lock.acquire(conn, key, self.settings.lock_wait)
+            try:
+                yield conn
             finally:
                 if not (conn.closed or conn.broken):
                     with contextlib.suppress(Exception):
