@@ -5,7 +5,9 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import operator
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
@@ -200,16 +202,46 @@ def pointer(base: str, key: str | int) -> str:
 
 
 def schema_problems(doc: Any) -> list[Problem]:
-    """Every schema violation, in document order, each at its JSON Pointer."""
+    """Every schema violation, in document order, each at its JSON Pointer.
 
-    def order(error: ValidationError) -> list[tuple[int, int | str]]:
-        return [(0, p) if isinstance(p, int) else (1, str(p)) for p in error.absolute_path]
+    jsonschema walks every row, about 5 µs each; while the schema says only that a row is an
+    object, the rows are taken out of the document it validates and checked here instead.
+    """
 
-    found: list[Problem] = []
-    for error in sorted(_validator().iter_errors(doc), key=order):
-        where = "".join(pointer("", p) for p in error.absolute_path) or "(root)"
-        found.append(Problem(where, _schema_message(error)))
-    return found
+    def order(path: Sequence[int | str]) -> list[tuple[int, int | str]]:
+        return [(0, p) if isinstance(p, int) else (1, str(p)) for p in path]
+
+    checked, row_lists = _without_rows(doc) if _rows_are_plain_objects() else (doc, [])
+    found: list[tuple[list[int | str], Problem]] = []
+    for error in _validator().iter_errors(checked):
+        path = list(error.absolute_path)
+        found.append((path, Problem("".join(pointer("", p) for p in path) or "(root)", _schema_message(error))))
+    for index, rows in row_lists:
+        for row_index, row in enumerate(rows):
+            if not isinstance(row, dict):
+                problem = Problem(f"/tables/{index}/rows/{row_index}", f"expected an object, found {_json_kind(row)}")
+                found.append((["tables", index, "rows", row_index], problem))
+    return [problem for _, problem in sorted(found, key=lambda item: order(item[0]))]
+
+
+@functools.cache
+def _rows_are_plain_objects() -> bool:
+    rows = json.loads(schema_text())["$defs"]["table"]["properties"]["rows"]
+    return {k: v for k, v in rows.items() if k != "description"} == {"type": "array", "items": {"type": "object"}}
+
+
+def _without_rows(doc: Any) -> tuple[Any, list[tuple[int, list[Any]]]]:
+    """The document with each table's rows list emptied, and the lists taken out."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("tables"), list):
+        return doc, []
+    tables: list[Any] = []
+    taken: list[tuple[int, list[Any]]] = []
+    for index, table in enumerate(doc["tables"]):
+        if isinstance(table, dict) and isinstance(table.get("rows"), list):
+            taken.append((index, table["rows"]))
+            table = {**table, "rows": []}
+        tables.append(table)
+    return {**doc, "tables": tables}, taken
 
 
 def _schema_message(error: ValidationError) -> str:
@@ -372,107 +404,124 @@ def prepare(plan: SeedPlan, catalog: Sequence[TableInfo | None], problems: Probl
     return prepared
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What rows naming the same keys (in the same order) share: computed once per distinct shape."""
+
+    columns: tuple[str, ...]  # known, writable, in table order
+    converters: tuple[tuple[str, Callable[[Any], str | None]], ...]
+    key_pos: tuple[int, ...] | None  # where the key columns are in `columns`, if all are there
+    missing: tuple[str, ...]  # NOT NULL columns without a default that these rows leave out
+    missing_keys: tuple[str, ...]  # key columns these rows leave out (not already in `missing`)
+    unknown: tuple[str, ...]
+    generated: tuple[str, ...]
+
+
+def _shape(signature: tuple[str, ...], info: TableInfo, key: tuple[str, ...]) -> _Shape:
+    columns = {c.name: c for c in info.columns}
+    given = set(signature)
+    cols = tuple(c.name for c in info.columns if c.name in given and not c.generated)
+    missing = tuple(c.name for c in info.columns if c.not_null and not c.has_default and c.name not in given)
+    return _Shape(
+        columns=cols,
+        converters=tuple((name, _converter(columns[name])) for name in cols),
+        key_pos=tuple(cols.index(k) for k in key) if key and all(k in cols for k in key) else None,
+        missing=missing,
+        missing_keys=tuple(k for k in key if k in columns and k not in given and k not in missing),
+        unknown=tuple(n for n in signature if n not in columns),
+        generated=tuple(n for n in signature if n in columns and columns[n].generated),
+    )
+
+
+class _Null(Exception):
+    """A null for a NOT NULL column: the row leaves the fast path to be reported."""
+
+
+def _converter(column: Column) -> Callable[[Any], str | None]:
+    convert: Callable[[Any], str | None]
+    if column.kind == "json":
+        convert = _json_value
+    elif column.kind == "array":
+        convert = functools.partial(to_text, column=column)
+    else:
+        convert = _scalar_value
+    if not column.not_null:
+        return convert
+
+    def strict(value: Any) -> str | None:
+        if value is None:
+            raise _Null
+        return convert(value)
+
+    return strict
+
+
+def _scalar_value(value: Any) -> str | None:
+    if type(value) is str:
+        if "\x00" in value:
+            raise Unfit("it contains a NUL character (\\u0000), which PostgreSQL text cannot hold")
+        return value
+    if value is None:
+        return None
+    if type(value) is int:
+        return str(value)
+    if isinstance(value, list):
+        raise Unfit("an array fits only an array, json or jsonb column")
+    if isinstance(value, dict):
+        raise Unfit("an object fits only a json or jsonb column")
+    return scalar_text(value)
+
+
+def _json_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, ensure_ascii=False)  # C speed; fails only on a Decimal (a JSON fraction)
+    except TypeError:
+        return json_text(value)
+
+
 def _prepare_table(table: SeedTable, info: TableInfo, problems: Problems) -> PreparedTable:
     where = table.pointer
     # Row problems come after the table's own (an unknown column often explains a thousand missing values).
     row_problems = Problems(problems.limit)
     columns = {c.name: c for c in info.columns}
-    order = {c.name: i for i, c in enumerate(info.columns)}
     key = _key(table, info, problems)
-    required = [c.name for c in info.columns if c.not_null and not c.has_default]
-    check_keys = table.on_conflict in ("skip", "update")
-    find_duplicates = bool(key) and table.on_conflict in ("error", "update")
-    seen_keys: dict[tuple[str | None, ...], int] = {}
     unknown: dict[str, tuple[int, int]] = {}  # column -> (first row, count)
     generated: dict[str, tuple[int, int]] = {}
-    # Rows naming the same keys share their column tuple and the positions of the key columns in it.
-    signatures: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...] | None]] = {}
-    runs: list[Run] = []
-    run: Run | None = None
+    shapes: dict[tuple[str, ...], _Shape] = {}
+    # First pass: rows into runs of one shape (cheap: a tuple and a lookup per row).
+    runs: list[tuple[Run, _Shape, list[Mapping[str, Any]]]] = []
     for index, row in enumerate(table.rows):
         signature = tuple(row)
-        known = signatures.get(signature)
-        if known is None:
-            for name in signature:
-                if name not in columns:
-                    first, n = unknown.get(name, (index, 0))
-                    unknown[name] = (first, n + 1)
-                elif columns[name].generated:
-                    first, n = generated.get(name, (index, 0))
-                    generated[name] = (first, n + 1)
-            cols = tuple(
-                sorted((n for n in signature if n in columns and not columns[n].generated), key=order.__getitem__)
-            )
-            key_pos = tuple(cols.index(k) for k in key) if key and all(k in cols for k in key) else None
-            signatures[signature] = known = (cols, key_pos)
-        elif len(known[0]) != len(signature):
-            for name in signature:
-                if name in unknown:
-                    unknown[name] = (unknown[name][0], unknown[name][1] + 1)
-                elif name in generated:
-                    generated[name] = (generated[name][0], generated[name][1] + 1)
-        cols, key_pos = known
-        values: list[str | None] = []
-        for name in cols:
-            value = row[name]
-            column = columns[name]
-            if value is None:
-                if column.not_null:
-                    row_problems.add(
-                        Problem(
-                            f"{where}/rows/{index}/{_esc(name)}",
-                            f"null is not allowed: column {name} is NOT NULL",
-                            "leave the key out to use the column's default" if column.has_default else "",
-                        )
-                    )
-                values.append(None)
-                continue
+        shape = shapes.get(signature)
+        if shape is None:
+            shape = shapes[signature] = _shape(signature, info, key)
+        for name in shape.unknown:
+            first, n = unknown.get(name, (index, 0))
+            unknown[name] = (first, n + 1)
+        for name in shape.generated:
+            first, n = generated.get(name, (index, 0))
+            generated[name] = (first, n + 1)
+        for name in shape.missing:
+            message = f"missing value for column {name} (NOT NULL, no default)"
+            row_problems.add(Problem(f"{where}/rows/{index}", message))
+        if not runs or runs[-1][1].columns != shape.columns:  # key order may differ; the columns decide
+            runs.append((Run(index, shape.columns), shape, []))
+        runs[-1][2].append(row)
+    # Second pass: convert each run column by column; a run with a bad value is redone row by row.
+    for run, shape, rows in runs:
+        converted = [_convert_column([r[name] for r in rows], columns[name]) for name in shape.columns]
+        if all(c is not None for c in converted):
+            run.rows.extend(zip(*converted, strict=True) if shape.columns else [()] * len(rows))
+            continue
+        for offset, row in enumerate(rows):
             try:
-                values.append(to_text(value, column))
-            except Unfit as exc:
-                row_problems.add(
-                    Problem(
-                        f"{where}/rows/{index}/{_esc(name)}",
-                        f"{shown(value)} is not valid for column {name} {column.type}",
-                        str(exc),
-                    )
-                )
-                values.append(None)
-        for name in required:
-            if name not in row:
-                row_problems.add(
-                    Problem(f"{where}/rows/{index}", f"missing value for column {name} (NOT NULL, no default)")
-                )
-        if check_keys:
-            for name in key:
-                if name not in columns or row.get(name) is not None:
-                    continue  # an unknown key column is reported once, by _key
-                if (name in row and columns[name].not_null) or (name not in row and name in required):
-                    continue  # already reported as a null or missing NOT NULL value
-                row_problems.add(
-                    Problem(
-                        f"{where}/rows/{index}",
-                        f"no value for key column {name}",
-                        f"on_conflict {table.on_conflict} matches rows by ({', '.join(key)}); give it in every row",
-                    )
-                )
-        if find_duplicates and key_pos is not None:
-            ident = tuple(values[p] for p in key_pos)
-            if None not in ident:
-                earlier = seen_keys.setdefault(ident, index)
-                if earlier != index:
-                    row_problems.add(
-                        Problem(
-                            f"{where}/rows/{index}",
-                            f"duplicate key ({', '.join(key)})=({', '.join(str(v) for v in ident)}):"
-                            f" same as {where}/rows/{earlier}",
-                            "each row of a table needs its own key",
-                        )
-                    )
-        if run is None or run.columns != cols:
-            run = Run(index, cols)
-            runs.append(run)
-        run.rows.append(tuple(values))
+                run.rows.append(tuple([convert(row[name]) for name, convert in shape.converters]))
+            except (Unfit, _Null):
+                where_row = f"{where}/rows/{run.start + offset}"
+                run.rows.append(_report_values(row, shape, columns, where_row, row_problems))
+    _check_keys(table, key, columns, runs, row_problems)
     for name, (first, n) in unknown.items():
         problems.add(
             Problem(
@@ -494,7 +543,112 @@ def _prepare_table(table: SeedTable, info: TableInfo, problems: Problems) -> Pre
     for problem in row_problems.items:
         problems.add(problem)
     problems.more += row_problems.more
-    return PreparedTable(table, info, key, tuple(runs))
+    return PreparedTable(table, info, key, tuple(run for run, _, _ in runs))
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _convert_column(values: list[Any], column: Column) -> list[str | None] | None:
+    """Texts of one column's values at C speed, or None when one of them needs a closer look."""
+    if column.not_null and None in values:
+        return None
+    if column.kind == "json":
+        try:
+            return [None if v is None else _JSON(v) for v in values]
+        except TypeError:  # a Decimal (a JSON fraction): exact text from json_text
+            return [None if v is None else json_text(v) for v in values]
+    types = set(map(type, values))
+    types.discard(type(None))
+    if column.kind != "array" and types <= {str, int}:
+        if str in types and "\x00" in "".join([v for v in values if type(v) is str]):
+            return None
+        if types == {str} or not types:
+            return values
+        return [v if type(v) is str or v is None else str(v) for v in values]
+    try:
+        return [to_text(v, column) for v in values]
+    except Unfit:
+        return None
+
+
+def _check_keys(
+    table: SeedTable,
+    key: tuple[str, ...],
+    columns: Mapping[str, Column],
+    runs: Sequence[tuple[Run, _Shape, list[Mapping[str, Any]]]],
+    problems: Problems,
+) -> None:
+    """Upserts need a key in every row; a key given twice in the file would fail or be ambiguous."""
+    where = table.pointer
+    check_keys = table.on_conflict in ("skip", "update")
+    find_duplicates = bool(key) and table.on_conflict in ("error", "update")
+    seen: dict[tuple[str | None, ...], int] = {}
+    for run, shape, rows in runs:
+        if check_keys:
+            for name in shape.missing_keys:
+                for offset in range(len(rows)):
+                    problems.add(_no_key(table, key, name, run.start + offset))
+            if shape.key_pos is not None:
+                for name in key:
+                    if not columns[name].not_null:  # a null in a NOT NULL key column is reported already
+                        for offset, row in enumerate(rows):
+                            if row[name] is None:
+                                problems.add(_no_key(table, key, name, run.start + offset))
+        if find_duplicates and shape.key_pos is not None:
+            pick = operator.itemgetter(*shape.key_pos)
+            idents = map(pick, run.rows) if len(shape.key_pos) > 1 else ((v,) for v in map(pick, run.rows))
+            for offset, ident in enumerate(idents):
+                if None in ident:
+                    continue
+                earlier = seen.setdefault(ident, run.start + offset)
+                if earlier != run.start + offset:
+                    problems.add(
+                        Problem(
+                            f"{where}/rows/{run.start + offset}",
+                            f"duplicate key ({', '.join(key)})=({', '.join(str(v) for v in ident)}):"
+                            f" same as {where}/rows/{earlier}",
+                            "each row of a table needs its own key",
+                        )
+                    )
+
+
+def _no_key(table: SeedTable, key: tuple[str, ...], name: str, row: int) -> Problem:
+    return Problem(
+        f"{table.pointer}/rows/{row}",
+        f"no value for key column {name}",
+        f"on_conflict {table.on_conflict} matches rows by ({', '.join(key)}); give it in every row",
+    )
+
+
+def _report_values(
+    row: Mapping[str, Any], shape: _Shape, columns: Mapping[str, Column], where: str, problems: Problems
+) -> tuple[str | None, ...]:
+    """The slow path of a row with a bad value: report each one, with None in its place."""
+    values: list[str | None] = []
+    for name in shape.columns:
+        value, column = row[name], columns[name]
+        if value is None:
+            if column.not_null:
+                problems.add(
+                    Problem(
+                        f"{where}/{_esc(name)}",
+                        f"null is not allowed: column {name} is NOT NULL",
+                        "leave the key out to use the column's default" if column.has_default else "",
+                    )
+                )
+            values.append(None)
+            continue
+        try:
+            values.append(to_text(value, column))
+        except Unfit as exc:
+            problems.add(
+                Problem(
+                    f"{where}/{_esc(name)}", f"{shown(value)} is not valid for column {name} {column.type}", str(exc)
+                )
+            )
+            values.append(None)
+    return tuple(values)
 
 
 def _key(table: SeedTable, info: TableInfo, problems: Problems) -> tuple[str, ...]:
@@ -548,6 +702,44 @@ def _esc(name: str) -> str:
     return name.replace("~", "~0").replace("/", "~1")
 
 
+_INT_BOUNDS = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
+_NUMERIC_TYPMOD = re.compile(r"numeric\((\d+)(?:,(\d+))?\)")
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,300}(?:\.[0-9]{1,300})?")
+
+
+def valid_by_construction(column: Column) -> Callable[[str], bool] | None:
+    """A cheap test of texts that the column's input function certainly accepts, or None.
+
+    Asking the server costs a round trip and an array of the values; texts this says yes to
+    are not sent (plain integers in range, true/false, JSON sqlmig itself wrote). Anything
+    else, including everything of a domain or another type, is asked.
+    """
+    if column.type == "text":
+        return lambda _text: True
+    bound = _INT_BOUNDS.get(column.type)
+    if bound is not None:
+
+        def integer(text: str) -> bool:
+            digits = text[1:] if text[:1] == "-" else text
+            return 0 < len(digits) <= 19 and digits.isascii() and digits.isdigit() and -bound <= int(text) < bound
+
+        return integer
+    if column.type == "boolean":
+        return lambda text: text in ("true", "false")
+    if column.type in ("numeric", "double precision"):
+        return lambda text: _PLAIN_DECIMAL.fullmatch(text) is not None
+    typmod = _NUMERIC_TYPMOD.fullmatch(column.type)
+    if typmod:
+        # Fewer integer digits than precision - scale cannot overflow, even after rounding the fraction.
+        room = int(typmod.group(1)) - int(typmod.group(2) or 0)
+        return lambda text: _PLAIN_DECIMAL.fullmatch(text) is not None and len(text.split(".")[0].lstrip("-")) < room
+    if column.type == "jsonb":
+        return lambda text: "\\u0000" not in text  # the one JSON text jsonb refuses
+    if column.type == "json":
+        return lambda _text: True
+    return None
+
+
 def invalid_value(table: PreparedTable, row: int, column: str, reason: str | None) -> Problem:
     """A value the server's input function refused (pg_input_is_valid)."""
     col = table.column(column)
@@ -591,6 +783,10 @@ def scalar_text(value: Any) -> str:
 
 def array_literal(items: Sequence[Any], *, element_json: bool = False) -> str:
     """A PostgreSQL array literal: nested JSON arrays are dimensions, every element quoted."""
+    if not element_json and items and all(type(item) is str for item in items):
+        joined = "".join(items)
+        if '"' not in joined and "\\" not in joined and "\x00" not in joined:  # nothing to escape: one join
+            return '{"' + '","'.join(items) + '"}'
     parts = []
     for item in items:
         if item is None:
