@@ -22,6 +22,7 @@ lint: install
 
 demo: install
 	$(VENV)/bin/sqlmig --database-url embedded migrate
+	$(VENV)/bin/sqlmig --database-url embedded seed
 	$(VENV)/bin/sqlmig --database-url embedded status
 
 clean:

@@ -174,6 +174,8 @@ def parse(text: str, path: Path) -> Any:
             f"{path} is nested too deeply; nothing was loaded",
             [Problem(str(path), "JSON nested too deeply")],
         ) from None
+    if _SURROGATE_ESCAPE.search(text):  # json turns a lone \\ud800 into a str no encoder accepts
+        odd.append(True)
     if odd:
         problems = Problems()
         for where, message in _odd_values(doc, ""):
@@ -182,18 +184,35 @@ def parse(text: str, path: Path) -> Any:
     return doc
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def _odd_values(value: Any, where: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, _Odd):
         yield where, f"{value.what} is not a JSON number"
+    elif isinstance(value, str):
+        if not _encodes(value):
+            yield where, "a string with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode"
     elif isinstance(value, dict):
         if isinstance(value, _TwiceDict):
             for key in value.twice:
                 yield pointer(where, key), f"key {json.dumps(key)} appears more than once in this object"
         for key, item in value.items():
+            if not _encodes(key):  # shown escaped: the raw key cannot even be printed
+                key = key.encode("utf-8", "backslashreplace").decode("utf-8")
+                yield pointer(where, key), "a key with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode"
             yield from _odd_values(item, pointer(where, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _odd_values(item, f"{where}/{index}")
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def pointer(base: str, key: str | int) -> str:
@@ -703,6 +722,7 @@ def _esc(name: str) -> str:
 
 
 _INT_BOUNDS = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
+_BIG_EXPONENT = re.compile(r"[0-9][eE][+-]?[0-9]{5}")
 _NUMERIC_TYPMOD = re.compile(r"numeric\((\d+)(?:,(\d+))?\)")
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,300}(?:\.[0-9]{1,300})?")
 
@@ -734,7 +754,8 @@ def valid_by_construction(column: Column) -> Callable[[str], bool] | None:
         room = int(typmod.group(1)) - int(typmod.group(2) or 0)
         return lambda text: _PLAIN_DECIMAL.fullmatch(text) is not None and len(text.split(".")[0].lstrip("-")) < room
     if column.type == "jsonb":
-        return lambda text: "\\u0000" not in text  # the one JSON text jsonb refuses
+        # jsonb refuses \u0000 in strings, and numbers beyond numeric's range (a five-digit exponent).
+        return lambda text: "\\u0000" not in text and _BIG_EXPONENT.search(text) is None
     if column.type == "json":
         return lambda _text: True
     return None

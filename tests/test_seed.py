@@ -464,3 +464,34 @@ def test_progress_bar_on_a_terminal(database_url: str, project: Project) -> None
     assert "✓ applied 0001_shop" in text
     assert "✓ seeded product: 20 inserted, 0 skipped, 0 updated" in text
     assert "seeded 2 tables from" in text
+
+
+def test_values_trusted_without_asking_the_server_are_valid(db: Conn) -> None:
+    """valid_by_construction may only say yes where pg_input_is_valid says yes."""
+    from decimal import Decimal
+
+    from sqlmig.seed import Column, to_text, valid_by_construction
+
+    texts = ["0", "-0", "7", "-7", "00012", "2147483647", "2147483648", "-2147483648", "-2147483649", "32767",
+             "32768", "9223372036854775807", "9223372036854775808", "1.5", "-1.25", "99.95", "9.95", "123456789.5",
+             "1e3", "", " 1", "\u0661", "\u00b2", "true", "false", "t", "NaN", "1" * 400]  # fmt: skip
+    for type_name in ("smallint", "integer", "bigint", "boolean", "numeric", "numeric(3,1)", "numeric(12,2)",
+                      "double precision", "text"):  # fmt: skip
+        certain = valid_by_construction(Column("c", type_name))
+        assert certain is not None
+        for text in texts:
+            if certain(text):
+                row = db.execute("SELECT pg_input_is_valid(%s, %s)", (text, type_name)).fetchone()
+                assert row == (True,), (type_name, text)
+    # json and jsonb get only text sqlmig's serializer wrote
+    values = [{"a": [1, None, True]}, "x", "nul\u0000", Decimal("1E+99999"), Decimal("1E+999"), Decimal("-0.5"), []]
+    for type_name in ("json", "jsonb"):
+        column = Column("c", type_name, kind="json")
+        certain = valid_by_construction(column)
+        assert certain is not None
+        for value in values:
+            text = to_text(value, column)
+            assert text is not None
+            if certain(text):
+                row = db.execute("SELECT pg_input_is_valid(%s, %s)", (text, type_name)).fetchone()
+                assert row == (True,), (type_name, text)

@@ -247,3 +247,15 @@ def _parse_array(text: str) -> list[str | None]:
 
 def test_problem_str_without_location() -> None:
     assert str(Problem("", "... and 3 more problems")) == "... and 3 more problems"
+
+
+def test_lone_surrogate_escapes_are_refused_but_pairs_are_fine(tmp_path: Path) -> None:
+    bad = write(tmp_path / "bad.json", '{"tables": [{"table": "t", "rows": [{"a": "x\\ud800", "\\udfff": 1}]}]}')
+    assert problems_of(bad) == [
+        "/tables/0/rows/0/a: a string with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode",
+        "/tables/0/rows/0/\\udfff: a key with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode",
+    ]
+    r = run_cli("seed", "--file", str(bad), "--database-url", "postgresql://nobody@127.0.0.1:1/x")
+    assert r.exit_code == 3 and "/tables/0/rows/0/\\udfff: a key" in r.stderr  # printable, no traceback
+    good = write(tmp_path / "good.json", '{"tables": [{"table": "t", "rows": [{"a": "\\ud83d\\ude00"}]}]}')
+    assert read(good).tables[0].rows[0]["a"] == "\U0001f600"
