@@ -127,7 +127,7 @@ def read(path: Path) -> SeedPlan:
 
 
 class _Odd:
-    """Marks what json accepts but a seed must not hold: NaN/Infinity, or a key given twice in an object."""
+    """Stands in for NaN or Infinity: Python's json accepts them, JSON does not."""
 
     def __init__(self, what: str) -> None:
         self.what = what
@@ -174,7 +174,7 @@ def parse(text: str, path: Path) -> Any:
             f"{path} is nested too deeply; nothing was loaded",
             [Problem(str(path), "JSON nested too deeply")],
         ) from None
-    if _SURROGATE_ESCAPE.search(text):  # json turns a lone \\ud800 into a str no encoder accepts
+    if _SURROGATE_ESCAPE.search(text):  # json turns a lone \ud800 escape into a str no encoder accepts
         odd.append(True)
     if odd:
         problems = Problems()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from sqlmig import Migrator, SeedFailed, SeedInvalid
 from sqlmig.render import Output
@@ -495,3 +497,26 @@ def test_values_trusted_without_asking_the_server_are_valid(db: Conn) -> None:
             if certain(text):
                 row = db.execute("SELECT pg_input_is_valid(%s, %s)", (text, type_name)).fetchone()
                 assert row == (True,), (type_name, text)
+
+
+def test_database_in_another_encoding(server_url: str, project: Project) -> None:
+    """Text is sent as UTF-8; a character the database cannot hold is a located error, not a crash."""
+    name = "t_latin1_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        url = make_conninfo(server_url, dbname=name)
+        project.add(1, "t", "CREATE TABLE t (id int PRIMARY KEY, a text);\n")
+        seed_file(project, {"table": "t", "rows": [{"id": 1, "a": "café"}, {"id": 2, "a": "20 €"}]})
+        r = run_cli("--database-url", url, "seed")
+        assert r.exit_code == 1
+        assert "/tables/0/rows/1 (t):" in r.stderr and "SQLSTATE 22P05" in r.stderr
+        assert "Traceback" not in r.stderr
+        seed_file(project, {"table": "t", "rows": [{"id": 1, "a": "café"}]})
+        assert run_cli("--database-url", url, "seed").exit_code == 0
+        with psycopg.connect(url) as conn:
+            conn.execute("SET client_encoding TO 'UTF8'")
+            assert conn.execute("SELECT a FROM t").fetchall() == [("café",)]
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -146,6 +146,9 @@ def transaction(conn: Conn, *, rollback: bool = False) -> Iterator[None]:
     """The seed's one transaction; rolled back with --dry-run. Server errors become SeedFailed."""
     body_done = False
     try:
+        # Text travels as UTF-8 whatever the database's encoding: a character it cannot hold is then
+        # the server's error (SQLSTATE 22P05, located by COPY), not an encoding error in the client.
+        conn.execute("SET client_encoding TO 'UTF8'")
         with conn.transaction(force_rollback=rollback):
             yield
             body_done = True
