@@ -22,6 +22,7 @@ lint: install
 
 demo: install
 	$(VENV)/bin/sqlmig migrate
+	$(VENV)/bin/sqlmig seed
 	$(VENV)/bin/sqlmig status
 
 reliability: install

@@ -13,6 +13,8 @@ from .errors import (
     Problem,
     ProblemsError,
     RefusedError,
+    SeedFailed,
+    SeedInvalid,
     SqlmigError,
     WriteFailed,
 )
@@ -27,6 +29,8 @@ from .results import (
     RepairChange,
     RepairResult,
     RunItem,
+    SeedResult,
+    SeedTableResult,
     StatusResult,
     ValidateResult,
 )
@@ -57,6 +61,10 @@ __all__ = [
     "RepairChange",
     "RepairResult",
     "RunItem",
+    "SeedFailed",
+    "SeedInvalid",
+    "SeedResult",
+    "SeedTableResult",
     "Settings",
     "SqlmigError",
     "StatusResult",

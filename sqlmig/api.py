@@ -33,6 +33,7 @@ from .results import (
     NewResult,
     RepairResult,
     RunItem,
+    SeedResult,
     StatusResult,
     ValidateResult,
 )
@@ -298,6 +299,48 @@ class Migrator:
         )
         return NewResult(version, name, up_path, down_path)
 
+    def seed(self, *, file: str | Path | None = None, migrate: bool = True, dry_run: bool = False) -> SeedResult:
+        """Validate the seed file, run pending migrations, then load every table in ONE transaction.
+
+        A file that breaks the schema runs nothing, not even migrations; one that does not fit the
+        catalog (unknown table or column, a value its column cannot take) loads nothing. With
+        dry_run the pending migrations and the load run in a transaction that is rolled back, so the
+        counts are real and nothing stays.
+        """
+        from . import seed as seeding
+        from .db import load
+        from .db.execute import run_in_transaction, settings_sql
+
+        started = time.perf_counter()
+        path = Path(file) if file is not None else self.settings.seed_file
+        plan = seeding.read(path)
+        ran: tuple[RunItem, ...] = self.migrate(dry_run=dry_run).applied if migrate else ()
+        pending = [m for m in self.discover() if m.version in {i.version for i in ran}] if dry_run else []
+        self._check_files([m.up for m in pending], single_transaction=True)  # a rehearsal is one transaction
+        emit = self.on_event or (lambda _event: None)
+        with self._locked() as conn:
+            try:
+                with load.transaction(conn, rollback=dry_run):
+                    for m in pending:  # dry run: they run inside the seed's transaction, rolled back with it
+                        before = settings_sql(
+                            m.up.directives.lock_timeout or self.settings.lock_timeout,
+                            m.up.directives.statement_timeout or self.settings.statement_timeout,
+                        )
+                        run_in_transaction(conn, m.up, version=m.version, before=before, commit=False)
+                        item = RunItem(m.version, m.name, m.up.path)
+                        emit(Event("migration_done", total=len(pending), item=item, extra={"dry_run": True}))
+                    problems = seeding.Problems()
+                    prepared = seeding.prepare(plan, load.read_catalog(conn, plan.tables), problems)
+                    load.check_values(conn, prepared, problems)
+                    problems.raise_if_any(path, "against the database")
+                    tables = load.load(conn, prepared, emit, dry_run=dry_run)
+            except KeyboardInterrupt:
+                raise Interrupted(
+                    "interrupted while seeding; the seed transaction was rolled back",
+                    hint=f"{len(ran)} migration(s) applied before the seed stay applied" if ran and not dry_run else "",
+                ) from None
+        return SeedResult(path, tuple(tables), ran, dry_run, (time.perf_counter() - started) * 1000)
+
     # ---- internals ---------------------------------------------------------------------------
 
     def _table_name(self) -> str:
@@ -354,6 +397,21 @@ class Migrator:
                 if ensure:
                     history.ensure()
                 yield conn, history
+            finally:
+                if not (conn.closed or conn.broken):
+                    with contextlib.suppress(Exception):
+                        lock.release(conn, key)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Conn]:
+        """A connection holding sqlmig's advisory lock (seeds and migrations take turns); creates nothing."""
+        from .db import lock
+
+        with self._connect() as conn:
+            key = lock.lock_key(self.settings.history_schema, self.settings.history_table)
+            lock.acquire(conn, key, self.settings.lock_wait)
+            try:
+                yield conn
             finally:
                 if not (conn.closed or conn.broken):
                     with contextlib.suppress(Exception):

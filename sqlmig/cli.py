@@ -493,6 +493,38 @@ def embedded_psql(
     _run(ctx, action)
 
 
+@app.command()
+def seed(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", metavar="PATH", help="seed file [env: SQLMIG_SEED_FILE; default: data/seed.json]"),
+    ] = None,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="do not run pending migrations first")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="check and load in a transaction that is rolled back; keep nothing")
+    ] = False,
+    print_schema: Annotated[
+        bool, typer.Option("--print-schema", help="print the seed file's JSON Schema and exit")
+    ] = False,
+) -> None:
+    """Run pending migrations, then load the seed file (JSON) in one transaction."""
+
+    def action(state: State, out: Output) -> None:
+        if print_schema:
+            from .seed import schema_text
+
+            out.line(schema_text().rstrip("\n"))
+            return
+        with out.seed_progress() as on_event:
+            m = state.migrator(seed_file=str(file) if file is not None else None)
+            m.on_event = on_event
+            result = m.seed(migrate=not no_migrate, dry_run=dry_run)
+        out.seed(result)
+
+    _run(ctx, action)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -186,3 +186,48 @@ class Interrupted(SqlmigError):
 
     exit_code = EXIT_INTERRUPTED
     title = "interrupted"
+
+
+class SeedInvalid(ProblemsError):
+    """The seed file is not valid JSON, breaks the schema, or does not fit the database; nothing was loaded."""
+
+    title = "invalid seed file"
+
+
+class SeedFailed(SqlmigError):
+    """Loading the seed failed on the server; the whole seed transaction was rolled back."""
+
+    exit_code = EXIT_FAILED
+    title = "seed failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str,
+        table: str | None = None,
+        row: int | None = None,
+        sqlstate: str | None = None,
+        detail: str | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.where = where  # a JSON pointer into the seed file: "/tables/2/rows/17"
+        self.table = table
+        self.row = row
+        self.sqlstate = sqlstate
+        self.detail = detail
+
+    def details(self) -> list[str]:
+        lines = []
+        if self.detail:
+            lines.append(f"DETAIL: {self.detail}")
+        if self.sqlstate:
+            lines.append(f"SQLSTATE {self.sqlstate}")
+        lines.append("nothing was loaded: the seed transaction was rolled back")
+        return lines
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        data.update(where=self.where, table=self.table, row=self.row, sqlstate=self.sqlstate, detail=self.detail)
+        return data

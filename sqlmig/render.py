@@ -18,7 +18,7 @@ from rich.table import Table
 
 from .config import ConfigValue
 from .embedded import ServerStatus
-from .errors import MigrationFailed, Problem, ProblemsError, SqlmigError
+from .errors import MigrationFailed, Problem, ProblemsError, SeedFailed, SqlmigError
 from .plan import Entry
 from .results import (
     BaselineResult,
@@ -29,6 +29,8 @@ from .results import (
     NewResult,
     RepairResult,
     RunItem,
+    SeedResult,
+    SeedTableResult,
     StatusResult,
     ValidateResult,
 )
@@ -429,6 +431,93 @@ class Output:
         else:
             self.line("the embedded server is not running")
 
+    @contextmanager
+    def seed_progress(self) -> Iterator[Callable[[Event], None]]:
+        """Events of `seed`: the migrations it runs first, then rows loaded per table (a bar on a terminal)."""
+        if self.json:
+            yield lambda _event: None
+            return
+        if not self.rich:
+
+            def plain(event: Event) -> None:
+                result = event.extra.get("result")
+                if event.kind == "seed_table_done" and isinstance(result, SeedTableResult):
+                    self.line(_seeded(result, bool(event.extra.get("dry_run"))))
+                elif event.kind == "migration_done" and event.item and event.extra.get("dry_run"):
+                    self.line(f"would apply {_label(event.item)} ({event.item.path})")
+                else:
+                    self._plain_event(event)
+
+            yield plain
+            return
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        tasks: dict[int, Any] = {}
+
+        def handle(event: Event) -> None:
+            if event.kind == "migration_done" and event.item and event.extra.get("dry_run"):
+                self.console.print(f"[yellow]·[/] would apply {escape(_label(event.item))}")
+            elif event.kind == "migration_done" and event.item:
+                self.console.print(
+                    f"[green]✓[/] applied {escape(_label(event.item))} [dim]({_ms(event.item.duration_ms)})[/]"
+                )
+            elif event.kind == "seed_table_start":
+                if not tasks:
+                    bar.start()
+                rows = event.extra.get("rows")
+                tasks[event.index] = bar.add_task(escape(event.message), total=rows if isinstance(rows, int) else None)
+            elif event.kind == "seed_rows" and event.index in tasks:
+                done = event.extra.get("done")
+                bar.update(tasks[event.index], completed=done if isinstance(done, int) else 0)
+            elif event.kind == "seed_table_done":
+                result = event.extra.get("result")
+                if event.index in tasks:
+                    bar.update(tasks[event.index], visible=False)
+                if isinstance(result, SeedTableResult):
+                    self.console.print(f"[green]✓[/] {escape(_seeded(result, bool(event.extra.get('dry_run'))))}")
+
+        try:
+            yield handle
+        finally:
+            bar.stop()
+
+    def seed(self, result: SeedResult) -> None:
+        if self.json:
+            self.document(
+                {
+                    "tables": [
+                        {"table": t.table, "inserted": t.inserted, "skipped": t.skipped, "updated": t.updated}
+                        for t in result.tables
+                    ],
+                    "migrations_applied": len(result.migrations),
+                    "dry_run": result.dry_run,
+                }
+            )
+            return
+        if not result.tables:
+            self.line(f"nothing to seed: {result.file} lists no tables")
+            return
+        inserted = sum(t.inserted for t in result.tables)
+        skipped = sum(t.skipped for t in result.tables)
+        updated = sum(t.updated for t in result.tables)
+        n = len(result.tables)
+        counts = f"{inserted} inserted, {skipped} skipped, {updated} updated"
+        if result.dry_run:
+            m = len(result.migrations)
+            first = f"{m} migration{'s' if m != 1 else ''} would be applied, then " if m else ""
+            self._summary(f"dry run: {first}{n} table{'s' if n != 1 else ''} would get {counts}; nothing was written")
+        else:
+            self._summary(
+                f"seeded {n} table{'s' if n != 1 else ''} from {result.file}: {counts} in {_ms(result.duration_ms)}"
+            )
+
     def _summary(self, text: str) -> None:
         if self.rich:
             self.console.print(f"[bold]{escape(text)}[/]")
@@ -461,6 +550,9 @@ class Output:
             )
             return
         self.err_console.print(f"[bold red]error:[/] {escape(title)}: {escape(exc.message)}")
+        if isinstance(exc, SeedFailed):
+            for line in exc.details():
+                self.err_console.print(f"  {escape(line)}")
         if isinstance(exc, ProblemsError):
             for p in exc.problems:
                 self.err_console.print(f"  {escape(p.where)}: {escape(p.message)}")
@@ -504,6 +596,13 @@ def _ms(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
+
+
+def _seeded(result: SeedTableResult, dry_run: bool) -> str:
+    counts = f"{result.inserted} inserted, {result.skipped} skipped, {result.updated} updated"
+    if dry_run:
+        return f"would seed {result.table}: {counts}"
+    return f"seeded {result.table}: {counts} ({_ms(result.duration_ms)})"
 
 
 def _when(e: Entry) -> str:

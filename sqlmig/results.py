@@ -127,3 +127,24 @@ class Event:
     direction: str = "up"
     message: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SeedTableResult:
+    """What the seed did to one table (or would do, with --dry-run)."""
+
+    table: str
+    rows: int
+    inserted: int = 0
+    skipped: int = 0
+    updated: int = 0
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    file: Path
+    tables: tuple[SeedTableResult, ...]
+    migrations: tuple[RunItem, ...] = ()
+    dry_run: bool = False
+    duration_ms: float = 0.0

@@ -1,0 +1,522 @@
+"""`sqlmig seed` against a real PostgreSQL: validation before anything runs, one transaction, idempotence."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from sqlmig import Migrator, SeedFailed, SeedInvalid
+from sqlmig.render import Output
+
+from .support import ROOT, Project, Result, run_cli, tables
+
+Cli = Callable[..., Result]
+Conn = psycopg.Connection[tuple[object, ...]]
+
+SHOP = """
+CREATE TABLE currency (code text PRIMARY KEY CHECK (code ~ '^[a-z]{3}$'), name text NOT NULL);
+CREATE TABLE product (
+    id integer PRIMARY KEY,
+    handle text NOT NULL UNIQUE,
+    title text NOT NULL,
+    price integer NOT NULL CHECK (price >= 0),
+    currency_code text NOT NULL REFERENCES currency (code),
+    status text NOT NULL DEFAULT 'draft',
+    metadata jsonb NOT NULL DEFAULT '{}'
+);
+"""
+
+
+def shop(project: Project) -> None:
+    project.add(1, "shop", SHOP, "DROP TABLE product; DROP TABLE currency;\n")
+
+
+def seed_file(project: Project, *tables: dict[str, Any], name: str = "data/seed.json") -> Path:
+    path = project.root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"tables": list(tables)}, indent=2), encoding="utf-8")
+    return path
+
+
+CURRENCIES = {"table": "currency", "rows": [{"code": "eur", "name": "Euro"}, {"code": "usd", "name": "US Dollar"}]}
+
+
+def products(n: int, **extra: Any) -> dict[str, Any]:
+    rows = [
+        {"id": i, "handle": f"p{i}", "title": f"Product {i}", "price": i * 100, "currency_code": "eur"}
+        for i in range(n)
+    ]
+    return {"table": "product", "rows": rows, **extra}
+
+
+def count(db: Conn, table: str) -> int:
+    row = db.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
+
+
+def test_seed_runs_pending_migrations_then_loads(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    seed_file(project, CURRENCIES, products(3))
+    r = cli("seed")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("applied 0001_shop (")
+    assert lines[1].startswith("seeded currency: 2 inserted, 0 skipped, 0 updated (")
+    assert lines[2].startswith("seeded product: 3 inserted, 0 skipped, 0 updated (")
+    assert lines[3].startswith("seeded 2 tables from data/seed.json: 5 inserted, 0 skipped, 0 updated in ")
+    assert db.execute("SELECT id, title, price, status, metadata FROM product ORDER BY id LIMIT 1").fetchone() == (
+        0,
+        "Product 0",
+        0,
+        "draft",
+        {},
+    )
+    assert tables(db) == {"currency", "product", "sqlmig_migrations"}
+
+
+def test_json_summary(cli: Cli, project: Project) -> None:
+    shop(project)
+    seed_file(project, {**CURRENCIES, "on_conflict": "skip"}, products(3, on_conflict="skip"))
+    r = cli("seed", "--json")
+    assert r.exit_code == 0 and r.stderr == ""
+    assert json.loads(r.stdout) == {
+        "tables": [
+            {"table": "currency", "inserted": 2, "skipped": 0, "updated": 0},
+            {"table": "product", "inserted": 3, "skipped": 0, "updated": 0},
+        ],
+        "migrations_applied": 1,
+        "dry_run": False,
+    }
+    again = json.loads(cli("seed", "--json").stdout)
+    assert again["migrations_applied"] == 0
+    assert again["tables"][1] == {"table": "product", "inserted": 0, "skipped": 3, "updated": 0}
+
+
+def test_schema_violation_runs_nothing_not_even_migrations(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    seed_file(project, CURRENCIES, {"table": "product", "rows": [1], "on_conflict": "merge"})
+    r = cli("seed")
+    assert r.exit_code == 3
+    assert r.stdout == ""
+    assert "error: invalid seed file: data/seed.json: 2 problems in its structure" in r.stderr
+    assert "/tables/1/on_conflict: 'merge' is not one of" in r.stderr
+    assert "/tables/1/rows/0: expected an object, found the number 1" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert tables(db) == set()
+
+
+def test_bad_json_runs_nothing(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    (project.root / "data").mkdir()
+    (project.root / "data" / "seed.json").write_text('{"tables": [\n  {"table": "currency",\n}', encoding="utf-8")
+    r = cli("seed", "--json")
+    assert r.exit_code == 3
+    doc = json.loads(r.stdout)
+    assert doc["error"] == "SeedInvalid" and doc["exit_code"] == 3
+    assert doc["problems"][0]["where"] == "data/seed.json:3:1"
+    assert "data/seed.json:3:1: Expecting property name enclosed in double quotes" in r.stderr
+    assert tables(db) == set()
+
+
+def test_catalog_problems_all_reported_and_nothing_loaded(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    rows = [
+        {"id": 1, "handle": "a", "title": "A", "price": 1, "currency_code": "eur"},
+        {"id": 2, "handle": "b", "title": {"not": "text"}, "price": "abc", "currency_code": "eur"},
+        {"id": "x", "handle": "c", "price": 99999999999, "currency_code": "eur"},
+        {"id": 4, "handle": "d", "title": "D", "price": 1, "currency_code": "eur", "pricee": 5, "status": None},
+    ]
+    seed_file(project, CURRENCIES, {"table": "product", "rows": rows}, {"table": "Currency", "rows": []})
+    r = cli("seed")
+    assert r.exit_code == 3, r.stderr
+    assert r.stdout.startswith("applied 0001_shop")  # migrations ran before the catalog check
+    err = r.stderr
+    assert "error: invalid seed file: data/seed.json: 8 problems against the database; nothing was loaded" in err
+    for expected in (
+        '/tables/2/table: table "Currency" does not exist',
+        '/tables/1/rows/3/pricee: column "pricee" does not exist in table product',
+        "hint: did you mean price?",
+        '/tables/1/rows/1/title: {"not": "text"} is not valid for column title text',
+        "/tables/1/rows/2: missing value for column title (NOT NULL, no default)",
+        "/tables/1/rows/3/status: null is not allowed: column status is NOT NULL",
+        '/tables/1/rows/1/price: "abc" is not valid for column price integer',
+        'hint: invalid input syntax for type integer: "abc"',
+        '/tables/1/rows/2/id: "x" is not valid for column id integer',
+        "/tables/1/rows/2/price: 99999999999 is not valid for column price integer",
+        'value "99999999999" is out of range for type integer',
+    ):
+        assert expected in err, expected
+    assert count(db, "currency") == 0 and count(db, "product") == 0
+
+
+def test_no_migrate_leaves_pending_migrations(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    seed_file(project, CURRENCIES)
+    r = cli("seed", "--no-migrate")
+    assert r.exit_code == 3
+    assert '/tables/0/table: table "currency" does not exist' in r.stderr
+    assert "seed runs pending migrations unless --no-migrate" in r.stderr
+    assert tables(db) == set()  # not even the history table
+
+
+def test_missing_seed_file_is_usage_error(cli: Cli, project: Project) -> None:
+    r = cli("seed", "--file", "elsewhere/seed.json")
+    assert r.exit_code == 2
+    assert "no seed file at elsewhere/seed.json" in r.stderr
+
+
+def test_seed_file_from_config_and_flag(database_url: str, project: Project, db: Conn) -> None:
+    shop(project)
+    seed_file(project, CURRENCIES, name="fixtures/base.json")
+    (project.root / "sqlmig.toml").write_text('seed_file = "fixtures/base.json"\n', encoding="utf-8")
+    r = run_cli("--database-url", database_url, "seed")
+    assert r.exit_code == 0, r.stderr
+    assert "from " + str(project.root / "fixtures" / "base.json") in r.stdout
+    seed_file(project, {"table": "currency", "rows": [{"code": "gbp", "name": "Pound"}]}, name="other.json")
+    assert run_cli("--database-url", database_url, "seed", "--file", "other.json").exit_code == 0
+    assert count(db, "currency") == 3
+
+
+def test_failure_on_the_server_rolls_back_every_table_and_names_the_row(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    bad_check = products(5)
+    bad_check["rows"][3]["price"] = -1  # CHECK violation: COPY's context gives the line
+    seed_file(project, CURRENCIES, bad_check)
+    r = cli("seed")
+    assert r.exit_code == 1
+    assert (
+        'error: seed failed: /tables/1/rows/3 (product): new row for relation "product" violates check '
+        'constraint "product_price_check"' in r.stderr
+    )
+    assert "SQLSTATE 23514" in r.stderr and "nothing was loaded" in r.stderr
+    assert count(db, "currency") == 0 and count(db, "product") == 0
+
+    bad_fk = products(40)
+    bad_fk["rows"][27]["currency_code"] = "xyz"  # a foreign key is checked at the end of COPY: found by replay
+    seed_file(project, CURRENCIES, bad_fk)
+    r = cli("seed", "--json")
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    assert doc["error"] == "SeedFailed" and doc["where"] == "/tables/1/rows/27" and doc["row"] == 27
+    assert doc["table"] == "product" and doc["sqlstate"] == "23503"
+    assert "Key (currency_code)=(xyz) is not present" in doc["detail"]
+    assert count(db, "currency") == 0 and count(db, "product") == 0
+
+
+def test_failure_in_upsert_names_the_row(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    seed_file(project, CURRENCIES, products(3))
+    assert cli("seed").exit_code == 0
+    clash = products(6, on_conflict="update")
+    clash["rows"][4]["handle"] = "p1"  # conflicts on handle, not on the key (id): a unique violation
+    seed_file(project, {**CURRENCIES, "on_conflict": "skip"}, clash)
+    r = cli("seed")
+    assert r.exit_code == 1
+    assert "/tables/1/rows/4 (product): duplicate key value violates unique constraint" in r.stderr
+    assert count(db, "product") == 3
+
+
+def test_reseed_with_skip_and_update_is_idempotent(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    doc = [{**CURRENCIES, "on_conflict": "skip"}, products(4, on_conflict="update", key=["handle"])]
+    seed_file(project, *doc)
+    first = json.loads(cli("seed", "--json").stdout)
+    assert [t["inserted"] for t in first["tables"]] == [2, 4]
+    db.execute("UPDATE currency SET name = 'Euro (edited)' WHERE code = 'eur'")
+    before = db.execute("SELECT * FROM product ORDER BY id").fetchall()
+    second = json.loads(cli("seed", "--json").stdout)
+    assert second["tables"] == [
+        {"table": "currency", "inserted": 0, "skipped": 2, "updated": 0},
+        {"table": "product", "inserted": 0, "skipped": 4, "updated": 0},
+    ]
+    assert db.execute("SELECT * FROM product ORDER BY id").fetchall() == before  # untouched
+    assert db.execute("SELECT name FROM currency WHERE code = 'eur'").fetchone() == ("Euro (edited)",)  # kept
+    doc[1]["rows"][2]["title"] = "Renamed"
+    doc[1]["rows"].append({"id": 9, "handle": "new", "title": "New", "price": 5, "currency_code": "usd"})
+    seed_file(project, *doc)
+    third = json.loads(cli("seed", "--json").stdout)
+    assert third["tables"][1] == {"table": "product", "inserted": 1, "skipped": 3, "updated": 1}
+    assert db.execute("SELECT title FROM product WHERE handle = 'p2'").fetchone() == ("Renamed",)
+
+
+def test_error_mode_duplicate_of_existing_row_fails(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    seed_file(project, CURRENCIES)
+    assert cli("seed").exit_code == 0
+    r = cli("seed")
+    assert r.exit_code == 1
+    assert "/tables/0/rows/0 (currency): duplicate key value violates unique constraint" in r.stderr
+    assert "Key (code)=(eur) already exists" in r.stderr
+
+
+def test_dry_run_reports_real_counts_and_keeps_nothing(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    seed_file(project, CURRENCIES, products(3))
+    r = cli("seed", "--dry-run")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "would apply 0001_shop (sql/0001_shop.up.sql)",
+        "would seed currency: 2 inserted, 0 skipped, 0 updated",
+        "would seed product: 3 inserted, 0 skipped, 0 updated",
+        "dry run: 1 migration would be applied, then 2 tables would get 5 inserted, 0 skipped, 0 updated; "
+        "nothing was written",
+    ]
+    assert tables(db) == set()
+    bad = products(1)
+    bad["rows"][0]["price"] = "cheap"
+    seed_file(project, CURRENCIES, bad)
+    r = cli("seed", "--dry-run")
+    assert r.exit_code == 3 and '/tables/1/rows/0/price: "cheap" is not valid' in r.stderr
+    assert tables(db) == set()
+
+
+def test_names_and_values_can_never_inject_sql(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(
+        1,
+        "odd",
+        "CREATE TABLE victim (id int PRIMARY KEY);\n"
+        'CREATE TABLE "We""ird; Table" (id int PRIMARY KEY, "co;l"")" text);\n',
+    )
+    evil = "x'); DROP TABLE victim; --"
+    seed_file(
+        project,
+        {"table": "victim; DROP TABLE victim; --", "rows": []},
+        {"table": "victim", "rows": [{"id": 1, 'id") VALUES (1); DROP TABLE victim; --': 1}]},
+    )
+    r = cli("seed")
+    assert r.exit_code == 3
+    assert '/tables/0/table: table "victim; DROP TABLE victim; --" does not exist' in r.stderr
+    assert 'column "id\\") VALUES (1); DROP TABLE victim; --" does not exist' in r.stderr
+    assert "victim" in tables(db)
+    values = [evil, "\\N", "tab\there", "new\nline", "back\\slash", '"quoted"', "NULL", "", "€ ☃"]
+    rows = [{"id": i, 'co;l")': v} for i, v in enumerate(values)]
+    seed_file(project, {"table": 'We"ird; Table', "rows": rows}, {"table": "victim", "rows": [{"id": 1}]})
+    r = cli("seed")
+    assert r.exit_code == 0, r.stderr
+    stored = db.execute('SELECT "co;l"")" FROM "We""ird; Table" ORDER BY id').fetchall()
+    assert [v for (v,) in stored] == values
+    assert count(db, "victim") == 1
+
+
+def test_json_array_numeric_and_default_columns(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(
+        1,
+        "types",
+        "CREATE TABLE t (id int PRIMARY KEY, doc jsonb, raw json, tags text[], grid int[], docs jsonb[],"
+        " amount numeric(40, 20), flag boolean, at timestamptz, note text NOT NULL DEFAULT 'none');\n",
+    )
+    rows = [
+        {
+            "id": 1,
+            "doc": {"a": [1, 2.50, None], "s": "é"},
+            "raw": "a string",
+            "tags": ["x", None, 'q"uote', "NULL"],
+            "grid": [[1, 2], [3, 4]],
+            "docs": [{"k": 1}, [1], "s"],
+            "amount": "AMOUNT",  # replaced below by a number with more digits than a float holds
+            "flag": True,
+            "at": "2026-01-02T03:04:05Z",
+        },
+        {"id": 2, "note": "given", "doc": None},
+    ]
+    path = seed_file(project, {"table": "t", "rows": rows})
+    path.write_text(path.read_text().replace('"AMOUNT"', "12345678901234567890.12345678901234567890"))
+    r = cli("seed")
+    assert r.exit_code == 0, r.stderr
+    row = db.execute(
+        "SELECT doc, raw::text, tags, grid, docs, amount::text, flag, extract(epoch FROM at), note FROM t WHERE id = 1"
+    ).fetchone()
+    assert row == (
+        {"a": [1, 2.5, None], "s": "é"},
+        '"a string"',
+        ["x", None, 'q"uote', "NULL"],
+        [[1, 2], [3, 4]],
+        [{"k": 1}, [1], "s"],
+        "12345678901234567890.12345678901234567890",
+        True,
+        1767323045,
+        "none",
+    )
+    assert db.execute("SELECT note, doc FROM t WHERE id = 2").fetchone() == ("given", None)
+
+
+def test_identity_and_serial_sequences_move_past_seeded_ids(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(
+        1,
+        "ids",
+        "CREATE TABLE a (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, name text);\n"
+        "CREATE TABLE b (id serial PRIMARY KEY, name text);\n"
+        "CREATE TABLE c (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text,"
+        " upper_name text GENERATED ALWAYS AS (upper(name)) STORED);\n",
+    )
+    seed_file(
+        project,
+        {"table": "a", "rows": [{"id": 5, "name": "five"}, {"name": "generated"}]},
+        {"table": "b", "rows": [{"id": 7, "name": "seven"}]},
+        {"table": "c", "on_conflict": "update", "rows": [{"id": 3, "name": "three"}]},
+    )
+    r = cli("seed")
+    assert r.exit_code == 0, r.stderr
+    db.execute("INSERT INTO a (name) VALUES ('next')")
+    db.execute("INSERT INTO b (name) VALUES ('next')")
+    db.execute("INSERT INTO c (name) VALUES ('next')")
+    assert db.execute("SELECT id FROM a WHERE name = 'next'").fetchone() == (6,)
+    assert db.execute("SELECT id FROM b WHERE name = 'next'").fetchone() == (8,)
+    assert db.execute("SELECT id, upper_name FROM c ORDER BY id").fetchall() == [(3, "THREE"), (4, "NEXT")]
+    seed_file(project, {"table": "c", "rows": [{"id": 9, "name": "x", "upper_name": "X"}]})
+    r = cli("seed")
+    assert r.exit_code == 3
+    assert "/tables/0/rows/0/upper_name: column upper_name is generated and cannot be given" in r.stderr
+
+
+def test_schema_qualified_tables_and_search_path(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(
+        1,
+        "schemas",
+        'CREATE SCHEMA catalog;\nCREATE TABLE catalog.product (id int PRIMARY KEY);\nCREATE TABLE "Mixed" (id int);\n',
+    )
+    seed_file(
+        project,
+        {"table": "catalog.product", "rows": [{"id": 1}]},
+        {"table": "Mixed", "rows": [{"id": 2}, {}]},
+        {"table": "product", "rows": []},
+    )
+    r = cli("seed")
+    assert r.exit_code == 3
+    assert '/tables/2/table: table "product" does not exist' in r.stderr  # catalog is not on the search_path
+    seed_file(project, {"table": "catalog.product", "rows": [{"id": 1}]}, {"table": "Mixed", "rows": [{"id": 2}, {}]})
+    assert cli("seed").exit_code == 0
+    assert db.execute("SELECT id FROM catalog.product").fetchall() == [(1,)]
+    assert db.execute('SELECT id FROM "Mixed" ORDER BY id').fetchall() == [(2,), (None,)]
+
+
+def test_a_view_is_not_a_table(cli: Cli, project: Project) -> None:
+    project.add(1, "view", "CREATE TABLE t (id int);\nCREATE VIEW v AS SELECT id FROM t;\n")
+    seed_file(project, {"table": "v", "rows": [{"id": 1}]})
+    r = cli("seed")
+    assert r.exit_code == 3 and "/tables/0/table: v is a view, not a table" in r.stderr
+
+
+def test_drift_in_history_refuses_before_seeding(cli: Cli, project: Project, db: Conn) -> None:
+    shop(project)
+    seed_file(project, CURRENCIES)
+    assert cli("migrate").exit_code == 0
+    (project.sql / "0001_shop.up.sql").write_text(SHOP + "-- edited\nSELECT 1;\n", encoding="utf-8")
+    r = cli("seed")
+    assert r.exit_code == 3
+    assert count(db, "currency") == 0
+
+
+def test_repo_seed_loads_on_the_example_schema_and_reseeds_idempotently(database_url: str, db: Conn) -> None:
+    m = Migrator(database_url, dirs=[ROOT / "sql"])
+    first = m.seed(file=ROOT / "data" / "seed.json")
+    assert len(first.migrations) >= 5
+    inserted = {t.table: t.inserted for t in first.tables}
+    assert inserted["product"] >= 20 and count(db, "product") == inserted["product"]
+    assert count(db, "product_variant") == inserted["product_variant"] > inserted["product"]
+    again = m.seed(file=ROOT / "data" / "seed.json")
+    assert again.migrations == ()
+    assert all(t.inserted == 0 and t.updated == 0 and t.skipped == t.rows for t in again.tables)
+
+
+def test_library_api_events_and_errors(database_url: str, project: Project) -> None:
+    shop(project)
+    path = seed_file(project, CURRENCIES, products(12_000))
+    events: list[tuple[str, int, object]] = []
+    m = Migrator(
+        database_url, dirs=[project.sql], on_event=lambda e: events.append((e.kind, e.index, e.extra.get("done")))
+    )
+    result = m.seed(file=path)
+    assert [(t.table, t.rows, t.inserted) for t in result.tables] == [("currency", 2, 2), ("product", 12_000, 12_000)]
+    kinds = [k for k, _, _ in events]
+    assert kinds[0] == "run_start" and "migration_done" in kinds
+    assert kinds.index("seed_start") < kinds.index("seed_table_start") < kinds.index("seed_table_done")
+    progress = [done for kind, index, done in events if kind == "seed_rows" and index == 2]
+    assert progress == sorted(progress) and progress[-1] == 12_000 and len(progress) >= 3
+    with pytest.raises(SeedFailed) as failed:
+        m.seed(file=path)
+    assert failed.value.exit_code == 1 and failed.value.where == "/tables/0/rows/0"
+    seed_file(project, {"table": "nope", "rows": []}, name="bad.json")
+    with pytest.raises(SeedInvalid) as invalid:
+        m.seed(file=project.root / "bad.json", migrate=False)
+    assert [p.where for p in invalid.value.problems] == ["/tables/0/table"]
+
+
+def test_progress_bar_on_a_terminal(database_url: str, project: Project) -> None:
+    shop(project)
+    path = seed_file(project, CURRENCIES, products(20))
+    screen = io.StringIO()
+    out = Output(stdout=screen, stderr=io.StringIO(), tty=True, color=False)
+    m = Migrator(database_url, dirs=[project.sql])
+    with out.seed_progress() as on_event:
+        m.on_event = on_event
+        result = m.seed(file=path)
+    out.seed(result)
+    text = screen.getvalue()
+    assert "✓ applied 0001_shop" in text
+    assert "✓ seeded product: 20 inserted, 0 skipped, 0 updated" in text
+    assert "seeded 2 tables from" in text
+
+
+def test_values_trusted_without_asking_the_server_are_valid(db: Conn) -> None:
+    """valid_by_construction may only say yes where pg_input_is_valid says yes."""
+    from decimal import Decimal
+
+    from sqlmig.seed import Column, to_text, valid_by_construction
+
+    texts = ["0", "-0", "7", "-7", "00012", "2147483647", "2147483648", "-2147483648", "-2147483649", "32767",
+             "32768", "9223372036854775807", "9223372036854775808", "1.5", "-1.25", "99.95", "9.95", "123456789.5",
+             "1e3", "", " 1", "\u0661", "\u00b2", "true", "false", "t", "NaN", "1" * 400]  # fmt: skip
+    for type_name in ("smallint", "integer", "bigint", "boolean", "numeric", "numeric(3,1)", "numeric(12,2)",
+                      "double precision", "text"):  # fmt: skip
+        certain = valid_by_construction(Column("c", type_name))
+        assert certain is not None
+        for text in texts:
+            if certain(text):
+                row = db.execute("SELECT pg_input_is_valid(%s, %s)", (text, type_name)).fetchone()
+                assert row == (True,), (type_name, text)
+    # json and jsonb get only text sqlmig's serializer wrote
+    values = [{"a": [1, None, True]}, "x", "nul\u0000", Decimal("1E+99999"), Decimal("1E+999"), Decimal("-0.5"), []]
+    for type_name in ("json", "jsonb"):
+        column = Column("c", type_name, kind="json")
+        certain = valid_by_construction(column)
+        assert certain is not None
+        for value in values:
+            text = to_text(value, column)
+            assert text is not None
+            if certain(text):
+                row = db.execute("SELECT pg_input_is_valid(%s, %s)", (text, type_name)).fetchone()
+                assert row == (True,), (type_name, text)
+
+
+def test_database_in_another_encoding(server_url: str, project: Project) -> None:
+    """Text is sent as UTF-8; a character the database cannot hold is a located error, not a crash."""
+    name = "t_latin1_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        url = make_conninfo(server_url, dbname=name)
+        project.add(1, "t", "CREATE TABLE t (id int PRIMARY KEY, a text);\n")
+        seed_file(project, {"table": "t", "rows": [{"id": 1, "a": "café"}, {"id": 2, "a": "20 €"}]})
+        r = run_cli("--database-url", url, "seed")
+        assert r.exit_code == 1
+        assert "/tables/0/rows/1 (t):" in r.stderr and "SQLSTATE 22P05" in r.stderr
+        assert "Traceback" not in r.stderr
+        seed_file(project, {"table": "t", "rows": [{"id": 1, "a": "café"}]})
+        assert run_cli("--database-url", url, "seed").exit_code == 0
+        with psycopg.connect(url) as conn:
+            conn.execute("SET client_encoding TO 'UTF8'")
+            assert conn.execute("SELECT a FROM t").fetchall() == [("café",)]
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
