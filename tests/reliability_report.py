@@ -46,7 +46,11 @@ FAMILIES: list[tuple[str, str, str]] = [
         "quotes, semicolons, odd paths",
         NOTHING_WRITTEN,
     ),
-    (r"test_hostile_seed.py::|test_seed.py::test_names_and_values_can_never_inject", "hostile seed.json (deep, duplicate keys, NaN, huge numbers, quotes)", NOTHING_WRITTEN),
+    (
+        r"test_hostile_seed.py::|test_seed.py::test_names_and_values_can_never_inject",
+        "hostile seed.json (deep, duplicate keys, NaN, huge numbers, quotes)",
+        NOTHING_WRITTEN,
+    ),
     (
         r"test_properties.py::test_filename|test_properties.py::test_parse",
         "file-name parsing (hypothesis)",

@@ -14,6 +14,8 @@ Cli = Callable[..., Result]
 Conn = psycopg.Connection[tuple[object, ...]]
 pytestmark = pytest.mark.reliability
 
+ROWS = '{"tables": [{"table": "item", "rows": [%s]}]}'
+ID = "/tables/0/rows/0/id"
 SCHEMA = "CREATE TABLE item (id int PRIMARY KEY, name text NOT NULL, big bigint, data jsonb);\n"
 
 
@@ -36,9 +38,9 @@ def nothing_written(db: Conn, migrated: bool) -> None:
         ("[]", ["seed.json"]),
         ("42", ["seed.json"]),
         ('{"tables": 1}', ["/tables"]),
-        ('{"tables": [{"table": "item", "rows": [{"id": 1, "id": 2, "name": "x"}]}]}', ["/tables/0/rows/0/id", "more than once"]),
-        ('{"tables": [{"table": "item", "rows": [{"id": NaN, "name": "x"}]}]}', ["/tables/0/rows/0/id", "NaN"]),
-        ('{"tables": [{"table": "item", "rows": [{"id": Infinity, "name": "x"}]}]}', ["/tables/0/rows/0/id", "Infinity"]),
+        (ROWS % '{"id": 1, "id": 2, "name": "x"}', [ID, "more than once"]),
+        (ROWS % '{"id": NaN, "name": "x"}', [ID, "NaN"]),
+        (ROWS % '{"id": Infinity, "name": "x"}', [ID, "Infinity"]),
         ('{"tables": [{"table": "item", "rows": "x"}]}', ["/tables/0/rows"]),
         ('{"tables": [{"table": "item", "on_conflict": "explode", "rows": []}]}', ["/tables/0/on_conflict"]),
         ('{"tables": [{"table": "item", "rows": [{"id": 1, "name": "x"}]', ["seed.json:1:"]),
