@@ -29,9 +29,35 @@ __all__ = [
 # alternation several times faster.  PostgreSQL treats every non-ASCII character as an
 # identifier character.
 # ---------------------------------------------------------------------------
-_ID_START = r"A-Za-z_\x80-\U0010FFFF"
-_ID_CONT = _ID_START + r"0-9$"
-_TAG = rf"[{_ID_START}][{_ID_START}0-9]*+"
+
+
+def _class(ascii_chars: str, *, non_ascii: bool = True) -> str:
+    """A character class of these ASCII characters, plus (non_ascii) every non-ASCII one.
+
+    Written as the negation of its ASCII complement: CPython compiles a range such as
+    \\x80-\\U0010FFFF by walking 65,536 code points in Python (5 ms per class, 0.4 s for this
+    module, paid by every command); the complement matches the same characters and compiles in
+    0.1 ms.
+    """
+    wanted = set(ascii_chars)
+    codes = [c for c in range(128) if (chr(c) in wanted) != non_ascii]
+    ranges: list[str] = []
+    i = 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        ranges.append(f"\\x{codes[i]:02x}" + (f"-\\x{codes[j]:02x}" if j > i else ""))
+        i = j + 1
+    return ("[^" if non_ascii else "[") + "".join(ranges) + "]"
+
+
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_DIGIT_CHARS = "0123456789"
+_ID_START_CHARS = _LETTERS + "_"
+_ID_START = _class(_ID_START_CHARS)
+_ID_CONT = _class(_ID_START_CHARS + _DIGIT_CHARS + "$")
+_TAG = rf"{_ID_START}{_class(_ID_START_CHARS + _DIGIT_CHARS)}*+"
 _SPACE = r"[ \t\n\r\f\v]++"
 _LINE_COMMENT = r"--[^\n\r]*+"
 _SIMPLE_COMMENT = r"/\*(?:[^*/]++|\*(?!/)|/(?!\*))*+\*/"  # a block comment without nesting
@@ -50,7 +76,7 @@ _OP_REST = rf"(?:{_OP_CHAR})*+"
 # trailing +/- rule, "_special" is an opener whose complete form did not match.
 _PIECES: list[tuple[str, str]] = [
     ("_ws", _SPACE),
-    ("word", rf"[ac-df-mo-tv-wyzAC-DF-MO-TV-WYZ_\x80-\U0010FFFF][{_ID_CONT}]*+"),
+    ("word", rf"{_class(''.join(c for c in _ID_START_CHARS if c not in 'bBeEnNuUxX'))}{_ID_CONT}*+"),
     ("op", r"[,\[\]]"),
     ("number", r"0(?:[xX](?:_?[0-9A-Fa-f])++|[oO](?:_?[0-7])++|[bB](?:_?[01])++)"),
     ("number", rf"{_DIGITS}(?:\.(?!\.)(?:{_DIGITS})?)?{_EXP}"),
@@ -59,7 +85,7 @@ _PIECES: list[tuple[str, str]] = [
     ("op", r"\.\.?+|:[:=]?+"),
     ("_oprun", rf"[~!@#^&|`?+*%<>=]{_OP_REST}|-(?!-){_OP_REST}|/(?!\*){_OP_REST}"),
     # A lone e/b/x/n/u directly before a quote is a string prefix, not a word.
-    ("word", rf"[bBeEnNxX](?!')[{_ID_CONT}]*+|[uU](?!&['\"])[{_ID_CONT}]*+"),
+    ("word", rf"[bBeEnNxX](?!'){_ID_CONT}*+|[uU](?!&['\"]){_ID_CONT}*+"),
     ("string", rf"[eE]{_EQ}(?:{_CONT}{_EQ})*+"),
     ("string", rf"[bBxXnN]{_SQ}(?:{_CONT}{_SQ})*+|[uU]&{_SQ}(?:{_CONT}{_SQ})*+"),
     ("quoted_ident", r'"[^"]*+(?:""[^"]*+)*+"|[uU]&"[^"]*+(?:""[^"]*+)*+"'),
@@ -73,7 +99,10 @@ _PIECES: list[tuple[str, str]] = [
 # Openers whose complete form failed above: unterminated, or (for /*) a nested comment.
 _SPECIAL = rf"""[eEbBxXnN]'|[uU]&['"]|'|"|\$(?:{_TAG})?\$|/\*"""
 # Anything else the fast runs may step over: never an opener, letter or statement delimiter.
-_OTHER = r"[^'\"$/;()\\ \t\n\r\f\v0-9A-Za-z_\x80-\U0010FFFF]"
+_OTHER = _class(
+    "".join(c for c in map(chr, range(128)) if c not in "'\"$/;()\\ \t\n\r\f\v" + _DIGIT_CHARS + _ID_START_CHARS),
+    non_ascii=False,
+)
 
 
 def _alternation(sfx: str, *, meta: bool = True, ws: bool = True) -> str:
@@ -131,7 +160,7 @@ _WS_RUN_RE = re.compile(rf"{_WS}*+")
 _COMMENT_DELIM_RE = re.compile(r"/\*|\*/")
 _SPECIAL_RE = re.compile(_SPECIAL)
 _META_CANDIDATE_RE = re.compile(r"^[ \t\f\v\r]*+\\", re.MULTILINE)
-_CREATE_RE = re.compile(rf"[cC][rR][eE][aA][tT][eE](?![{_ID_CONT}])")
+_CREATE_RE = re.compile(rf"[cC][rR][eE][aA][tT][eE](?!{_ID_CONT})")
 
 _UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
