@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -160,6 +159,8 @@ def main_options(
         color=not no_color and not os.environ.get("NO_COLOR"),
     )
     if verbose:
+        import logging  # only here: every command, --help included, would pay for importing it
+
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
 
 
@@ -177,6 +178,8 @@ def _run(ctx: typer.Context, action: Callable[[State, Output], None]) -> None:
     except SqlmigError as exc:
         out.error(exc)
         if state.verbose:
+            import logging
+
             logging.getLogger("sqlmig").exception("traceback")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
