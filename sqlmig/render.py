@@ -8,16 +8,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from functools import cached_property
+from typing import IO, TYPE_CHECKING, Any
 
 from .errors import MigrationFailed, ProblemsError, SqlmigError
 from .plan import Entry
 from .results import DownResult, Event, MigrateResult, NewResult, RunItem, StatusResult
+
+if TYPE_CHECKING:  # rich is imported when something is drawn with it: plain output never pays for it
+    from rich.console import Console
 
 _STATE_STYLE = {
     "applied": "green",
@@ -42,15 +41,18 @@ class Output:
         if self.tty is None:
             self.tty = _isatty(self.stdout)
         self.rich = bool(self.tty) and not self.json
-        self.console = Console(
-            file=self.stdout,
-            no_color=not self.color,
-            highlight=False,
-            force_terminal=self.rich or None,
-        )
-        self.err_console = Console(
-            file=self.stderr, no_color=not self.color, highlight=False, stderr=True, soft_wrap=True
-        )
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(file=self.stdout, no_color=not self.color, highlight=False, force_terminal=self.rich or None)
+
+    @cached_property
+    def err_console(self) -> Console:
+        from rich.console import Console
+
+        return Console(file=self.stderr, no_color=not self.color, highlight=False, stderr=True, soft_wrap=True)
 
     # ---- low level -------------------------------------------------------------------------
 
@@ -78,6 +80,8 @@ class Output:
         if not self.rich:
             yield self._plain_event
             return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -173,6 +177,8 @@ class Output:
             self.line("no migrations found")
             return
         if self.rich:
+            from rich.table import Table
+
             table = Table(title=f"history: {escape(result.history_table)}", title_justify="left")
             for col in ("version", "name", "state", "applied at"):
                 table.add_column(col, no_wrap=col != "name")
@@ -253,6 +259,13 @@ class Output:
                     self.err_console.print(f"    [dim]hint:[/] {escape(p.hint)}")
         if exc.hint:
             self.err_console.print(f"  [dim]hint:[/] {escape(exc.hint)}")
+
+
+def escape(text: str) -> str:
+    """rich's markup escaping, importing rich only when markup is drawn."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def _isatty(stream: IO[str]) -> bool:
