@@ -9,7 +9,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import checks
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
@@ -213,6 +212,10 @@ class Migrator:
             )
 
     def _check_files(self, files: Sequence[Any]) -> None:
+        if not files:
+            return
+        from . import checks  # the scanner behind it is imported only when there are files to run
+
         problems = checks.files_problems(files)
         if problems:
             raise RefusedError(
