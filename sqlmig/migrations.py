@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,8 @@ def parse_directives(sql: str, path: Path) -> tuple[Directives, list[Problem]]:
     """Read `-- sqlmig:key[=value]` lines among the leading comment lines of a file."""
     values: dict[str, str | bool] = {}
     problems: list[Problem] = []
+    if "sqlmig:" not in sql:  # every directive, well-formed or not, has it: most files need no parsing
+        return Directives(), problems
     for lineno, raw in enumerate(sql.split("\n"), start=1):
         line = raw.strip()
         if not line:
@@ -149,10 +152,12 @@ def discover(dirs: Sequence[Path]) -> list[Migration]:
             )
             continue
         root = directory.resolve()
-        for path in sorted(directory.iterdir()):
-            if not path.name.lower().endswith(".sql"):
-                continue
-            parsed = parse_filename(path.name)
+        # scandir: names sort like the paths would, and file type and link-ness come without a stat each
+        with os.scandir(directory) as listing:
+            entries = sorted((e for e in listing if e.name.lower().endswith(".sql")), key=lambda e: e.name)
+        for entry in entries:
+            path = directory / entry.name
+            parsed = parse_filename(entry.name)
             if parsed is None:
                 problems.append(
                     Problem(
@@ -166,10 +171,10 @@ def discover(dirs: Sequence[Path]) -> list[Migration]:
             if version > MAX_VERSION:
                 problems.append(Problem(str(path), f"version {version} does not fit a bigint (max {MAX_VERSION})"))
                 continue
-            if path.is_symlink() and not _inside(path.resolve(), root):
+            if entry.is_symlink() and not _inside(path.resolve(), root):
                 problems.append(Problem(str(path), "symbolic link pointing outside the migration directory"))
                 continue
-            if not path.is_file():
+            if not entry.is_file():
                 problems.append(Problem(str(path), "not a regular file"))
                 continue
             slot = halves.setdefault(version, {})
