@@ -77,7 +77,7 @@ def parse_directives(sql: str, path: Path) -> tuple[Directives, list[Problem]]:
     values: dict[str, str | bool] = {}
     problems: list[Problem] = []
     if "sqlmig:" not in sql:  # every directive, well-formed or not, has it: most files need no parsing
-        return Directives(), problems
+        return _NO_DIRECTIVES, problems
     for lineno, raw in enumerate(sql.split("\n"), start=1):
         line = raw.strip()
         if not line:
@@ -123,6 +123,9 @@ def parse_directives(sql: str, path: Path) -> tuple[Directives, list[Problem]]:
         statement_timeout=_str_or_none(values.get("statement_timeout")),
     )
     return directives, problems
+
+
+_NO_DIRECTIVES = Directives()
 
 
 def _str_or_none(value: str | bool | None) -> str | None:
@@ -218,7 +221,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _read(path: Path, problems: list[Problem]) -> SqlFile | None:
     try:
-        data = path.read_bytes()
+        data = _read_bytes(path)
     except OSError as exc:
         problems.append(Problem(str(path), f"cannot read: {exc.strerror}"))
         return None
@@ -241,6 +244,18 @@ def _read(path: Path, problems: list[Problem]) -> SqlFile | None:
     directives, directive_problems = parse_directives(sql, path)
     problems.extend(directive_problems)
     return SqlFile(path, sql, directives)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes through os.read: half the cost of Path.read_bytes's io layers, for thousands of files."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def next_version_name(migrations: Sequence[Migration], dirs: Sequence[Path], name: str) -> tuple[int, int]:
