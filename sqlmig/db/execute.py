@@ -6,13 +6,16 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
 from ..errors import ConnectionFailed, MigrationFailed
 from ..migrations import SqlFile
-from ..scanner import Statement, line_col, split_statements
+
+if TYPE_CHECKING:  # the scanner is needed only to locate an error; a no-op migrate does not compile it
+    from ..scanner import Statement
 
 Conn = psycopg.Connection[tuple[object, ...]]
 log = logging.getLogger("sqlmig")
@@ -104,6 +107,8 @@ def locate(
     runtime error (a division by zero, a constraint violation) the file is replayed statement
     by statement inside a transaction that is always rolled back, to find the one that fails.
     """
+    from ..scanner import line_col, split_statements
+
     diag = exc.diag
     statements = split_statements(file.sql)
     line: int | None = None
@@ -133,6 +138,8 @@ def _replay(
     conn: Conn, statements: Sequence[Statement], before: str, sqlstate: str | None
 ) -> tuple[Statement | None, int | None, int | None]:
     """Find the failing statement by running them one by one in a transaction rolled back at the end."""
+    from ..scanner import line_col
+
     found: tuple[Statement | None, int | None, int | None] = (None, None, None)
     try:
         with conn.transaction(force_rollback=True):
