@@ -195,11 +195,12 @@ class Output:
         else:
             width = max(len("NAME"), *(len(e.name) for e in result.entries))
             vwidth = max(len("VERSION"), *(len(str(e.version)) for e in result.entries))
-            self.line(f"{'VERSION':<{vwidth}}  {'NAME':<{width}}  {'STATE':<9}  APPLIED AT")
+            lines = [f"{'VERSION':<{vwidth}}  {'NAME':<{width}}  {'STATE':<9}  APPLIED AT"]
             for e in result.entries:
                 extra = " cosmetic-edit" if e.cosmetic_change else ""
                 extra += " out-of-order" if e.out_of_order else ""
-                self.line(f"{e.version:<{vwidth}}  {e.name:<{width}}  {e.state:<9}  {_when(e)}{extra}".rstrip())
+                lines.append(f"{e.version:<{vwidth}}  {e.name:<{width}}  {e.state:<9}  {_when(e)}{extra}".rstrip())
+            self.line("\n".join(lines))  # one write, not one flush per migration
         counts: dict[str, int] = {}
         for e in result.entries:
             counts[e.state] = counts.get(e.state, 0) + 1
