@@ -169,7 +169,7 @@ def generate_seed(root: Path, customers: int = 20_000, products: int = 20_000, o
                 "id": i,
                 "handle": f"product-{i}",
                 "title": f"Product {i}",
-                "price": f"{rng.randint(100, 99_999) / 100:.2f}",
+                "price": rng.randint(100, 99_999) / 100,
                 "metadata": {"color": rng.choice(["red", "green", "blue"]), "sizes": ["S", "M", "L"], "stock": i % 50},
             }
             for i in range(1, products + 1)
@@ -180,7 +180,7 @@ def generate_seed(root: Path, customers: int = 20_000, products: int = 20_000, o
                 "customer_id": rng.randint(1, customers),
                 "product_id": rng.randint(1, products),
                 "quantity": rng.randint(1, 5),
-                "total": f"{rng.randint(100, 500_000) / 100:.2f}",
+                "total": rng.randint(100, 500_000) / 100,
                 "placed_at": (start + timedelta(seconds=37 * i)).isoformat(),
                 "details": None if i % 5 == 0 else {"gift": i % 3 == 0, "note": f"order {i}"},
             }
