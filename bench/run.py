@@ -57,6 +57,7 @@ class Sample:
     seconds: float
     cpu: float
     rss_kb: int
+    floor: Sample | None = None  # the floor's run just before this one, under the same conditions
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Failed(Exception):
 GNU_TIME = Path("/usr/bin/time") if Path("/usr/bin/time").exists() else None
 
 
-def timed(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> Sample:
+def timed(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None, floor: Sample | None = None) -> Sample:
     """Run one process to completion: wall time (here), CPU time (wait4) and peak RSS (GNU time)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile() as rss:
         argv = [str(GNU_TIME), "-f", "%M", "-o", rss.name, *cmd] if GNU_TIME else cmd
@@ -105,7 +106,8 @@ def timed(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> Sa
             text = (err.read() or out.read()).decode(errors="replace")[-2000:]
             raise Failed(f"{' '.join(cmd)} exited {proc.returncode}:\n{text}")
         peak = rss.read().decode().strip().splitlines()
-    return Sample(seconds, usage.ru_utime + usage.ru_stime, int(peak[-1]) if peak and peak[-1].isdigit() else 0)
+    peak_kb = int(peak[-1]) if peak and peak[-1].isdigit() else 0
+    return Sample(seconds, usage.ru_utime + usage.ru_stime, peak_kb, floor)
 
 
 class Server:
@@ -137,6 +139,8 @@ class Server:
         self.admin.execute(query)
         with psycopg.connect(self.libpq(name)) as conn:  # the first connection builds the catalog caches
             conn.execute("SELECT 1")
+        # Flush what the copy dirtied now, so that the checkpointer does not compete with the timed run.
+        self.admin.execute("CHECKPOINT")
         return name
 
     def drop(self, name: str) -> None:
@@ -276,9 +280,12 @@ class Bench:
         ]
         rows = {t: self.row(n, "apply all", t, floor=t == "psql") for t, _ in contenders}
         for rep in range(self.reps):
+            floor: Sample | None = None
             for tool, cmd in contenders:
                 with self.server.database() as db:
-                    rows[tool].samples.append(timed(cmd(db), cwd=w.root, env=self.env))
+                    sample = timed(cmd(db), cwd=w.root, env=self.env, floor=floor)
+                    rows[tool].samples.append(sample)
+                    floor = floor or sample
                     if rep == 0 and self.server.item_tables(db) != n:
                         raise Failed(f"{tool} did not create {n} tables")
 
@@ -307,9 +314,12 @@ class Bench:
         if self.tools.dbmate:
             self.row(n, "revert all", "dbmate", note="no command reverts all (one `rollback` per migration)")
         for rep in range(self.reps):
+            floor: Sample | None = None
             for tool, cmd in contenders:
                 with self.server.database(templates[tool]) as db:
-                    rows[tool].samples.append(timed(cmd(db), cwd=w.root, env=self.env))
+                    sample = timed(cmd(db), cwd=w.root, env=self.env, floor=floor)
+                    rows[tool].samples.append(sample)
+                    floor = floor or sample
                     if rep == 0 and self.server.item_tables(db) != 0:
                         raise Failed(f"{tool} did not revert all {n} migrations")
 
@@ -339,12 +349,12 @@ class Bench:
         floors = {m: self.row(n, m, "python -c 'import psycopg, typer'", floor=True) for m in measures}
         table = {(m, t): self.row(n, m, t) for m in measures for t in commands}
         for _ in range(self.quick_reps):
-            for m in measures:
-                floors[m].samples.append(timed(floor_cmd, cwd=w.root, env=self.env))
             for tool, make in commands.items():
                 with self.server.database(templates[tool]) as db:
                     for m, argv in zip(measures, make(db), strict=True):
-                        table[(m, tool)].samples.append(timed(argv, cwd=w.root, env=self.env))
+                        floor = timed(floor_cmd, cwd=w.root, env=self.env)
+                        floors[m].samples.append(floor)
+                        table[(m, tool)].samples.append(timed(argv, cwd=w.root, env=self.env, floor=floor))
                     if self.server.item_tables(db) != n - 1:
                         raise Failed(f"{tool}: down of the last migration did not leave {n - 1} tables")
 
@@ -361,13 +371,14 @@ class Bench:
             floor = self.row(None, flag, "python -c 'import typer'", floor=True)
             rows = [(self.row(None, flag, tool), cmd) for tool, cmd in contenders]
             for _ in range(self.quick_reps):
-                floor.samples.append(timed(floor_cmd, cwd=self.work, env=self.env))
                 for row, cmd in rows:
-                    args = ["--help"] if flag == "--help" and row.tool == "yoyo" else [flag]
+                    args = [flag]
                     if row.tool == "yoyo" and flag == "--version":
                         args = ["--help"]  # yoyo has no --version; its --help is the cheapest command
                         row.note = "yoyo --help (no --version)"
-                    row.samples.append(timed([*cmd, *args], cwd=self.work, env=self.env))
+                    before = timed(floor_cmd, cwd=self.work, env=self.env)
+                    floor.samples.append(before)
+                    row.samples.append(timed([*cmd, *args], cwd=self.work, env=self.env, floor=before))
 
     def run_seed(self, seed: workload.Seed) -> None:
         """100,000 rows in 3 tables: `sqlmig seed --no-migrate` against one psql session of \\copy."""
@@ -397,11 +408,14 @@ class Bench:
                 )
             )
         for rep in range(self.reps):
+            before: Sample | None = None
             for row, cmd in contenders:
                 with self.server.database() as db:
                     with psycopg.connect(self.server.libpq(db), autocommit=True) as conn:
                         conn.execute(seed.schema_file.read_text())
-                    row.samples.append(timed(cmd(db), cwd=self.work, env=self.env))
+                    sample = timed(cmd(db), cwd=self.work, env=self.env, floor=before)
+                    row.samples.append(sample)
+                    before = before or sample
                     if rep == 0:
                         count = self.server.scalar(
                             db,
@@ -432,8 +446,9 @@ def table(rows: list[Row]) -> str:
             lines.append(f"| {n} | {r.measure} | {r.tool} | {r.note} | | | | | |")
             continue
         f = floors.get((r.n, r.measure))
-        ratio = _paired(r, f, "seconds") if f and f.samples else None
-        cpu_ratio = _paired(r, f, "cpu") if f and f.samples and f.tool.startswith("python") else None
+        python_floor = f is not None and f.tool.startswith("python")
+        ratio = 1.0 if r.floor else _paired(r, "seconds")
+        cpu_ratio = (1.0 if r.floor else _paired(r, "cpu")) if python_floor else None
         target = ""
         if r.tool == "sqlmig" and r.measure in TARGETS and ratio is not None:
             goal = TARGETS[r.measure]
@@ -451,10 +466,10 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _paired(row: Row, floor: Row, attr: str) -> float:
-    """Median of per-repetition ratios: repetition i of a row against repetition i of its floor."""
-    ratios: list[float] = [getattr(s, attr) / getattr(f, attr) for s, f in zip(row.samples, floor.samples, strict=True)]
-    return statistics.median(ratios)
+def _paired(row: Row, attr: str) -> float | None:
+    """Median of the ratios of each run to the floor's run just before it."""
+    ratios: list[float] = [getattr(s, attr) / getattr(s.floor, attr) for s in row.samples if s.floor]
+    return statistics.median(ratios) if ratios else None
 
 
 def describe(server: Server, tools: Tools, reps: tuple[int, int], sizes: list[int], load: tuple[str, str]) -> str:
