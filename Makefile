@@ -1,8 +1,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: install test lint demo bench reliability clean
+.PHONY: install test lint demo bench bench-profile reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -16,9 +17,20 @@ test: install
 	$(PY) -m pytest -n 2 -q
 
 lint: install
-	$(VENV)/bin/ruff check sqlmig tests
-	$(VENV)/bin/ruff format --check sqlmig tests
+	$(VENV)/bin/ruff check sqlmig tests bench
+	$(VENV)/bin/ruff format --check sqlmig tests bench
 	$(VENV)/bin/mypy
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# Not a test: prints ratios to psql (and to bare imports) measured in the same run; see README.
+bench: $(BENCH_STAMP)
+	$(PY) bench/run.py --readme README.md
+
+bench-profile: $(BENCH_STAMP)
+	$(PY) bench/profile.py
 
 demo: install
 	$(VENV)/bin/sqlmig migrate

@@ -1,39 +1,45 @@
 """sqlmig: raw-SQL, file-based migrations for PostgreSQL."""
 
-from .api import Migrator
-from .config import Settings
-from .errors import (
-    ConfigError,
-    ConnectionFailed,
-    DiscoveryError,
-    HistoryError,
-    Interrupted,
-    LockTimeout,
-    MigrationFailed,
-    Problem,
-    ProblemsError,
-    RefusedError,
-    SeedFailed,
-    SeedInvalid,
-    SqlmigError,
-    WriteFailed,
-)
-from .plan import AppliedMigration, Entry, Plan
-from .results import (
-    BaselineResult,
-    DiffResult,
-    DownResult,
-    Event,
-    MigrateResult,
-    NewResult,
-    RepairChange,
-    RepairResult,
-    RunItem,
-    SeedResult,
-    SeedTableResult,
-    StatusResult,
-    ValidateResult,
-)
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .api import Migrator
+    from .config import Settings
+    from .errors import (
+        ConfigError,
+        ConnectionFailed,
+        DiscoveryError,
+        HistoryError,
+        Interrupted,
+        LockTimeout,
+        MigrationFailed,
+        Problem,
+        ProblemsError,
+        RefusedError,
+        SeedFailed,
+        SeedInvalid,
+        SqlmigError,
+        WriteFailed,
+    )
+    from .plan import AppliedMigration, Entry, Plan
+    from .results import (
+        BaselineResult,
+        DiffResult,
+        DownResult,
+        Event,
+        MigrateResult,
+        NewResult,
+        RepairChange,
+        RepairResult,
+        RunItem,
+        SeedResult,
+        SeedTableResult,
+        StatusResult,
+        ValidateResult,
+    )
 
 __version__ = "0.1.0"
 
@@ -72,3 +78,26 @@ __all__ = [
     "WriteFailed",
     "__version__",
 ]
+
+# The public names are imported on first use (PEP 562): `sqlmig --help` imports this package
+# too, and must not pay for the API and everything below it. Each name is looked up in these
+# submodules, in order: add a module here when exporting a name from a new one (a test checks
+# that every name in __all__ resolves).
+_MODULES = ("errors", "results", "plan", "config", "api")
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        for module in _MODULES:
+            found = getattr(import_module(f".{module}", __name__), name, _MISSING)
+            if found is not _MISSING:
+                globals()[name] = found
+                return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+_MISSING = object()

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import checks, integrity
+from . import integrity
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
@@ -97,6 +97,8 @@ class Migrator:
             migrations = self.discover()
         except DiscoveryError as exc:  # the history cannot be matched to a broken directory
             return ValidateResult(tuple(exc.problems), (), (), 0, 0, self._table_name(), history_checked=False)
+        from . import checks
+
         problems = checks.files_problems(f for m in migrations for f in (m.up, m.down))
         warnings: list[Problem] = []
         applied = 0
@@ -456,6 +458,10 @@ class Migrator:
             )
 
     def _check_files(self, files: Sequence[SqlFile], single_transaction: bool = False) -> None:
+        if not files:
+            return
+        from . import checks  # the scanner behind it is imported only when there are files to run
+
         problems = checks.files_problems(files)
         if single_transaction:
             problems += [

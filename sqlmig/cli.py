@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -169,6 +168,8 @@ def main_options(
 
 def _log_to_stderr() -> Callable[[], None]:
     """--verbose: sqlmig's log (every statement batch with its duration) on stderr; returns the undo."""
+    import logging  # only here: --help and every other command would pay for importing it
+
     logger = logging.getLogger("sqlmig")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
@@ -197,6 +198,8 @@ def _run(ctx: typer.Context, action: Callable[[State, Output], None]) -> None:
     except SqlmigError as exc:
         out.error(exc)
         if state.verbose:
+            import logging
+
             logging.getLogger("sqlmig").exception("traceback")
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:

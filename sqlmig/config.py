@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +132,8 @@ def load_config_files(cwd: Path) -> list[ConfigFile]:
 
 
 def _read_toml(path: Path) -> dict[str, object]:
+    import tomllib  # only when a config file exists
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

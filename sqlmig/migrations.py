@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,8 @@ def parse_directives(sql: str, path: Path) -> tuple[Directives, list[Problem]]:
     """Read `-- sqlmig:key[=value]` lines among the leading comment lines of a file."""
     values: dict[str, str | bool] = {}
     problems: list[Problem] = []
+    if "sqlmig:" not in sql:  # every directive, well-formed or not, has it: most files need no parsing
+        return _NO_DIRECTIVES, problems
     for lineno, raw in enumerate(sql.split("\n"), start=1):
         line = raw.strip()
         if not line:
@@ -122,6 +125,9 @@ def parse_directives(sql: str, path: Path) -> tuple[Directives, list[Problem]]:
     return directives, problems
 
 
+_NO_DIRECTIVES = Directives()
+
+
 def _str_or_none(value: str | bool | None) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -149,10 +155,12 @@ def discover(dirs: Sequence[Path]) -> list[Migration]:
             )
             continue
         root = directory.resolve()
-        for path in sorted(directory.iterdir()):
-            if not path.name.lower().endswith(".sql"):
-                continue
-            parsed = parse_filename(path.name)
+        # scandir: names sort like the paths would, and file type and link-ness come without a stat each
+        with os.scandir(directory) as listing:
+            entries = sorted((e for e in listing if e.name.lower().endswith(".sql")), key=lambda e: e.name)
+        for entry in entries:
+            path = directory / entry.name
+            parsed = parse_filename(entry.name)
             if parsed is None:
                 problems.append(
                     Problem(
@@ -166,10 +174,10 @@ def discover(dirs: Sequence[Path]) -> list[Migration]:
             if version > MAX_VERSION:
                 problems.append(Problem(str(path), f"version {version} does not fit a bigint (max {MAX_VERSION})"))
                 continue
-            if path.is_symlink() and not _inside(path.resolve(), root):
+            if entry.is_symlink() and not _inside(path.resolve(), root):
                 problems.append(Problem(str(path), "symbolic link pointing outside the migration directory"))
                 continue
-            if not path.is_file():
+            if not entry.is_file():
                 problems.append(Problem(str(path), "not a regular file"))
                 continue
             slot = halves.setdefault(version, {})
@@ -213,7 +221,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _read(path: Path, problems: list[Problem]) -> SqlFile | None:
     try:
-        data = path.read_bytes()
+        data = _read_bytes(path)
     except OSError as exc:
         problems.append(Problem(str(path), f"cannot read: {exc.strerror}"))
         return None
@@ -236,6 +244,18 @@ def _read(path: Path, problems: list[Problem]) -> SqlFile | None:
     directives, directive_problems = parse_directives(sql, path)
     problems.extend(directive_problems)
     return SqlFile(path, sql, directives)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes through os.read: half the cost of Path.read_bytes's io layers, for thousands of files."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def next_version_name(migrations: Sequence[Migration], dirs: Sequence[Path], name: str) -> tuple[int, int]:

@@ -9,7 +9,6 @@ from functools import cached_property
 
 from .errors import Problem
 from .migrations import Migration
-from .scanner import significant_tokens
 
 APPLIED = "applied"
 PENDING = "pending"
@@ -170,4 +169,6 @@ def is_cosmetic(applied_sql: str | None, current_sql: str) -> bool:
     """Only whitespace or comments changed (token by token); unknown when the old SQL was not kept."""
     if applied_sql is None:
         return False
+    from .scanner import significant_tokens  # compiling its patterns is not free; status rarely needs it
+
     return significant_tokens(applied_sql) == significant_tokens(current_sql)

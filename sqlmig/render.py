@@ -8,13 +8,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from typing import IO, TYPE_CHECKING, Any
 
 from .config import ConfigValue
 from .embedded import ServerStatus
@@ -34,6 +30,9 @@ from .results import (
     StatusResult,
     ValidateResult,
 )
+
+if TYPE_CHECKING:  # rich is imported when something is drawn with it: plain output never pays for it
+    from rich.console import Console
 
 _STATE_STYLE = {
     "applied": "green",
@@ -58,15 +57,18 @@ class Output:
         if self.tty is None:
             self.tty = _isatty(self.stdout)
         self.rich = bool(self.tty) and not self.json
-        self.console = Console(
-            file=self.stdout,
-            no_color=not self.color,
-            highlight=False,
-            force_terminal=self.rich or None,
-        )
-        self.err_console = Console(
-            file=self.stderr, no_color=not self.color, highlight=False, stderr=True, soft_wrap=True
-        )
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(file=self.stdout, no_color=not self.color, highlight=False, force_terminal=self.rich or None)
+
+    @cached_property
+    def err_console(self) -> Console:
+        from rich.console import Console
+
+        return Console(file=self.stderr, no_color=not self.color, highlight=False, stderr=True, soft_wrap=True)
 
     # ---- low level -------------------------------------------------------------------------
 
@@ -94,6 +96,8 @@ class Output:
         if not self.rich:
             yield self._plain_event
             return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -190,6 +194,8 @@ class Output:
             self.line("no migrations found")
             return
         if self.rich:
+            from rich.table import Table
+
             table = Table(title=f"history: {escape(result.history_table)}", title_justify="left")
             for col in ("version", "name", "state", "applied at"):
                 table.add_column(col, no_wrap=col != "name")
@@ -206,11 +212,12 @@ class Output:
         else:
             width = max(len("NAME"), *(len(e.name) for e in result.entries))
             vwidth = max(len("VERSION"), *(len(str(e.version)) for e in result.entries))
-            self.line(f"{'VERSION':<{vwidth}}  {'NAME':<{width}}  {'STATE':<9}  APPLIED AT")
+            lines = [f"{'VERSION':<{vwidth}}  {'NAME':<{width}}  {'STATE':<9}  APPLIED AT"]
             for e in result.entries:
                 extra = " cosmetic-edit" if e.cosmetic_change else ""
                 extra += " out-of-order" if e.out_of_order else ""
-                self.line(f"{e.version:<{vwidth}}  {e.name:<{width}}  {e.state:<9}  {_when(e)}{extra}".rstrip())
+                lines.append(f"{e.version:<{vwidth}}  {e.name:<{width}}  {e.state:<9}  {_when(e)}{extra}".rstrip())
+            self.line("\n".join(lines))  # one write, not one flush per migration
         counts: dict[str, int] = {}
         for e in result.entries:
             counts[e.state] = counts.get(e.state, 0) + 1
@@ -392,6 +399,8 @@ class Output:
             return
         shown = [(v.key, _config_text(v.value), v.source) for v in values]
         if self.rich:
+            from rich.table import Table
+
             table = Table(title="effective settings", title_justify="left")
             for col in ("setting", "value", "source"):
                 table.add_column(col)
@@ -450,6 +459,8 @@ class Output:
 
             yield plain
             return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -579,6 +590,13 @@ def _embedded_json(info: ServerStatus) -> dict[str, Any]:
         "version": info.version,
         "url": info.url,
     }
+
+
+def escape(text: str) -> str:
+    """rich's markup escaping, importing rich only when markup is drawn."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def _isatty(stream: IO[str]) -> bool:

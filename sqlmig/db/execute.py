@@ -6,13 +6,16 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
 
 from ..errors import ConnectionFailed, MigrationFailed
 from ..migrations import SqlFile
-from ..scanner import Statement, line_col, split_statements
+
+if TYPE_CHECKING:  # the scanner is needed only to locate an error; a no-op migrate does not compile it
+    from ..scanner import Statement
 
 Conn = psycopg.Connection[tuple[object, ...]]
 log = logging.getLogger("sqlmig")
@@ -99,6 +102,8 @@ def run_statements(
 
     Timeouts are set for the session (they then hold for each statement) and reset afterwards.
     """
+    from ..scanner import split_statements
+
     statements = split_statements(file.sql)
     started = time.perf_counter()
     for setting in session_settings:
@@ -123,6 +128,8 @@ def run_statements(
 
 
 def _failure_in(exc: psycopg.Error, file: SqlFile, stmt: Statement, version: int, direction: str) -> MigrationFailed:
+    from ..scanner import line_col
+
     diag = exc.diag
     pos = _int(diag.statement_position)
     line, column = (stmt.line, stmt.column) if pos is None else line_col(file.sql, stmt.start + pos - 1)
@@ -170,6 +177,8 @@ def locate(
     runtime error (a division by zero, a constraint violation) the file is replayed statement
     by statement inside a transaction that is always rolled back, to find the one that fails.
     """
+    from ..scanner import line_col, split_statements
+
     diag = exc.diag
     statements = split_statements(file.sql)
     line: int | None = None
@@ -199,6 +208,8 @@ def _replay(
     conn: Conn, statements: Sequence[Statement], before: str, sqlstate: str | None
 ) -> tuple[Statement | None, int | None, int | None]:
     """Find the failing statement by running them one by one in a transaction rolled back at the end."""
+    from ..scanner import line_col
+
     found: tuple[Statement | None, int | None, int | None] = (None, None, None)
     try:
         with conn.transaction(force_rollback=True):
