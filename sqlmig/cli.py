@@ -207,6 +207,24 @@ def _run(ctx: typer.Context, action: Callable[[State, Output], None]) -> None:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
+# Options that migrate and down share.
+LockTimeout = Annotated[
+    str | None,
+    typer.Option("--lock-timeout", metavar="DURATION", help="SET LOCAL lock_timeout per migration (200ms, 5s)"),
+]
+StatementTimeout = Annotated[
+    str | None,
+    typer.Option("--statement-timeout", metavar="DURATION", help="SET LOCAL statement_timeout per migration"),
+]
+LockRetries = Annotated[
+    int | None, typer.Option("--lock-retries", metavar="N", help="retry a migration that hit lock_timeout N times")
+]
+SingleTransaction = Annotated[
+    bool,
+    typer.Option("--single-transaction", help="run every selected migration in one transaction: all or nothing"),
+]
+
+
 @app.command()
 def migrate(
     ctx: typer.Context,
@@ -214,21 +232,10 @@ def migrate(
         int | None, typer.Option("--to", metavar="VERSION", help="apply up to and including this version")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would run; change nothing")] = False,
-    lock_timeout: Annotated[
-        str | None,
-        typer.Option("--lock-timeout", metavar="DURATION", help="SET LOCAL lock_timeout per migration (200ms, 5s)"),
-    ] = None,
-    statement_timeout: Annotated[
-        str | None,
-        typer.Option("--statement-timeout", metavar="DURATION", help="SET LOCAL statement_timeout per migration"),
-    ] = None,
-    lock_retries: Annotated[
-        int | None, typer.Option("--lock-retries", metavar="N", help="retry a migration that hit lock_timeout N times")
-    ] = None,
-    single_transaction: Annotated[
-        bool,
-        typer.Option("--single-transaction", help="run every selected migration in one transaction: all or nothing"),
-    ] = False,
+    lock_timeout: LockTimeout = None,
+    statement_timeout: StatementTimeout = None,
+    lock_retries: LockRetries = None,
+    single_transaction: SingleTransaction = False,
     allow_out_of_order: Annotated[
         bool,
         typer.Option(
@@ -263,21 +270,10 @@ def _down(
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="revert every applied migration")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be reverted; change nothing")] = False,
-    lock_timeout: Annotated[
-        str | None,
-        typer.Option("--lock-timeout", metavar="DURATION", help="SET LOCAL lock_timeout per migration (200ms, 5s)"),
-    ] = None,
-    statement_timeout: Annotated[
-        str | None,
-        typer.Option("--statement-timeout", metavar="DURATION", help="SET LOCAL statement_timeout per migration"),
-    ] = None,
-    lock_retries: Annotated[
-        int | None, typer.Option("--lock-retries", metavar="N", help="retry a migration that hit lock_timeout N times")
-    ] = None,
-    single_transaction: Annotated[
-        bool,
-        typer.Option("--single-transaction", help="run every selected migration in one transaction: all or nothing"),
-    ] = False,
+    lock_timeout: LockTimeout = None,
+    statement_timeout: StatementTimeout = None,
+    lock_retries: LockRetries = None,
+    single_transaction: SingleTransaction = False,
 ) -> None:
     """Revert applied migrations, newest applied first (default: the last one)."""
 

@@ -133,6 +133,20 @@ def _failure_in(exc: psycopg.Error, file: SqlFile, stmt: Statement, version: int
     diag = exc.diag
     pos = _int(diag.statement_position)
     line, column = (stmt.line, stmt.column) if pos is None else line_col(file.sql, stmt.start + pos - 1)
+    return _failure(exc, file, version, direction, line, column, stmt.text)
+
+
+def _failure(
+    exc: psycopg.Error,
+    file: SqlFile,
+    version: int,
+    direction: str,
+    line: int | None,
+    column: int | None,
+    statement: str | None,
+) -> MigrationFailed:
+    """PostgreSQL's message, detail, hint and SQLSTATE, placed at file:line:column."""
+    diag = exc.diag
     return MigrationFailed(
         _first_line(diag.message_primary or str(exc)),
         version=version,
@@ -142,7 +156,7 @@ def _failure_in(exc: psycopg.Error, file: SqlFile, stmt: Statement, version: int
         sqlstate=diag.sqlstate,
         detail=diag.message_detail,
         hint=diag.message_hint or "",
-        statement=stmt.text,
+        statement=statement,
         direction=direction,
     )
 
@@ -190,18 +204,7 @@ def locate(
         failing = _statement_at(statements, position - 1 - offset)
     elif replay and not (conn.closed or conn.broken):
         failing, line, column = _replay(conn, statements, before, diag.sqlstate)
-    return MigrationFailed(
-        _first_line(diag.message_primary or str(exc)),
-        version=version,
-        path=str(file.path),
-        line=line,
-        column=column,
-        sqlstate=diag.sqlstate,
-        detail=diag.message_detail,
-        hint=diag.message_hint or "",
-        statement=failing.text if failing else None,
-        direction=direction,
-    )
+    return _failure(exc, file, version, direction, line, column, failing.text if failing else None)
 
 
 def _replay(
