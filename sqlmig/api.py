@@ -180,7 +180,7 @@ class Migrator:
         if to is not None and to not in {m.version for m in migrations}:
             raise ConfigError(f"--to {to}: no migration with that version on disk")
         with self._run(write=not dry_run) as (conn, history):
-            plan = self._plan(conn, migrations)
+            plan = self._plan(conn, migrations, history)
             self._check_history(plan, allow_out_of_order=allow_out_of_order)
             todo = [e for e in plan.pending if to is None or e.version <= to]
             self._check_files([e.migration.up for e in todo if e.migration], single_transaction)
@@ -206,7 +206,7 @@ class Migrator:
             raise ConfigError(f"--steps {steps}: expected a whole number >= 1")
         migrations = self.discover()
         with self._run(write=not dry_run) as (conn, history):
-            plan = self._plan(conn, migrations)
+            plan = self._plan(conn, migrations, history)
             self._check_history(plan, allow_out_of_order=True)
             applied = list(plan.applied_newest_first)
             if not applied:
@@ -290,7 +290,7 @@ class Migrator:
         """Create the next up/down pair (highest version on disk + 1, same zero-padding)."""
         dirs = [d for d in self.settings.dirs if d.is_dir()]
         migrations = discover(dirs) if dirs else []
-        version, width = next_version_name(migrations, dirs, name)
+        version, width = next_version_name(migrations, name)
         target = into or self.settings.dirs[0]
         stem = f"{version:0{width}d}_{name}"
         up_path, down_path = target / f"{stem}.up.sql", target / f"{stem}.down.sql"
@@ -385,24 +385,17 @@ class Migrator:
 
         ensure=False leaves creating/upgrading the table to the caller, once its input is checked.
         """
-        from .db import lock
         from .db.history import History
 
-        with self._connect() as conn:
-            if not write:
+        if not write:
+            with self._connect() as conn:
                 yield conn, None
-                return
-            key = lock.lock_key(self.settings.history_schema, self.settings.history_table)
-            lock.acquire(conn, key, self.settings.lock_wait)
-            try:
-                history = History(conn, self.settings.history_schema, self.settings.history_table)
-                if ensure:
-                    history.ensure()
-                yield conn, history
-            finally:
-                if not (conn.closed or conn.broken):
-                    with contextlib.suppress(Exception):
-                        lock.release(conn, key)
+            return
+        with self._locked() as conn:
+            history = History(conn, self.settings.history_schema, self.settings.history_table)
+            if ensure:
+                history.ensure()
+            yield conn, history
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Conn]:
@@ -419,10 +412,10 @@ class Migrator:
                     with contextlib.suppress(Exception):
                         lock.release(conn, key)
 
-    def _plan(self, conn: Conn, migrations: Sequence[Migration]) -> Plan:
+    def _plan(self, conn: Conn, migrations: Sequence[Migration], history: History | None = None) -> Plan:
         from .db.history import History
 
-        history = History(conn, self.settings.history_schema, self.settings.history_table)
+        history = history or History(conn, self.settings.history_schema, self.settings.history_table)
         rows = history.read()
         by_version = {m.version: m for m in migrations}
         changed = [r.version for r in rows if r.version in by_version and by_version[r.version].checksum != r.checksum]

@@ -74,18 +74,13 @@ def file_problems(file: SqlFile) -> list[Problem]:
 
 
 def _is_transaction_control(words: tuple[str, ...]) -> bool:
-    first = words[0]
-    if first not in _TRANSACTION_CONTROL:
-        return False
-    if first == "ROLLBACK" and len(words) > 1 and words[1] in ("TO", "PREPARED"):
-        return words[1] == "PREPARED"
-    if first == "START":
-        return len(words) > 1 and words[1] == "TRANSACTION"
-    if first == "PREPARE":
-        return len(words) > 1 and words[1] == "TRANSACTION"
-    if first == "COMMIT" and len(words) > 1 and words[1] == "PREPARED":
-        return True
-    return True
+    """BEGIN, COMMIT, END, ROLLBACK (not ROLLBACK TO a savepoint), ABORT, START/PREPARE TRANSACTION."""
+    first, second = words[0], words[1] if len(words) > 1 else ""
+    if first in ("START", "PREPARE"):
+        return second == "TRANSACTION"
+    if first == "ROLLBACK":
+        return second != "TO"
+    return first in _TRANSACTION_CONTROL
 
 
 def _is_copy_from_stdin(stmt: Statement) -> bool:

@@ -86,10 +86,6 @@ class Settings:
     embedded_dir: Path = Path(".sqlmig")
     sources: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def redacted_url(self) -> str | None:
-        return redact_url(self.database_url) if self.database_url else None
-
 
 @dataclass(frozen=True)
 class ConfigValue:

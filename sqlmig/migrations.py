@@ -258,7 +258,7 @@ def _read_bytes(path: Path) -> bytes:
         os.close(fd)
 
 
-def next_version_name(migrations: Sequence[Migration], dirs: Sequence[Path], name: str) -> tuple[int, int]:
+def next_version_name(migrations: Sequence[Migration], name: str) -> tuple[int, int]:
     """(next version, zero-pad width) for `new`: highest on disk + 1, padded like the existing files."""
     if not NAME_RE.match(name):
         from .errors import ConfigError

@@ -44,9 +44,16 @@ class History:
         self.schema = schema
         self.table = table
         self.ident = sql.Identifier(schema, table)
+        self._columns: set[str] | None = None
+        self._looked = False
 
     def columns(self) -> set[str] | None:
-        """The table's columns, or None when the table does not exist (nothing applied yet)."""
+        """The table's columns, or None when the table does not exist (nothing applied yet).
+
+        Asked once per History: a run holds the migration lock, and only ensure() changes them.
+        """
+        if self._looked:
+            return self._columns
         rows = self.conn.execute(
             "SELECT a.attname FROM pg_catalog.pg_class c"
             " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
@@ -55,9 +62,9 @@ class History:
             " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
             (self.schema, self.table),
         ).fetchall()
-        if not rows:
-            return None
-        return {str(r[0]) for r in rows if r[0] is not None}
+        self._looked = True
+        self._columns = {str(r[0]) for r in rows if r[0] is not None} if rows else None
+        return self._columns
 
     def ensure(self) -> None:
         """Create the table, or upgrade an older sqlmig's table in place; idempotent."""
@@ -65,6 +72,7 @@ class History:
         if cols is None:
             self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
             self.conn.execute(sql.SQL(_CREATE).format(table=self.ident))
+            self._looked = False
             cols = self.columns() or set()
         for name, ddl in UPGRADES:
             if name not in cols:
@@ -73,6 +81,8 @@ class History:
                         self.ident, sql.Identifier(name)
                     )
                 )
+                cols.add(name)
+        self._columns = cols
 
     def read(self) -> list[AppliedMigration]:
         """Every row (without the stored SQL, which is fetched only for files whose checksum differs)."""
