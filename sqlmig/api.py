@@ -324,10 +324,7 @@ class Migrator:
             try:
                 with load.transaction(conn, rollback=dry_run):
                     for m in pending:  # dry run: they run inside the seed's transaction, rolled back with it
-                        before = settings_sql(
-                            m.up.directives.lock_timeout or self.settings.lock_timeout,
-                            m.up.directives.statement_timeout or self.settings.statement_timeout,
-                        )
+                        before = settings_sql(*self._timeouts(m.up))
                         run_in_transaction(conn, m.up, version=m.version, before=before, commit=False)
                         item = RunItem(m.version, m.name, m.up.path)
                         emit(Event("migration_done", total=len(pending), item=item, extra={"dry_run": True}))
@@ -524,6 +521,11 @@ class Migrator:
             emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
         return done
 
+    def _timeouts(self, file: SqlFile) -> tuple[str | None, str | None]:
+        """(lock_timeout, statement_timeout) for a file: its own directives override the run's settings."""
+        d = file.directives
+        return d.lock_timeout or self.settings.lock_timeout, d.statement_timeout or self.settings.statement_timeout
+
     def _apply_one(
         self,
         conn: Conn,
@@ -538,8 +540,7 @@ class Migrator:
         from .db.execute import PartialFailure, run_in_transaction, settings_sql
 
         file = m.up if direction == "up" else m.down
-        lock_timeout = file.directives.lock_timeout or self.settings.lock_timeout
-        statement_timeout = file.directives.statement_timeout or self.settings.statement_timeout
+        lock_timeout, statement_timeout = self._timeouts(file)
         retries = self.settings.lock_retries
         for attempt in range(retries + 1):
             last = attempt == retries
