@@ -418,7 +418,7 @@ class Migrator:
         changed = [r.version for r in rows if r.version in by_version and by_version[r.version].checksum != r.checksum]
         if changed:
             texts = history.applied_sql(changed)
-            rows = [replace(r, applied_sql=texts.get(r.version)) if r.version in texts else r for r in rows]
+            rows = [r._replace(applied_sql=texts.get(r.version)) if r.version in texts else r for r in rows]
         return build_plan(migrations, rows)
 
     def _catalog_warnings(self, conn: Conn, plan: Plan) -> list[Problem]:
@@ -516,7 +516,7 @@ class Migrator:
                     f"interrupted while running {item.path}; its transaction was rolled back",
                     hint=f"{len(done)} migration(s) of this run completed before it",
                 ) from None
-            item = replace(item, duration_ms=duration, retries=retries)
+            item = item._replace(duration_ms=duration, retries=retries)
             done.append(item)
             emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
         return done

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote
 
 from .errors import ConfigError
@@ -23,8 +24,7 @@ _UNIT_MS = {
 }
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     """One configurable value: its key in files, its environment variable(s) and its default."""
 
     key: str
@@ -61,8 +61,7 @@ _BY_KEY = {s.key: s for s in SETTINGS}
 _PATH_KEYS = {"dirs", "seed_file", "embedded_dir"}
 
 
-@dataclass(frozen=True)
-class ConfigFile:
+class ConfigFile(NamedTuple):
     """A parsed config file: where it is (relative paths resolve against its folder) and its table."""
 
     path: Path
@@ -87,8 +86,7 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class ConfigValue:
+class ConfigValue(NamedTuple):
     """One line of `sqlmig config`: a setting's effective value (password redacted) and its source."""
 
     key: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -12,8 +12,7 @@ EXIT_UNREACHABLE = 4
 EXIT_INTERRUPTED = 130
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong with the files or the history, located where a user can find it."""
 
     where: str  # "sql/0004_x.up.sql:3:1", "/tables/2/rows/17/price", "history", ...

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import NamedTuple
 
 from .errors import Problem
 from .migrations import Migration
@@ -17,8 +18,7 @@ MISSING = "missing"
 FAILED = "failed"
 
 
-@dataclass(frozen=True)
-class AppliedMigration:
+class AppliedMigration(NamedTuple):
     """A history row."""
 
     version: int
@@ -33,8 +33,7 @@ class AppliedMigration:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One migration as status shows it: known on disk, in the history, or both."""
 
     version: int
