@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations` here: Typer would then eval every option's annotation string
 # at start-up (~11 ms, a tenth of a no-op run); names imported only for type checking are quoted instead.
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -526,4 +527,11 @@ def seed(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    # A command lives for a fraction of a second and makes few reference cycles, so the cyclic GC
+    # runs rarely: its passes over every imported object (psycopg, typer, ...) and the final one at
+    # exit cost a fifth of a no-op `migrate` of 1000 files. Frozen objects are skipped at exit.
+    gc.set_threshold(10_000, 10, 10)
+    try:
+        app()
+    finally:
+        gc.freeze()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sqlmig.migrations import FILE_RE, Directives, Migration, SqlFile, discover, parse_filename
@@ -99,3 +99,72 @@ def test_plan_invariants(data: tuple[dict[int, str], dict[int, str], list[int]])
     assert [e.version for e in plan.applied_newest_first] == sorted(in_history, key=lambda v: -seq_of[v])
     assert plan.is_head == all(e.state == APPLIED for e in plan.entries)
     assert len(plan.drift_problems()) == sum(e.state in (MODIFIED, MISSING) for e in plan.entries)
+
+
+# Pieces a refused statement is made of, and near-misses, spelled in mixed case and glued in any order.
+_CHECK_WORDS = st.sampled_from(
+    [
+        "begin",
+        "BEGIN",
+        "Start transaction",
+        "commit",
+        "END",
+        "rollback",
+        "ROLLBACK TO s",
+        "abort",
+        "prepare transaction 'x'",
+        "vacuum",
+        "alter system set x = 1",
+        "create database d",
+        "drop database d",
+        "create tablespace t",
+        "create subscription s",
+        "create index concurrently i on t (a)",
+        "drop index concurrently i",
+        "reindex system",
+        "reindex database d",
+        "copy t from stdin",
+        "alter table t detach partition p concurrently",
+        "1begin",
+        "x_begin",
+        "begin1",
+        "éend",
+        "append",
+        "DROP TABLE t",
+        "drop function f(text, integer)",
+        "select 1",
+        "'",
+        '"',
+        "$$",
+        "$a$",
+        "/*",
+        "*/",
+        "\\i x",
+        "--",
+        "e'",
+        ";",
+        "\n",
+        " ",
+        "(",
+        ")",
+        ",",
+        "5",
+        "_",
+        "\u017ftart",
+        "\u212aeep",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_CHECK_WORDS | st.text(max_size=4), max_size=12).map(" ".join), st.booleans())
+@example("1begin;", False)
+@example("drop table t; 0x1 commit", False)
+@example("DROP TABLE a$b; vacuum", False)
+def test_checks_prefilter_never_hides_a_refusal(sql: str, no_transaction: bool) -> None:
+    """Files the cheap pre-filter lets through without lexing get the same answer as the full checks."""
+    count_case("test_checks_prefilter_never_hides_a_refusal")
+    from sqlmig import checks
+
+    file = SqlFile(Path("0001_x.down.sql"), sql, Directives(no_transaction=no_transaction))
+    assert checks.file_problems(file) == checks._scanned_problems(file)

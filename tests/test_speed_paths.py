@@ -60,6 +60,17 @@ def test_plain_status_imports_neither_rich_nor_the_scanner(database_url: str, pr
     assert not [m for m in heavy if m.split(".")[0] in ("rich", "pydantic") or m == "sqlmig.scanner"]
 
 
+def test_down_of_a_plain_drop_file_does_not_lex_it(database_url: str, project: Project) -> None:
+    """The checks' pre-filter: a down file without quotes or checked keywords never loads the scanner."""
+    project.add(1, "a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
+    base = ["--database-url", database_url, "--dir", str(project.sql)]
+    assert _loaded_after([*base, "migrate"])[0] == 0
+    code, out, heavy = _loaded_after([*base, "down"])
+    assert code == 0, out
+    assert "reverted" in out
+    assert "sqlmig.scanner" not in heavy
+
+
 def test_public_names_resolve_lazily() -> None:
     for name in sqlmig.__all__:
         assert getattr(sqlmig, name) is not None, name
