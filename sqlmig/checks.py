@@ -21,16 +21,25 @@ _TRANSACTION_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", 
 # unterminated or a meta-command), or one of the keywords checked, as a whole word (a digit may
 # precede it: `1begin` lexes as a number and a word). A file without any, like most down files
 # (DROP ...), cannot be refused and skips the lexer, whose patterns take ~30 ms to compile.
-_MAY_BE_REFUSED = re.compile(
-    r"['\"$\\]|/\*|(?<![A-Za-z_])(?:copy|begin|start|commit|end|rollback|abort|prepare|vacuum|system|database"
-    r"|tablespace|subscription|concurrently|reindex)\b",
-    re.ASCII | re.IGNORECASE,
-)
+_OPENERS = ("'", '"', "$", "\\", "/*")
+_KEYWORDS = (
+    "copy", "begin", "start", "commit", "end", "rollback", "abort", "prepare", "vacuum", "system", "database",
+    "tablespace", "subscription", "concurrently", "reindex",
+)  # fmt: skip
+_KEYWORD_RE = re.compile(rf"(?<![A-Za-z_])(?:{'|'.join(_KEYWORDS)})\b", re.ASCII | re.IGNORECASE)
+
+
+def _may_be_refused(sql: str) -> bool:
+    """False only for text no check below can refuse; substring tests first, they are C-fast."""
+    if any(opener in sql for opener in _OPENERS):
+        return True
+    lowered = sql.lower()
+    return any(k in lowered for k in _KEYWORDS) and _KEYWORD_RE.search(sql) is not None
 
 
 def file_problems(file: SqlFile) -> list[Problem]:
     """Everything wrong with one file that is knowable without a database."""
-    if _MAY_BE_REFUSED.search(file.sql) is None:
+    if not _may_be_refused(file.sql):
         return []
     return _scanned_problems(file)
 
@@ -39,7 +48,8 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
     from .scanner import meta_command_lines, split_statements, unterminated
 
     statements = split_statements(file.sql)
-    copies = [s for s in statements if _is_copy_from_stdin(s)]
+    first_words = [s.words(4) for s in statements]  # lexed once; every check below looks at these
+    copies = [s for s, words in zip(statements, first_words, strict=True) if _is_copy_from_stdin(s, words)]
     if copies:  # the inline data after it is not SQL: nothing else in the file can be judged
         return [
             Problem(
@@ -67,11 +77,10 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
         )
         for line, text in meta_command_lines(file.sql)
     ]
-    for stmt in statements:
-        where = f"{file.path}:{stmt.line}:{stmt.column}"
-        words = stmt.words(3)
+    for stmt, words in zip(statements, first_words, strict=True):
         if not words:
             continue
+        where = f"{file.path}:{stmt.line}:{stmt.column}"
         if not file.directives.no_transaction and _is_transaction_control(words):
             problems.append(
                 Problem(
@@ -82,7 +91,7 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
                 )
             )
         elif not file.directives.no_transaction:
-            reason = non_transactional(stmt)
+            reason = non_transactional(stmt, words)
             if reason:
                 problems.append(
                     Problem(
@@ -105,16 +114,15 @@ def _is_transaction_control(words: tuple[str, ...]) -> bool:
     return first in _TRANSACTION_CONTROL
 
 
-def _is_copy_from_stdin(stmt: Statement) -> bool:
-    if stmt.words(1) != ("COPY",):
+def _is_copy_from_stdin(stmt: Statement, words: tuple[str, ...]) -> bool:
+    if words[:1] != ("COPY",):
         return False
-    words = [t.text.upper() for t in stmt.tokens if t.kind == "word"]
-    return "FROM" in words and "STDIN" in words
+    all_words = [t.text.upper() for t in stmt.tokens if t.kind == "word"]
+    return "FROM" in all_words and "STDIN" in all_words
 
 
-def non_transactional(stmt: Statement) -> str | None:
-    """Name the statement if PostgreSQL refuses to run it in a transaction block."""
-    words = stmt.words(4)
+def non_transactional(stmt: Statement, words: tuple[str, ...]) -> str | None:
+    """Name the statement if PostgreSQL refuses to run it in a transaction block (`words`: its first 4)."""
     if not words:
         return None
     first, pair = words[0], words[:2]
@@ -126,7 +134,9 @@ def non_transactional(stmt: Statement) -> str | None:
         return " ".join(pair)
     if pair == ("CREATE", "SUBSCRIPTION"):
         return "CREATE SUBSCRIPTION"
-    if first in ("CREATE", "DROP", "REINDEX") or pair == ("ALTER", "TABLE"):
+    # Lexing the whole statement is the costly part: only when the word can be in it.
+    may_be_concurrent = first in ("CREATE", "DROP", "REINDEX") or pair == ("ALTER", "TABLE")
+    if may_be_concurrent and "concurrently" in stmt.text.lower():
         all_words = [t.text.upper() for t in stmt.tokens if t.kind == "word"]
         if "CONCURRENTLY" in all_words:
             if first == "CREATE" and "INDEX" in words:
@@ -137,8 +147,8 @@ def non_transactional(stmt: Statement) -> str | None:
                 return "REINDEX CONCURRENTLY"
             if first == "ALTER" and "DETACH" in all_words:
                 return "ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY"
-        if first == "REINDEX" and len(words) > 1 and words[1] in ("SYSTEM", "DATABASE"):
-            return f"REINDEX {words[1]}"
+    if first == "REINDEX" and len(words) > 1 and words[1] in ("SYSTEM", "DATABASE"):
+        return f"REINDEX {words[1]}"
     return None
 
 
