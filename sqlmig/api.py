@@ -20,6 +20,7 @@ from .errors import (
     MigrationFailed,
     Problem,
     RefusedError,
+    SeedFailed,
     WriteFailed,
 )
 from .migrations import Migration, SqlFile, discover, next_version_name
@@ -330,9 +331,17 @@ class Migrator:
                         emit(Event("migration_done", total=len(pending), item=item, extra={"dry_run": True}))
                     problems = seeding.Problems()
                     prepared = seeding.prepare(plan, load.read_catalog(conn, plan.tables), problems)
-                    load.check_values(conn, prepared, problems)
-                    problems.raise_if_any(path, "against the database")
-                    tables = load.load(conn, prepared, emit, dry_run=dry_run)
+                    if problems:  # it does not fit: report every value problem along with these
+                        load.check_values(conn, prepared, problems)
+                        problems.raise_if_any(path, "against the database")
+                    try:
+                        tables = load.load(conn, prepared, emit, dry_run=dry_run)
+                    except SeedFailed:
+                        # Values are asked about only when the load fails (asking first cost as much as
+                        # loading); then every bad value is named, not just the first the load met.
+                        load.check_values(conn, prepared, problems)
+                        problems.raise_if_any(path, "against the database")
+                        raise
             except KeyboardInterrupt:
                 raise Interrupted(
                     "interrupted while seeding; the seed transaction was rolled back",

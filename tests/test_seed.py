@@ -159,6 +159,24 @@ def test_catalog_problems_all_reported_and_nothing_loaded(cli: Cli, project: Pro
     assert count(db, "currency") == 0 and count(db, "product") == 0
 
 
+def test_bad_values_alone_are_all_reported_though_the_load_meets_one(cli: Cli, project: Project, db: Conn) -> None:
+    """A file that fits the catalog is loaded without asking about values first; when the load then
+    fails, every bad value is still named (not only the first COPY met) and nothing stays."""
+    shop(project)
+    rows = [
+        {"id": 1, "handle": "a", "title": "A", "price": 1, "currency_code": "eur"},
+        {"id": 2, "handle": "b", "title": "B", "price": "abc", "currency_code": "eur"},
+        {"id": 3, "handle": "c", "title": "C", "price": 99999999999, "currency_code": "eur"},
+    ]
+    seed_file(project, CURRENCIES, {"table": "product", "rows": rows})
+    r = cli("seed")
+    assert r.exit_code == 3, r.stderr
+    assert "2 problems against the database; nothing was loaded" in r.stderr
+    assert '/tables/1/rows/1/price: "abc" is not valid for column price integer' in r.stderr
+    assert "/tables/1/rows/2/price: 99999999999 is not valid for column price integer" in r.stderr
+    assert count(db, "currency") == 0 and count(db, "product") == 0
+
+
 def test_no_migrate_leaves_pending_migrations(cli: Cli, project: Project, db: Conn) -> None:
     shop(project)
     seed_file(project, CURRENCIES)

@@ -114,6 +114,9 @@ def read_catalog(conn: Conn, tables: Sequence[SeedTable]) -> list[TableInfo | No
 def check_values(conn: Conn, prepared: Sequence[PreparedTable], problems: Problems) -> None:
     """Ask each column type's input function about every distinct value (PostgreSQL 16+).
 
+    Called after a load failed, or when the file already does not fit the catalog, so that every
+    bad value is reported at once; a load that succeeds needs no asking.
+
     Older servers have no pg_input_is_valid; there a bad value fails the load instead (exit 1,
     with its table and row). A type whose input function cannot fail softly is skipped the same way.
     """
