@@ -57,6 +57,9 @@ def connect(url: str, *, wait: float = 0.0, connect_timeout: int = 10) -> psycop
                 application_name=APPLICATION_NAME,
                 connect_timeout=connect_timeout,
                 cursor_factory=LoggingCursor,
+                # Each query runs once per process: psycopg's bookkeeping for preparing repeated ones
+                # (hashing every 1000-line migration) is pure cost here.
+                prepare_threshold=None,
             )
             log.debug("%8.1f ms  connected to %s", (time.perf_counter() - started) * 1000, redact_url(url))
             if conn.info.server_version >= 140000:
