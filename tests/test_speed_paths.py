@@ -142,3 +142,28 @@ def test_benchmark_migrations_are_valid_and_round_trip(tmp_path: Path, database_
     migrator = sqlmig.Migrator(database_url, dirs=[w.sqlmig_dir])
     assert len(migrator.migrate().applied) == 3
     assert len(migrator.down(all=True).reverted) == 3
+
+
+@pytest.mark.parametrize("spelling", [".", "sql", "sql/", "./sql"])
+def test_discovered_paths_are_spelled_as_path_joining_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    """Discovery keeps paths as strings until shown; they must read exactly like `directory / name`."""
+    monkeypatch.chdir(tmp_path)
+    d = tmp_path / "sql"
+    d.mkdir()
+    (d / "0001_x.up.sql").write_text("SELECT 1;\n")
+    (d / "0001_x.down.sql").write_text("")
+    (d / "0002_y.up.sql").write_text("SELECT 2;\n")
+    if spelling == ".":
+        monkeypatch.chdir(d)
+    directory = Path(spelling)
+    with pytest.raises(sqlmig.DiscoveryError) as err:
+        discover([directory])
+    [problem] = err.value.problems
+    assert problem.where == str(directory / "0002_y.up.sql")
+    assert problem.hint == f"create {directory / '0002_y.down.sql'}"
+    (d / "0002_y.down.sql").write_text("")
+    first = discover([directory])[0]
+    assert first.up.path == directory / "0001_x.up.sql"
+    assert str(first.down.path) == str(directory / "0001_x.down.sql")
