@@ -449,10 +449,9 @@ class Output:
         if not self.rich:
 
             def plain(event: Event) -> None:
-                result = event.extra.get("result")
-                if event.kind == "seed_table_done" and isinstance(result, SeedTableResult):
-                    self.line(_seeded(result, bool(event.extra.get("dry_run"))))
-                elif event.kind == "migration_done" and event.item and event.extra.get("dry_run"):
+                if event.kind.startswith("seed_"):
+                    return  # a table is seeded when the transaction commits: seed() names them then
+                if event.kind == "migration_done" and event.item and event.extra.get("dry_run"):
                     self.line(f"would apply {_label(event.item)} ({event.item.path})")
                 else:
                     self._plain_event(event)
@@ -487,12 +486,8 @@ class Output:
             elif event.kind == "seed_rows" and event.index in tasks:
                 done = event.extra.get("done")
                 bar.update(tasks[event.index], completed=done if isinstance(done, int) else 0)
-            elif event.kind == "seed_table_done":
-                result = event.extra.get("result")
-                if event.index in tasks:
-                    bar.update(tasks[event.index], visible=False)
-                if isinstance(result, SeedTableResult):
-                    self.console.print(f"[green]✓[/] {escape(_seeded(result, bool(event.extra.get('dry_run'))))}")
+            elif event.kind == "seed_table_done" and event.index in tasks:
+                bar.update(tasks[event.index], visible=False)
 
         try:
             yield handle
@@ -515,6 +510,12 @@ class Output:
         if not result.tables:
             self.line(f"nothing to seed: {result.file} lists no tables")
             return
+        for table in result.tables:  # only now: until the commit, a later table could still undo them all
+            text = _seeded(table, result.dry_run)
+            if self.rich:
+                self.console.print(f"[green]✓[/] {escape(text)}")
+            else:
+                self.line(text)
         inserted = sum(t.inserted for t in result.tables)
         skipped = sum(t.skipped for t in result.tables)
         updated = sum(t.updated for t in result.tables)

@@ -174,6 +174,7 @@ def test_bad_values_alone_are_all_reported_though_the_load_meets_one(cli: Cli, p
     assert "2 problems against the database; nothing was loaded" in r.stderr
     assert '/tables/1/rows/1/price: "abc" is not valid for column price integer' in r.stderr
     assert "/tables/1/rows/2/price: 99999999999 is not valid for column price integer" in r.stderr
+    assert "seeded" not in r.stdout  # currency was loaded before product failed, and rolled back with it
     assert count(db, "currency") == 0 and count(db, "product") == 0
 
 
