@@ -22,6 +22,7 @@ from .errors import (
     RefusedError,
     SeedFailed,
     WriteFailed,
+    plural,
 )
 from .migrations import Migration, SqlFile, discover, next_version_name
 from .plan import FAILED, Entry, Plan, build_plan
@@ -273,7 +274,7 @@ class Migrator:
             if rows:
                 shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
                 raise HistoryError(
-                    f"the history already records {len(rows)} migration{'s' if len(rows) != 1 else ''}; "
+                    f"the history already records {plural(len(rows), 'migration')}; "
                     "baseline is for a database sqlmig has not run on; nothing was changed",
                     [Problem(self._table_name(), f"records version {shown}")],
                     hint="`sqlmig migrate` continues from the history as it is",
@@ -451,8 +452,7 @@ class Migrator:
             problems += plan.out_of_order_problems()
         if problems:
             raise HistoryError(
-                f"the history does not match the migration files ({len(problems)} problem"
-                f"{'s' if len(problems) != 1 else ''}); nothing was run",
+                f"the history does not match the migration files ({plural(len(problems), 'problem')}); nothing was run",
                 problems,
             )
 
@@ -474,7 +474,7 @@ class Migrator:
             ]
         if problems:
             raise RefusedError(
-                f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the files to run; nothing was run",
+                f"{plural(len(problems), 'problem')} in the files to run; nothing was run",
                 problems,
             )
 

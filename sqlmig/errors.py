@@ -12,6 +12,17 @@ EXIT_UNREACHABLE = 4
 EXIT_INTERRUPTED = 130
 
 
+def plural(n: int, word: str) -> str:
+    """'1 problem', '3 problems': messages count things, and the count must agree with the noun."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def first_line(text: str, default: str = "error") -> str:
+    """The first line of a server or OS message: the rest (CONTEXT, LINE 3: ...) is shown apart or not at all."""
+    text = text.strip()
+    return text.splitlines()[0] if text else default
+
+
 class Problem(NamedTuple):
     """One thing wrong with the files or the history, located where a user can find it."""
 

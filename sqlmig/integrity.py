@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
-from .errors import ConfigError, Problem, RefusedError
+from .errors import ConfigError, Problem, RefusedError, plural
 from .migrations import Migration
 from .plan import APPLIED, FAILED, MISSING, MODIFIED, PENDING, Entry, Plan
 from .results import RepairChange
@@ -130,7 +130,7 @@ def repair_changes(
         _resolve(by_version[v], changes, problems)
     if problems:
         raise RefusedError(
-            f"{len(problems)} repair request{'s' if len(problems) != 1 else ''} cannot be done; nothing was changed",
+            f"{plural(len(problems), 'repair request')} cannot be done; nothing was changed",
             problems,
         )
     changes.sort(key=lambda c: c.version)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .config import parse_duration_ms
-from .errors import DiscoveryError, Problem
+from .errors import DiscoveryError, Problem, plural
 
 FILE_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)\.(?P<kind>up|down)\.sql$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -234,7 +234,7 @@ def discover(dirs: Sequence[Path]) -> list[Migration]:
 
     if problems:
         raise DiscoveryError(
-            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the migration directory",
+            f"{plural(len(problems), 'problem')} in the migration directory",
             problems,
         )
     return migrations

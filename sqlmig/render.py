@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .config import ConfigValue
 from .embedded import ServerStatus
-from .errors import MigrationFailed, Problem, ProblemsError, SeedFailed, SqlmigError
+from .errors import MigrationFailed, Problem, ProblemsError, SeedFailed, SqlmigError, plural
 from .plan import Entry
 from .results import (
     BaselineResult,
@@ -153,7 +153,7 @@ class Output:
             return
         total = sum(i.duration_ms or 0 for i in result.applied)
         n = len(result.applied)
-        self._summary(f"applied {n} migration{'s' if n != 1 else ''} in {_ms(total)}")
+        self._summary(f"applied {plural(n, 'migration')} in {_ms(total)}")
 
     def down(self, result: DownResult) -> None:
         if self.json:
@@ -177,7 +177,7 @@ class Output:
             return
         total = sum(i.duration_ms or 0 for i in result.reverted)
         n = len(result.reverted)
-        self._summary(f"reverted {n} migration{'s' if n != 1 else ''} in {_ms(total)}")
+        self._summary(f"reverted {plural(n, 'migration')} in {_ms(total)}")
 
     def status(self, result: StatusResult) -> None:
         if self.json:
@@ -254,16 +254,16 @@ class Output:
                 for p in items:
                     self._problem(kind, p)
             counted = ", ".join(
-                _plural(len(items), kind)
+                plural(len(items), kind)
                 for kind, items in (("problem", result.problems), ("warning", result.warnings), ("note", result.notes))
             )
-            scope = f"{_plural(result.migrations, 'migration')}"
+            scope = f"{plural(result.migrations, 'migration')}"
             scope += f", {result.applied} applied" if result.history_checked else ", history not checked"
             verdict = "ok" if result.ok else "refused: `sqlmig migrate` would not run"
             self._summary(f"{verdict} ({counted}; {scope})")
         if not result.ok:
             n = len(result.problems)
-            self.err_console.print(f"[bold red]error:[/] validation found {_plural(n, 'blocking problem')}")
+            self.err_console.print(f"[bold red]error:[/] validation found {plural(n, 'blocking problem')}")
 
     def diff(self, result: DiffResult) -> None:
         if self.json:
@@ -337,7 +337,7 @@ class Output:
         if not result.changes:
             self._summary("nothing to repair: the history was not changed")
         elif not result.dry_run:
-            self._summary(f"changed {_plural(len(result.changes), 'history row')}")
+            self._summary(f"changed {plural(len(result.changes), 'history row')}")
 
     def baseline(self, result: BaselineResult) -> None:
         if self.json:
@@ -357,7 +357,7 @@ class Output:
             self.line(f"{verb} {m.up.path.name.removesuffix('.up.sql')} as applied (not run)")
         if not result.dry_run:
             self._summary(
-                f"baseline at {result.version}: {_plural(len(result.recorded), 'migration')} recorded as applied "
+                f"baseline at {result.version}: {plural(len(result.recorded), 'migration')} recorded as applied "
                 "without running; `sqlmig migrate` continues from here"
             )
 
@@ -523,12 +523,10 @@ class Output:
         counts = f"{inserted} inserted, {skipped} skipped, {updated} updated"
         if result.dry_run:
             m = len(result.migrations)
-            first = f"{m} migration{'s' if m != 1 else ''} would be applied, then " if m else ""
-            self._summary(f"dry run: {first}{n} table{'s' if n != 1 else ''} would get {counts}; nothing was written")
+            first = f"{plural(m, 'migration')} would be applied, then " if m else ""
+            self._summary(f"dry run: {first}{plural(n, 'table')} would get {counts}; nothing was written")
         else:
-            self._summary(
-                f"seeded {n} table{'s' if n != 1 else ''} from {result.file}: {counts} in {_ms(result.duration_ms)}"
-            )
+            self._summary(f"seeded {plural(n, 'table')} from {result.file}: {counts} in {_ms(result.duration_ms)}")
 
     def _summary(self, text: str) -> None:
         if self.rich:
@@ -656,10 +654,6 @@ def _entry_json(e: Entry) -> dict[str, Any]:
 
 def _problem_json(p: Problem) -> dict[str, Any]:
     return {"where": p.where, "message": p.message, "hint": p.hint or None}
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def _json_default(value: object) -> object:

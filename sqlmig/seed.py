@@ -17,7 +17,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from .errors import ConfigError, Problem, SeedInvalid
+from .errors import ConfigError, Problem, SeedInvalid, plural
 
 MAX_PROBLEMS = 100  # beyond this a file is wrong wholesale; more lines would only bury the first ones
 _SHOWN = 60  # characters of a value quoted in a message
@@ -86,14 +86,14 @@ class Problems:
         return len(self.items) + self.more
 
     def listed(self) -> list[Problem]:
-        tail = [Problem("", f"... and {self.more} more problem{'s' if self.more != 1 else ''}")] if self.more else []
+        tail = [Problem("", f"... and {plural(self.more, 'more problem')}")] if self.more else []
         return self.items + tail
 
     def raise_if_any(self, path: Path, stage: str) -> None:
         if self:
             n = len(self)
             raise SeedInvalid(
-                f"{path}: {n} problem{'s' if n != 1 else ''} {stage}; nothing was loaded",
+                f"{path}: {plural(n, 'problem')} {stage}; nothing was loaded",
                 self.listed(),
             )
 
@@ -545,8 +545,7 @@ def _prepare_table(table: SeedTable, info: TableInfo, problems: Problems) -> Pre
         problems.add(
             Problem(
                 f"{where}/rows/{first}/{_esc(name)}",
-                f"column {json.dumps(name)} does not exist in table {table.table}"
-                + (f" (also in {n - 1} more row{'s' if n > 2 else ''})" if n > 1 else ""),
+                f"column {json.dumps(name)} does not exist in table {table.table}" + _also_in(n - 1),
                 _did_you_mean(name, list(columns)),
             )
         )
@@ -554,8 +553,7 @@ def _prepare_table(table: SeedTable, info: TableInfo, problems: Problems) -> Pre
         problems.add(
             Problem(
                 f"{where}/rows/{first}/{_esc(name)}",
-                f"column {name} is generated and cannot be given"
-                + (f" (also in {n - 1} more row{'s' if n > 2 else ''})" if n > 1 else ""),
+                f"column {name} is generated and cannot be given" + _also_in(n - 1),
                 "leave it out; PostgreSQL computes it",
             )
         )
@@ -610,6 +608,10 @@ def _convert_column(values: list[Any], column: Column) -> list[str | None] | Non
         return [to_text(v, column) for v in values]
     except Unfit:
         return None
+
+
+def _also_in(more: int) -> str:
+    return f" (also in {plural(more, 'more row')})" if more else ""
 
 
 def _check_keys(

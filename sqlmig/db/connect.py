@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 
 from ..config import redact_url, scrub
-from ..errors import ConfigError, ConnectionFailed
+from ..errors import ConfigError, ConnectionFailed, first_line
 
 APPLICATION_NAME = "sqlmig"
 log = logging.getLogger("sqlmig.sql")
@@ -74,16 +74,12 @@ def connect(url: str, *, wait: float = 0.0, connect_timeout: int = 10) -> psycop
                 hint="expected postgresql://user:password@host:port/dbname",
             ) from None
         except psycopg.OperationalError as exc:
-            log.debug("cannot connect yet: %s", scrub(_first_line(exc), url))
+            reason = scrub(first_line(str(exc), type(exc).__name__), url)
+            log.debug("cannot connect yet: %s", reason)
             if time.monotonic() >= deadline:
                 waited = f" (waited {wait:g}s)" if wait else ""
                 raise ConnectionFailed(
-                    f"cannot connect to {redact_url(url)}{waited}: {scrub(_first_line(exc), url)}",
+                    f"cannot connect to {redact_url(url)}{waited}: {reason}",
                     hint="check that the server is up and the URL is right; --wait SECONDS retries",
                 ) from None
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

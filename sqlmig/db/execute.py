@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import psycopg
 from psycopg import sql
 
-from ..errors import ConnectionFailed, MigrationFailed
+from ..errors import ConnectionFailed, MigrationFailed, first_line
 from ..migrations import SqlFile
 
 if TYPE_CHECKING:  # the scanner is needed only to locate an error; a no-op migrate does not compile it
@@ -148,7 +148,7 @@ def _failure(
     """PostgreSQL's message, detail, hint and SQLSTATE, placed at file:line:column."""
     diag = exc.diag
     return MigrationFailed(
-        _first_line(diag.message_primary or str(exc)),
+        first_line(diag.message_primary or str(exc)),
         version=version,
         path=str(file.path),
         line=line,
@@ -169,7 +169,7 @@ def _rollback(conn: Conn, commit: bool) -> None:
 
 def _lost(exc: psycopg.Error, file: SqlFile) -> ConnectionFailed:
     return ConnectionFailed(
-        f"the connection was lost while running {file.path}: {_first_line(str(exc))}",
+        f"the connection was lost while running {file.path}: {first_line(str(exc))}",
         hint="the server rolls back an uncommitted transaction; run `sqlmig status` to see what was recorded",
     )
 
@@ -256,8 +256,3 @@ def _int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
-
-
-def _first_line(text: str) -> str:
-    text = text.strip()
-    return text.splitlines()[0] if text else "error"

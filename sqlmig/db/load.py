@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 import psycopg
 from psycopg import sql
 
-from ..errors import ConnectionFailed, SeedFailed
+from ..errors import ConnectionFailed, SeedFailed, first_line
 from ..results import Event, SeedTableResult
 from ..seed import Column, PreparedTable, Problems, Run, SeedTable, TableInfo, invalid_value, valid_by_construction
 
@@ -161,7 +161,7 @@ def transaction(conn: Conn, *, rollback: bool = False) -> Iterator[None]:
         diag = exc.diag
         stage = "at commit" if body_done else "while checking the seed against the database"
         raise SeedFailed(
-            f"{stage}: {_first_line(diag.message_primary or str(exc))}",
+            f"{stage}: {first_line(diag.message_primary or str(exc))}",
             where="(transaction)",
             sqlstate=diag.sqlstate,
             detail=diag.message_detail,
@@ -337,7 +337,7 @@ def _failure(conn: Conn, table: PreparedTable, failed: _RunFailed) -> SeedFailed
     diag = exc.diag
     where = table.source.pointer + (f"/rows/{row}" if row is not None else "")
     return SeedFailed(
-        f"{where} ({table.label}): {_first_line(diag.message_primary or str(exc))}",
+        f"{where} ({table.label}): {first_line(diag.message_primary or str(exc))}",
         where=where,
         table=table.label,
         row=row,
@@ -387,11 +387,6 @@ def _bisect(conn: Conn, table: PreparedTable) -> int | None:
 
 def _lost(exc: psycopg.Error) -> ConnectionFailed:
     return ConnectionFailed(
-        f"the connection was lost while seeding: {_first_line(str(exc))}",
+        f"the connection was lost while seeding: {first_line(str(exc))}",
         hint="the server rolls back an uncommitted transaction: nothing of the seed was loaded",
     )
-
-
-def _first_line(text: str) -> str:
-    text = text.strip()
-    return text.splitlines()[0] if text else "error"
