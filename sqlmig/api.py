@@ -105,7 +105,7 @@ class Migrator:
         warnings: list[Problem] = []
         applied = 0
         if not files_only:
-            with self._read_only() as conn:
+            with self._connect(read_only=True) as conn:
                 plan = self._plan(conn, migrations)
                 catalog = self._catalog_warnings(conn, plan)
             problems += plan.drift_problems() + plan.out_of_order_problems()
@@ -127,7 +127,7 @@ class Migrator:
         from .db.history import History
 
         migrations = self.discover()
-        with self._read_only() as conn:
+        with self._connect(read_only=True) as conn:
             plan = self._plan(conn, migrations)
             entry = next((e for e in plan.entries if e.version == version), None)
             if entry is None:
@@ -370,21 +370,14 @@ class Migrator:
         return url
 
     @contextlib.contextmanager
-    def _connect(self) -> Iterator[Conn]:
+    def _connect(self, *, read_only: bool = False) -> Iterator[Conn]:
         from .db.connect import connect
 
-        conn = connect(self._url(), wait=self.settings.wait)
+        conn = connect(self._url(), wait=self.settings.wait, read_only=read_only)
         try:
             yield conn
         finally:
             conn.close()
-
-    @contextlib.contextmanager
-    def _read_only(self) -> Iterator[Conn]:
-        """A connection on which the server itself refuses writes: validate and diff change nothing."""
-        with self._connect() as conn:
-            conn.execute("SET default_transaction_read_only = on")
-            yield conn
 
     @contextlib.contextmanager
     def _run(self, *, write: bool, ensure: bool = True) -> Iterator[tuple[Conn, History | None]]:
@@ -484,20 +477,15 @@ class Migrator:
         """Run the files; with single_transaction, inside one transaction that commits at the end."""
         if not single_transaction:
             return self._apply_each(conn, history, todo, direction=direction, whole_run=False)
-        conn.execute("BEGIN")
+        from .db.execute import whole_run
+
         try:
-            done = self._apply_each(conn, history, todo, direction=direction, whole_run=True)
-        except BaseException as exc:
-            if not (conn.closed or conn.broken):
-                conn.execute("ROLLBACK")
-            if isinstance(exc, MigrationFailed):
-                exc.applied_before = 0
-                exc.hint = (
-                    exc.hint + "; " if exc.hint else ""
-                ) + "--single-transaction: every migration was rolled back"
+            with whole_run(conn):
+                return self._apply_each(conn, history, todo, direction=direction, whole_run=True)
+        except MigrationFailed as exc:
+            exc.applied_before = 0
+            exc.hint = (exc.hint + "; " if exc.hint else "") + "--single-transaction: every migration was rolled back"
             raise
-        conn.execute("COMMIT")
-        return done
 
     def _apply_each(
         self, conn: Conn, history: History, todo: Sequence[Entry], *, direction: str, whole_run: bool
@@ -518,9 +506,10 @@ class Migrator:
                     explain_embedded(exc)
                 raise
             except KeyboardInterrupt:
-                if not whole_run and not (conn.closed or conn.broken):
-                    with contextlib.suppress(Exception):
-                        conn.execute("ROLLBACK")  # psycopg cancelled the statement; end the transaction
+                if not whole_run:  # a whole run's transaction is ended by whole_run()
+                    from .db.execute import abandon
+
+                    abandon(conn)
                 raise Interrupted(
                     f"interrupted while running {item.path}; its transaction was rolled back",
                     hint=f"{len(done)} migration(s) of this run completed before it",

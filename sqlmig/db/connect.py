@@ -45,8 +45,13 @@ def preview(text: str, limit: int = 160) -> str:
     return f"{cut} [{len(text)} chars]" if len(flat) > limit else cut
 
 
-def connect(url: str, *, wait: float = 0.0, connect_timeout: int = 10) -> psycopg.Connection[tuple[object, ...]]:
-    """An autocommit connection; transactions are opened explicitly around each migration."""
+def connect(
+    url: str, *, wait: float = 0.0, connect_timeout: int = 10, read_only: bool = False
+) -> psycopg.Connection[tuple[object, ...]]:
+    """An autocommit connection; transactions are opened explicitly around each migration.
+
+    read_only: the server itself refuses writes on it (validate and diff change nothing).
+    """
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -66,6 +71,8 @@ def connect(url: str, *, wait: float = 0.0, connect_timeout: int = 10) -> psycop
                 # A killed sqlmig must not leave its backend running a long statement while it holds
                 # the migration lock: the server checks the client is still there every second.
                 conn.execute("SET client_connection_check_interval = '1s'")
+            if read_only:
+                conn.execute("SET default_transaction_read_only = on")
             return conn
         except psycopg.ProgrammingError as exc:
             # libpq refuses the string itself: a malformed URL is a configuration error.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,27 @@ class Outcome:
     """What a successful run of one file cost, measured on the client."""
 
     duration_ms: float
+
+
+@contextlib.contextmanager
+def whole_run(conn: Conn) -> Iterator[None]:
+    """--single-transaction: one transaction around every file (each runs in a savepoint of it),
+    committed at the end or rolled back on any failure, Ctrl-C included."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        if not (conn.closed or conn.broken):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def abandon(conn: Conn) -> None:
+    """End the transaction of a file interrupted by Ctrl-C (psycopg has cancelled its statement)."""
+    if not (conn.closed or conn.broken):
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("ROLLBACK")
 
 
 def settings_sql(lock_timeout: str | None, statement_timeout: str | None, *, local: bool = True) -> list[sql.Composed]:
