@@ -6,8 +6,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ..config import redact_url, scrub
-from ..errors import ConnectionFailed, SqlmigError
+from ..config import scrub
+from ..errors import SqlmigError
+from .connect import connect
 
 
 def database_url(server_url: str, dbname: str) -> str:
@@ -35,15 +36,12 @@ def seal(server_url: str, dbname: str) -> None:
 
 
 def _admin(server_url: str, statement: sql.Composed) -> None:
+    """One statement on its own connection (connect() reports an unreachable server, password redacted)."""
     try:
-        with psycopg.connect(server_url, autocommit=True, application_name="sqlmig") as conn:
+        with connect(server_url) as conn:
             conn.execute(statement)
-    except psycopg.OperationalError as exc:
-        raise ConnectionFailed(
-            f"cannot connect to {redact_url(server_url)}: {scrub(str(exc).strip(), server_url)}"
-        ) from None
     except psycopg.Error as exc:
         raise SqlmigError(
             scrub(exc.diag.message_primary or str(exc), server_url),
-            hint="the role needs CREATEDB to create test databases",
+            hint="the role needs CREATEDB to create test databases" if exc.diag.sqlstate == "42501" else "",
         ) from None
