@@ -270,3 +270,19 @@ def test_copy_stdin_with_quotes_in_data_still_named(cli: Cli, project: Project) 
     r = cli("migrate")
     assert r.exit_code == 3
     assert "0001_x.up.sql:2:1: COPY ... FROM STDIN" in r.stderr and "unterminated" not in r.stderr
+
+
+def test_no_transaction_error_inside_a_multiline_statement_is_placed_in_the_file(
+    cli: Cli, project: Project, db: Conn
+) -> None:
+    """Statement by statement, the server's position is inside one statement: it is shown at file:line:column."""
+    project.add(
+        1,
+        "x",
+        "-- sqlmig:no-transaction\nCREATE TABLE a (id int);\nSELECT id,\n       nosuch\nFROM a;\n",
+        "-- sqlmig:no-transaction\nDROP TABLE a;\n",
+    )
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "sql/0001_x.up.sql:4:8" in r.stderr
+    assert 'column "nosuch" does not exist' in r.stderr

@@ -150,12 +150,15 @@ def run_statements(
 
 
 def _failure_in(exc: psycopg.Error, file: SqlFile, stmt: Statement, version: int, direction: str) -> MigrationFailed:
+    line, column = _place(file.sql, stmt, _int(exc.diag.statement_position))
+    return _failure(exc, file, version, direction, line, column, stmt.text)
+
+
+def _place(sql_text: str, stmt: Statement, position: int | None) -> tuple[int, int]:
+    """File line:column of the server's 1-based position inside `stmt`; its start when there is none."""
     from ..scanner import line_col
 
-    diag = exc.diag
-    pos = _int(diag.statement_position)
-    line, column = (stmt.line, stmt.column) if pos is None else line_col(file.sql, stmt.start + pos - 1)
-    return _failure(exc, file, version, direction, line, column, stmt.text)
+    return (stmt.line, stmt.column) if position is None else line_col(sql_text, stmt.start + position - 1)
 
 
 def _failure(
@@ -225,16 +228,14 @@ def locate(
         line, column = line_col(file.sql, position - 1 - offset)
         failing = _statement_at(statements, position - 1 - offset)
     elif replay and not (conn.closed or conn.broken):
-        failing, line, column = _replay(conn, statements, before, diag.sqlstate)
+        failing, line, column = _replay(conn, file.sql, statements, before, diag.sqlstate)
     return _failure(exc, file, version, direction, line, column, failing.text if failing else None)
 
 
 def _replay(
-    conn: Conn, statements: Sequence[Statement], before: str, sqlstate: str | None
+    conn: Conn, sql_text: str, statements: Sequence[Statement], before: str, sqlstate: str | None
 ) -> tuple[Statement | None, int | None, int | None]:
     """Find the failing statement by running them one by one in a transaction rolled back at the end."""
-    from ..scanner import line_col
-
     found: tuple[Statement | None, int | None, int | None] = (None, None, None)
     try:
         with conn.transaction(force_rollback=True):
@@ -245,15 +246,7 @@ def _replay(
                     conn.execute(stmt.text)
                 except psycopg.Error as exc:
                     if exc.diag.sqlstate == sqlstate:
-                        pos = _int(exc.diag.statement_position)
-                        if pos is not None:
-                            line, col = line_col(stmt.text, pos - 1)
-                            # positions inside the statement: shift to the statement's place in the file
-                            abs_line = stmt.line + line - 1
-                            abs_col = stmt.column + col - 1 if line == 1 else col
-                            found = (stmt, abs_line, abs_col)
-                        else:
-                            found = (stmt, stmt.line, stmt.column)
+                        found = (stmt, *_place(sql_text, stmt, _int(exc.diag.statement_position)))
                     raise _StopReplay from None
     except _StopReplay:
         pass
