@@ -549,19 +549,13 @@ def unterminated(sql: str) -> Token | None:
     The token's kind is unterminated_string, unterminated_quoted_identifier,
     unterminated_dollar_quote or unterminated_block_comment; its text is the opener.
     """
-    n = len(sql)
-    pos = 0
-    while True:
-        pos = _skip_insignificant(sql, _match_end(_RUN_ALL_RE, sql, pos))
-        if pos >= n:
-            return None
-        kind, s, e = next(_raw_tokens(sql, pos))
+    for kind, s, _ in _stops(sql, _RUN_ALL_RE):
         if kind.startswith("unterminated_"):
             opener = _SPECIAL_RE.match(sql, s)
             assert opener is not None
             line, column = line_col(sql, s)
             return Token(kind, opener.group(), s, line, column)
-        pos = e
+    return None
 
 
 def meta_command_lines(sql: str) -> list[tuple[int, str]]:
@@ -573,19 +567,26 @@ def meta_command_lines(sql: str) -> list[tuple[int, str]]:
         return []
     out: list[tuple[int, str]] = []
     lines = _Lines(sql)
-    n = len(sql)
-    pos = 0
-    while True:
-        pos = _skip_insignificant(sql, _match_end(_RUN_NO_META_RE, sql, pos))
-        if pos >= n:
-            return out
-        kind, s, e = next(_raw_tokens(sql, pos))
+    for kind, s, _ in _stops(sql, _RUN_NO_META_RE):
         if kind.startswith("unterminated_"):
-            return out
+            break
         if kind == "meta":
             bol = sql.rfind("\n", 0, s) + 1
             if not sql[bol:s].strip(" \t\f\v\r"):
                 line, _ = lines.at(s)
                 eol = sql.find("\n", s)
-                out.append((line, sql[bol : n if eol < 0 else eol]))
+                out.append((line, sql[bol : len(sql) if eol < 0 else eol]))
+    return out
+
+
+def _stops(sql: str, run: re.Pattern[str]) -> Iterator[tuple[str, int, int]]:
+    """(kind, start, end) of each token `run` cannot step over at C speed, from the start of `sql`."""
+    n = len(sql)
+    pos = 0
+    while True:
+        pos = _skip_insignificant(sql, _match_end(run, sql, pos))
+        if pos >= n:
+            return
+        kind, s, e = next(_raw_tokens(sql, pos))
+        yield kind, s, e
         pos = e
