@@ -241,7 +241,7 @@ class Migrator:
         """
         migrations = self.discover()
         with self._run(write=not dry_run, ensure=False) as (conn, history):
-            plan = self._plan(conn, migrations)
+            plan = self._plan(conn, migrations, history)
             changes, skipped = integrity.repair_changes(
                 plan, accept=accept, accept_all=accept_all, forget=forget, resolve=resolve
             )
@@ -269,7 +269,7 @@ class Migrator:
                 hint="name the last migration the database already contains",
             )
         with self._run(write=not dry_run, ensure=False) as (conn, history):
-            plan = self._plan(conn, migrations)
+            plan = self._plan(conn, migrations, history)
             rows = [e.version for e in plan.entries if e.applied is not None]
             if rows:
                 shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
@@ -544,7 +544,7 @@ class Migrator:
             last = attempt == retries
             try:
                 if file.directives.no_transaction:
-                    return self._apply_statements(conn, history, m, direction, lock_timeout, statement_timeout), attempt
+                    return self._apply_statements(conn, history, m, file, direction), attempt
                 after = (
                     [history.insert_sql(m.version, m.name, m.checksum, m.up.sql)]
                     if direction == "up"
@@ -583,20 +583,18 @@ class Migrator:
         conn: Conn,
         history: History,
         m: Migration,
+        file: SqlFile,
         direction: str,
-        lock_timeout: str | None,
-        statement_timeout: str | None,
     ) -> float:
         """A no-transaction file: on a failure after some statements took effect, record `failed`."""
         from .db.execute import PartialFailure, run_statements, settings_sql
 
-        file = m.up if direction == "up" else m.down
         try:
             outcome = run_statements(
                 conn,
                 file,
                 version=m.version,
-                session_settings=settings_sql(lock_timeout, statement_timeout, local=False),
+                session_settings=settings_sql(*self._timeouts(file), local=False),
                 direction=direction,
             )
         except PartialFailure as exc:
