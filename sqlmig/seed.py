@@ -544,7 +544,7 @@ def _prepare_table(table: SeedTable, info: TableInfo, problems: Problems) -> Pre
     for name, (first, n) in unknown.items():
         problems.add(
             Problem(
-                f"{where}/rows/{first}/{_esc(name)}",
+                pointer(f"{where}/rows/{first}", name),
                 f"column {json.dumps(name)} does not exist in table {table.table}" + _also_in(n - 1),
                 _did_you_mean(name, list(columns)),
             )
@@ -552,7 +552,7 @@ def _prepare_table(table: SeedTable, info: TableInfo, problems: Problems) -> Pre
     for name, (first, n) in generated.items():
         problems.add(
             Problem(
-                f"{where}/rows/{first}/{_esc(name)}",
+                pointer(f"{where}/rows/{first}", name),
                 f"column {name} is generated and cannot be given" + _also_in(n - 1),
                 "leave it out; PostgreSQL computes it",
             )
@@ -674,7 +674,7 @@ def _report_values(
             if column.not_null:
                 problems.add(
                     Problem(
-                        f"{where}/{_esc(name)}",
+                        pointer(where, name),
                         f"null is not allowed: column {name} is NOT NULL",
                         "leave the key out to use the column's default" if column.has_default else "",
                     )
@@ -685,9 +685,7 @@ def _report_values(
             values.append(to_text(value, column))
         except Unfit as exc:
             problems.add(
-                Problem(
-                    f"{where}/{_esc(name)}", f"{shown(value)} is not valid for column {name} {column.type}", str(exc)
-                )
+                Problem(pointer(where, name), f"{shown(value)} is not valid for column {name} {column.type}", str(exc))
             )
             values.append(None)
     return tuple(values)
@@ -740,10 +738,6 @@ def _did_you_mean(name: str, names: list[str]) -> str:
     return f"columns: {listed}"
 
 
-def _esc(name: str) -> str:
-    return name.replace("~", "~0").replace("/", "~1")
-
-
 _INT_BOUNDS = {"smallint": 2**15, "integer": 2**31, "bigint": 2**63}
 _BIG_EXPONENT = re.compile(r"[0-9][eE][+-]?[0-9]{5}")
 _NUMERIC_TYPMOD = re.compile(r"numeric\((\d+)(?:,(\d+))?\)")
@@ -789,7 +783,7 @@ def invalid_value(table: PreparedTable, row: int, column: str, reason: str | Non
     col = table.column(column)
     value = table.source.rows[row][column]
     return Problem(
-        f"{table.source.pointer}/rows/{row}/{_esc(column)}",
+        pointer(f"{table.source.pointer}/rows/{row}", column),
         f"{shown(value)} is not valid for column {column} {col.type}",
         reason or "",
     )
