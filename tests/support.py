@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,9 @@ class Result:
     exit_code: int
     stdout: str
     stderr: str
+
+
+Conn = psycopg.Connection[tuple[object, ...]]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -78,3 +82,14 @@ CASES: dict[str, int] = {}
 
 def count_case(test: str) -> None:
     CASES[test] = CASES.get(test, 0) + 1
+
+
+# The `cli` fixture: runs `sqlmig ARGS...` in the test's project against its database.
+Cli = Callable[..., Result]
+
+
+def three(project: Project) -> None:
+    """Three migrations, b referencing a: the history and integrity tests' common start."""
+    project.add(1, "create_a", "CREATE TABLE a (id int PRIMARY KEY);\n", "DROP TABLE a;\n")
+    project.add(2, "create_b", "CREATE TABLE b (id int REFERENCES a);\n", "DROP TABLE b;\n")
+    project.add(3, "create_c", "CREATE TABLE c (id int);\n", "DROP TABLE c;\n")

@@ -5,27 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from sqlmig import Migrator
 from sqlmig.errors import MigrationFailed
 from sqlmig.migrations import discover
 
-from .support import Project, Result, history, run_cli, run_process, tables
-
-Cli = Callable[..., Result]
-Conn = psycopg.Connection[tuple[object, ...]]
-
-
-def three(project: Project) -> None:
-    project.add(1, "create_a", "CREATE TABLE a (id int PRIMARY KEY);\n", "DROP TABLE a;\n")
-    project.add(2, "create_b", "CREATE TABLE b (id int REFERENCES a);\n", "DROP TABLE b;\n")
-    project.add(3, "create_c", "CREATE TABLE c (id int);\n", "DROP TABLE c;\n")
+from .support import Cli, Conn, Project, Result, history, run_cli, run_process, tables, three
 
 
 def test_migrate_applies_in_order_and_records_history(cli: Cli, project: Project, db: Conn) -> None:

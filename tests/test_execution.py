@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 
 import psycopg
 import pytest
 
-from .support import Project, Result, history, run_cli, tables
-
-Cli = Callable[..., Result]
-Conn = psycopg.Connection[tuple[object, ...]]
+from .support import Cli, Conn, Project, history, run_cli, tables
 
 
 def states(db: Conn) -> list[tuple[object, ...]]:

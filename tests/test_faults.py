@@ -23,9 +23,8 @@ import pytest
 from sqlmig import Migrator
 from sqlmig.errors import ConnectionFailed
 
-from .support import Project, Result, history, run_process, tables
+from .support import Conn, Project, Result, history, run_process, tables
 
-Conn = psycopg.Connection[tuple[object, ...]]
 pytestmark = pytest.mark.reliability
 
 

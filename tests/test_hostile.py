@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 
-import psycopg
 import pytest
 
-from .support import Project, Result, history, run_cli, tables
+from .support import Cli, Conn, Project, Result, history, run_cli, tables
 
-Cli = Callable[..., Result]
-Conn = psycopg.Connection[tuple[object, ...]]
 pytestmark = pytest.mark.reliability
 
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from .support import Project, Result
+from .support import Cli, Conn, Project, Result
 
-Cli = Callable[..., Result]
-Conn = psycopg.Connection[tuple[object, ...]]
 pytestmark = pytest.mark.reliability
 
 ROWS = '{"tables": [{"table": "item", "rows": [%s]}]}'

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 
-import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
@@ -19,16 +17,7 @@ from sqlmig.migrations import checksum
 from sqlmig.plan import is_cosmetic
 from sqlmig.scanner import significant_tokens, tokenize
 
-from .support import Project, Result, history, run_cli, tables
-
-Cli = Callable[..., Result]
-Conn = psycopg.Connection[tuple[object, ...]]
-
-
-def three(project: Project) -> None:
-    project.add(1, "create_a", "CREATE TABLE a (id int PRIMARY KEY);\n", "DROP TABLE a;\n")
-    project.add(2, "create_b", "CREATE TABLE b (id int REFERENCES a);\n", "DROP TABLE b;\n")
-    project.add(3, "create_c", "CREATE TABLE c (id int);\n", "DROP TABLE c;\n")
+from .support import Cli, Conn, Project, history, run_cli, tables, three
 
 
 def states(cli: Cli) -> dict[int, str]:

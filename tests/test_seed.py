@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,7 @@ from psycopg.conninfo import make_conninfo
 from sqlmig import Migrator, SeedFailed, SeedInvalid
 from sqlmig.render import Output
 
-from .support import ROOT, Project, Result, run_cli, tables
-
-Cli = Callable[..., Result]
-Conn = psycopg.Connection[tuple[object, ...]]
+from .support import ROOT, Cli, Conn, Project, run_cli, tables
 
 SHOP = """
 CREATE TABLE currency (code text PRIMARY KEY CHECK (code ~ '^[a-z]{3}$'), name text NOT NULL);

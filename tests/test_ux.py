@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -20,10 +19,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from sqlmig import ConfigError, Migrator
 from sqlmig.render import Output
 
-from .support import Project, Result, run_cli, tables
+from .support import Cli, Conn, Project, run_cli, tables
 
-Cli = Callable[..., Result]
-Conn = psycopg.Connection[tuple[object, ...]]
 ANSI = re.compile(r"\x1b\[")
 BOX = re.compile(r"[─│┃━┏┓┗┛┡┩╇╈┳┻]")
 
