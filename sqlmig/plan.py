@@ -76,11 +76,6 @@ class Plan:
         versions = [e.version for e in self.entries if e.applied is not None]
         return max(versions) if versions else None
 
-    @property
-    def is_head(self) -> bool:
-        """Nothing pending, modified, missing or failed: the database matches the directory."""
-        return all(e.state == APPLIED for e in self.entries)
-
     def drift_problems(self) -> list[Problem]:
         """Modified, missing and failed migrations: these block migrate and down."""
         problems: list[Problem] = []

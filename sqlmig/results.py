@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from .errors import Problem
 from .migrations import Migration
-from .plan import Entry
+from .plan import APPLIED, Entry
 
 
 class RunItem(NamedTuple):
@@ -44,7 +44,8 @@ class StatusResult(NamedTuple):
 
     @property
     def is_head(self) -> bool:
-        return all(e.state == "applied" for e in self.entries)
+        """Nothing pending, modified, missing or failed: the database matches the directory."""
+        return all(e.state == APPLIED for e in self.entries)
 
 
 class NewResult(NamedTuple):
