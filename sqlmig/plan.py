@@ -71,6 +71,10 @@ class Plan:
         rows = [e for e in self.entries if e.applied is not None]
         return tuple(sorted(rows, key=lambda e: e.applied.seq if e.applied else 0, reverse=True))
 
+    @property
+    def is_head(self) -> bool:
+        return at_head(self.entries)
+
     @cached_property
     def highest_applied(self) -> int | None:
         versions = [e.version for e in self.entries if e.applied is not None]
@@ -123,6 +127,11 @@ class Plan:
             for e in self.entries
             if e.out_of_order
         ]
+
+
+def at_head(entries: Sequence[Entry]) -> bool:
+    """Nothing pending, modified, missing or failed: the database matches the directory."""
+    return all(e.state == APPLIED for e in entries)
 
 
 def build_plan(migrations: Sequence[Migration], applied_rows: Sequence[AppliedMigration]) -> Plan:

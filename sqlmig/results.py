@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from .errors import Problem
 from .migrations import Migration
-from .plan import APPLIED, Entry
+from .plan import Entry, at_head
 
 
 class RunItem(NamedTuple):
@@ -44,8 +44,7 @@ class StatusResult(NamedTuple):
 
     @property
     def is_head(self) -> bool:
-        """Nothing pending, modified, missing or failed: the database matches the directory."""
-        return all(e.state == APPLIED for e in self.entries)
+        return at_head(self.entries)
 
 
 class NewResult(NamedTuple):
