@@ -142,11 +142,10 @@ class Migrator:
                 )
             history = History(conn, self.settings.history_schema, self.settings.history_table)
             recorded = history.applied_sql([version])[version]
-        where = str(entry.migration.up.path) if entry.migration else f"history version {version}"
         if recorded is None:
             raise HistoryError(
                 f"the history holds no SQL text for migration {version}; nothing to compare",
-                [Problem(where, "recorded by a sqlmig that did not keep the applied SQL")],
+                [Problem(entry.where, "recorded by a sqlmig that did not keep the applied SQL")],
                 hint=f"compare by hand; after review `sqlmig repair --accept {version}` records the current text",
             )
         m = entry.migration

@@ -137,19 +137,15 @@ def repair_changes(
     return changes, skipped
 
 
-def _where(e: Entry) -> str:
-    return str(e.migration.up.path) if e.migration is not None else f"history version {e.version}"
-
-
 def _accept(e: Entry, changes: list[RepairChange], skipped: list[Problem], problems: list[Problem]) -> None:
     if e.state == PENDING:
         problems.append(
-            Problem(_where(e), f"--accept {e.version}: migration {e.version} was never applied, nothing to accept")
+            Problem(e.where, f"--accept {e.version}: migration {e.version} was never applied, nothing to accept")
         )
     elif e.state == MISSING:
         problems.append(
             Problem(
-                _where(e),
+                e.where,
                 f"--accept {e.version}: migration {e.version} has no files on disk, nothing to accept",
                 f"restore its files, or drop its history row with `sqlmig repair --forget {e.version}`",
             )
@@ -157,7 +153,7 @@ def _accept(e: Entry, changes: list[RepairChange], skipped: list[Problem], probl
     elif e.state == FAILED:
         problems.append(
             Problem(
-                _where(e),
+                e.where,
                 f"--accept {e.version}: migration {e.version} failed part-way",
                 f"finish it by hand, then `sqlmig repair --resolve {e.version}`; "
                 f"or `--forget {e.version}` to run it again",
@@ -167,7 +163,7 @@ def _accept(e: Entry, changes: list[RepairChange], skipped: list[Problem], probl
         assert e.migration is not None and e.applied is not None
         same = e.applied.checksum == e.migration.checksum and e.applied.name == e.migration.name
         if same and not e.cosmetic_change:
-            skipped.append(Problem(_where(e), f"{label(e)} already matches its file; nothing to accept"))
+            skipped.append(Problem(e.where, f"{label(e)} already matches its file; nothing to accept"))
             return
         changes.append(
             RepairChange("accept", e.version, label(e), e.state, APPLIED, e.applied.checksum, e.migration.checksum)
@@ -177,14 +173,14 @@ def _accept(e: Entry, changes: list[RepairChange], skipped: list[Problem], probl
 def _forget(e: Entry, changes: list[RepairChange], problems: list[Problem]) -> None:
     if e.applied is None:
         problems.append(
-            Problem(_where(e), f"--forget {e.version}: migration {e.version} is not in the history, nothing to forget")
+            Problem(e.where, f"--forget {e.version}: migration {e.version} is not in the history, nothing to forget")
         )
     elif e.state in (MISSING, FAILED):
         changes.append(RepairChange("forget", e.version, label(e), e.state, None, e.applied.checksum, None))
     else:
         problems.append(
             Problem(
-                _where(e),
+                e.where,
                 f"--forget {e.version}: migration {e.version} is {e.state} and its files are on disk; "
                 "forgetting it would make `migrate` run it again over objects that already exist",
                 "revert it with `sqlmig down`, or remove its files first if it should no longer exist"
@@ -197,7 +193,7 @@ def _resolve(e: Entry, changes: list[RepairChange], problems: list[Problem]) -> 
     if e.state != FAILED or e.applied is None:
         problems.append(
             Problem(
-                _where(e),
+                e.where,
                 f"--resolve {e.version}: migration {e.version} is {e.state}, not failed; nothing to resolve",
                 "--resolve marks a failed migration applied after it was finished by hand",
             )

@@ -54,6 +54,11 @@ class Entry(NamedTuple):
     def file_checksum(self) -> str | None:
         return self.migration.checksum if self.migration else None
 
+    @property
+    def where(self) -> str:
+        """Where a message about it points: its up file, or its history row when the files are gone."""
+        return str(self.migration.up.path) if self.migration is not None else f"history version {self.version}"
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -105,7 +110,7 @@ class Plan:
             elif e.state == FAILED and e.applied:
                 problems.append(
                     Problem(
-                        str(e.migration.up.path) if e.migration else f"history version {e.version}",
+                        e.where,
                         f"migration {e.version} failed part-way and needs attention: {e.applied.error or ''}".rstrip(
                             ": "
                         ),
