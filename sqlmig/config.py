@@ -145,6 +145,8 @@ def resolve(
     """Merge flags > environment > config files (in the order given) > defaults. Pure."""
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
+    for cfg in files:
+        _check_keys(cfg)
     for setting in SETTINGS:
         value, source = _pick(setting, flags, environ, files)
         values[setting.key] = _coerce(setting.key, value, source)
@@ -181,7 +183,6 @@ def _pick(
                 return [p for p in raw.split(os.pathsep) if p], f"env {name}"
             return raw, f"env {name}"
     for cfg in files:
-        _check_keys(cfg)
         key = "dir" if setting.key == "dirs" and "dir" in cfg.values else setting.key
         if key in cfg.values:
             value = cfg.values[key]
@@ -209,10 +210,10 @@ def _relative_to(base: Path, value: object, key: str, where: Path) -> object:
         for item in items:
             if not isinstance(item, str):
                 raise ConfigError(f"{where}: {key} must be a list of paths (strings)")
-        return [str(base / str(p)) if not Path(str(p)).is_absolute() else str(p) for p in items]
+        return [str(base / str(p)) for p in items]  # an absolute p stays itself: base / "/x" is "/x"
     if not isinstance(value, str):
         raise ConfigError(f"{where}: {key} must be a path (a string)")
-    return str(base / value) if not Path(value).is_absolute() else value
+    return str(base / value)
 
 
 def _coerce(key: str, value: object, source: str) -> object:
