@@ -145,7 +145,11 @@ class MigrationFailed(SqlmigError):
         return f"{self.path}:{self.line}:{self.column}"
 
     def details(self) -> list[str]:
-        lines = [f"at {self.location}"]
+        return [f"at {self.location}", *self.facts()]
+
+    def facts(self) -> list[str]:
+        """What the server said beyond its message (the CLI shows the location in its first line)."""
+        lines = []
         if self.sqlstate:
             lines.append(f"SQLSTATE {self.sqlstate}")
         if self.detail:

@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .config import ConfigValue
 from .embedded import ServerStatus
-from .errors import MigrationFailed, Problem, ProblemsError, SeedFailed, SqlmigError, plural
+from .errors import MigrationFailed, Problem, ProblemsError, SqlmigError, plural
 from .plan import Entry
 from .results import (
     BaselineResult,
@@ -250,13 +250,11 @@ class Output:
                 }
             )
         else:
-            for kind, items in (("problem", result.problems), ("warning", result.warnings), ("note", result.notes)):
+            groups = (("problem", result.problems), ("warning", result.warnings), ("note", result.notes))
+            for kind, items in groups:
                 for p in items:
                     self._problem(kind, p)
-            counted = ", ".join(
-                plural(len(items), kind)
-                for kind, items in (("problem", result.problems), ("warning", result.warnings), ("note", result.notes))
-            )
+            counted = ", ".join(plural(len(items), kind) for kind, items in groups)
             scope = f"{plural(result.migrations, 'migration')}"
             scope += f", {result.applied} applied" if result.history_checked else ", history not checked"
             verdict = "ok" if result.ok else "refused: `sqlmig migrate` would not run"
@@ -540,29 +538,19 @@ class Output:
         """Report an error once: JSON on stdout with --json, and always a readable message on stderr."""
         if self.json:
             self.document(exc.to_dict())
-        title = exc.title
-        if isinstance(exc, MigrationFailed):
-            head = f"{exc.location}: {exc.message}"
-            self.err_console.print(f"[bold red]error:[/] {escape(title)} ({exc.direction}) {escape(head)}")
-            if exc.detail:
-                self.err_console.print(f"  DETAIL: {escape(exc.detail)}")
-            if exc.hint:
-                self.err_console.print(f"  HINT: {escape(exc.hint)}")
-            if exc.sqlstate:
-                self.err_console.print(f"  SQLSTATE: {escape(exc.sqlstate)}")
-            if exc.statement:
-                first = exc.statement.strip().splitlines()[0][:200] if exc.statement.strip() else ""
-                self.err_console.print(f"  statement: {escape(first)}")
-            self.err_console.print(
-                f"  the migration was rolled back; {exc.applied_before} migration(s) of this run stay applied"
+        if isinstance(exc, MigrationFailed):  # file:line:column first, as compilers print it
+            head = f"{exc.title} ({exc.direction}) {exc.location}: {exc.message}"
+            lines = [
+                *exc.facts(),
+                f"the migration was rolled back; {exc.applied_before} migration(s) of this run stay applied"
                 if exc.direction == "up"
-                else f"  the revert was rolled back; {exc.applied_before} migration(s) of this run were reverted"
-            )
-            return
-        self.err_console.print(f"[bold red]error:[/] {escape(title)}: {escape(exc.message)}")
-        if isinstance(exc, SeedFailed):
-            for line in exc.details():
-                self.err_console.print(f"  {escape(line)}")
+                else f"the revert was rolled back; {exc.applied_before} migration(s) of this run were reverted",
+            ]
+        else:  # problems are drawn below, each with its hint on a line of its own
+            head, lines = f"{exc.title}: {exc.message}", [] if isinstance(exc, ProblemsError) else exc.details()
+        self.err_console.print(f"[bold red]error:[/] {escape(head)}")
+        for line in lines:
+            self.err_console.print(f"  {escape(line)}")
         if isinstance(exc, ProblemsError):
             for p in exc.problems:
                 self.err_console.print(f"  {escape(p.where)}: {escape(p.message)}")
