@@ -178,7 +178,7 @@ class ConnectionFailed(SqlmigError):
     """The database cannot be reached (or never came up within --wait)."""
 
     exit_code = EXIT_UNREACHABLE
-    title = "cannot connect"
+    title = "database unreachable"
 
 
 class LockTimeout(SqlmigError):
