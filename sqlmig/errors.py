@@ -105,7 +105,10 @@ class RefusedError(ProblemsError):
 
 
 class MigrationFailed(SqlmigError):
-    """A migration's SQL failed on the server; its transaction was rolled back."""
+    """A migration's SQL failed on the server. `outcome` says what became of its work (rolled back,
+    or what stays when a no-transaction file stopped part-way); `ran` and `stayed` list the versions
+    this run completed before it, and those of them still in effect (none after a rolled-back
+    --single-transaction run). Built once, complete, by the runner."""
 
     exit_code = EXIT_FAILED
     title = "migration failed"
@@ -123,7 +126,10 @@ class MigrationFailed(SqlmigError):
         hint: str = "",
         statement: str | None = None,
         direction: str = "up",
-        applied_before: int = 0,
+        context: str | None = None,
+        outcome: str = "",
+        ran: tuple[int, ...] = (),
+        stayed: tuple[int, ...] = (),
     ) -> None:
         super().__init__(message, hint=hint)
         self.version = version
@@ -134,7 +140,10 @@ class MigrationFailed(SqlmigError):
         self.detail = detail
         self.statement = statement
         self.direction = direction
-        self.applied_before = applied_before
+        self.context = context
+        self.outcome = outcome
+        self.ran = ran
+        self.stayed = stayed
 
     @property
     def location(self) -> str:
@@ -154,10 +163,22 @@ class MigrationFailed(SqlmigError):
             lines.append(f"SQLSTATE {self.sqlstate}")
         if self.detail:
             lines.append(f"DETAIL: {self.detail}")
-        if self.statement:
-            first = self.statement.strip().splitlines()[0] if self.statement.strip() else ""
-            lines.append(f"statement: {first[:200]}")
+        if self.context:
+            lines.extend(f"CONTEXT: {c}" for c in self.context.strip().splitlines())
+        if self.statement and self.statement.strip():
+            lines.append("statement:")
+            lines.extend(f"  {text}" for text in statement_lines(self.statement))
         return lines
+
+    def consequences(self) -> list[str]:
+        """What stays: this file's outcome, then this run's earlier migrations."""
+        verb = "applied" if self.direction == "up" else "reverted"
+        stays = (
+            f"{plural(len(self.stayed), 'migration')} of this run stay {verb} ({', '.join(map(str, self.stayed))})"
+            if self.stayed
+            else f"no migration of this run stays {verb}"
+        )
+        return [line for line in (self.outcome, stays) if line]
 
     def to_dict(self) -> dict[str, object]:
         data = super().to_dict()
@@ -168,10 +189,25 @@ class MigrationFailed(SqlmigError):
             column=self.column,
             sqlstate=self.sqlstate,
             detail=self.detail,
+            context=self.context,
             statement=self.statement,
             direction=self.direction,
+            outcome=self.outcome,
+            ran=list(self.ran),
+            stayed=list(self.stayed),
         )
         return data
+
+
+STATEMENT_LINES = 40
+
+
+def statement_lines(text: str, limit: int = STATEMENT_LINES) -> list[str]:
+    """A failing statement as shown: whole, up to `limit` lines (a 50 MB INSERT is cut, and says so)."""
+    lines = text.strip("\n").splitlines()
+    if len(lines) <= limit:
+        return [line[:500] for line in lines]
+    return [line[:500] for line in lines[:limit]] + [f"... ({len(lines) - limit} more lines)"]
 
 
 class ConnectionFailed(SqlmigError):
@@ -196,10 +232,23 @@ class WriteFailed(SqlmigError):
 
 
 class Interrupted(SqlmigError):
-    """The run was interrupted (Ctrl-C); the current migration was rolled back."""
+    """The run was interrupted (Ctrl-C); the message says what became of the current migration,
+    `stayed` lists the versions this run completed that are still in effect."""
 
     exit_code = EXIT_INTERRUPTED
     title = "interrupted"
+
+    def __init__(
+        self, message: str, *, hint: str = "", ran: tuple[int, ...] = (), stayed: tuple[int, ...] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.ran = ran
+        self.stayed = stayed
+
+    def to_dict(self) -> dict[str, object]:
+        data = super().to_dict()
+        data.update(ran=list(self.ran), stayed=list(self.stayed))
+        return data
 
 
 class SeedInvalid(ProblemsError):

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from .api import Migrator, explain_embedded
+from .api import Migrator
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import MigrationFailed, SqlmigError
+from .runner import embedded_hint
 
 SERVER_ENV = "SQLMIG_TEST_DATABASE_URL"
 VERSION_ENV = "SQLMIG_TEST_PG_VERSION"
@@ -75,9 +76,10 @@ def sqlmig_template(sqlmig_server_url: str, sqlmig_settings: Settings) -> Iterat
         try:
             Migrator(settings=replace(sqlmig_settings, database_url=url)).migrate()
         except SqlmigError as exc:
+            hint = exc.hint
             if isinstance(exc, MigrationFailed) and not os.environ.get(SERVER_ENV):
-                explain_embedded(exc)  # the throwaway server lacks contrib extensions too
-            pytest.fail(_report(exc), pytrace=False)  # where and why, not sqlmig's own traceback
+                hint = embedded_hint(exc.sqlstate, exc.message) or hint  # the throwaway server lacks contrib too
+            pytest.fail(_report(exc, hint), pytrace=False)  # where and why, not sqlmig's own traceback
         admin.seal(sqlmig_server_url, name)
         yield name
     finally:
@@ -103,9 +105,9 @@ def sqlmig_migrator(sqlmig_settings: Settings, sqlmig_database_url: str) -> Migr
     return Migrator(settings=replace(sqlmig_settings, database_url=sqlmig_database_url))
 
 
-def _report(exc: SqlmigError) -> str:
+def _report(exc: SqlmigError, hint: str) -> str:
     lines = [f"sqlmig could not migrate the test template database: {exc.title}: {exc.message}"]
     lines += [f"  {line}" for line in exc.details()]
-    if exc.hint:
-        lines.append(f"  hint: {exc.hint}")
+    if hint:
+        lines.append(f"  hint: {hint}")
     return "\n".join(lines)

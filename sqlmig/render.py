@@ -540,12 +540,7 @@ class Output:
             self.document(exc.to_dict())
         if isinstance(exc, MigrationFailed):  # file:line:column first, as compilers print it
             head = f"{exc.title} ({exc.direction}) {exc.location}: {exc.message}"
-            lines = [
-                *exc.facts(),
-                f"the migration was rolled back; {exc.applied_before} migration(s) of this run stay applied"
-                if exc.direction == "up"
-                else f"the revert was rolled back; {exc.applied_before} migration(s) of this run were reverted",
-            ]
+            lines = [*exc.facts(), *exc.consequences()]
         else:  # problems are drawn below, each with its hint on a line of its own
             head, lines = f"{exc.title}: {exc.message}", [] if isinstance(exc, ProblemsError) else exc.details()
         self.err_console.print(f"[bold red]error:[/] {escape(head)}")

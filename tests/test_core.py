@@ -269,7 +269,7 @@ def test_library_api(database_url: str, project: Project) -> None:
     project.add(4, "bad", "SELECT 1/0;\n")
     with pytest.raises(MigrationFailed) as info:
         m.migrate()
-    assert info.value.line == 1 and info.value.sqlstate == "22012" and info.value.applied_before == 3
+    assert info.value.line == 1 and info.value.sqlstate == "22012" and info.value.stayed == (1, 2, 3)
 
 
 def test_history_upgraded_in_place_from_first_version(cli: Cli, project: Project, db: Conn) -> None:

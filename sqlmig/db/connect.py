@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from ..config import redact_url, scrub
 from ..errors import ConfigError, ConnectionFailed, first_line
@@ -45,13 +46,32 @@ def preview(text: str, limit: int = 160) -> str:
     return f"{cut} [{len(text)} chars]" if len(flat) > limit else cut
 
 
+# A killed sqlmig must not leave its backend running a long statement: the server checks every
+# second that the client is still there (PostgreSQL 14 and later).
+_CHECK_INTERVAL = "client_connection_check_interval"
+
+
 def connect(
-    url: str, *, wait: float = 0.0, connect_timeout: int = 10, read_only: bool = False
+    url: str,
+    *,
+    wait: float = 0.0,
+    connect_timeout: int = 10,
+    read_only: bool = False,
+    files_on: int | None = None,
 ) -> psycopg.Connection[tuple[object, ...]]:
     """An autocommit connection; transactions are opened explicitly around each migration.
 
     read_only: the server itself refuses writes on it (validate and diff change nothing).
+    files_on: the server version, for a connection that runs migration files. Its settings are
+    then startup parameters, the values DISCARD ALL returns to, so each file finds them: text
+    travels as UTF-8, and the client check holds.
     """
+    startup: dict[str, Any] = {}
+    if files_on is not None:
+        startup["client_encoding"] = "UTF8"
+        if files_on >= 140000:
+            given = conninfo_to_dict(url).get("options")
+            startup["options"] = f"{given or ''} -c {_CHECK_INTERVAL}=1s".strip()
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -65,12 +85,11 @@ def connect(
                 # Each query runs once per process: psycopg's bookkeeping for preparing repeated ones
                 # (hashing every 1000-line migration) is pure cost here.
                 prepare_threshold=None,
+                **startup,
             )
             log.debug("%8.1f ms  connected to %s", (time.perf_counter() - started) * 1000, redact_url(url))
-            if conn.info.server_version >= 140000:
-                # A killed sqlmig must not leave its backend running a long statement while it holds
-                # the migration lock: the server checks the client is still there every second.
-                conn.execute("SET client_connection_check_interval = '1s'")
+            if files_on is None and conn.info.server_version >= 140000:
+                conn.execute(f"SET {_CHECK_INTERVAL} = '1s'")
             if read_only:
                 conn.execute("SET default_transaction_read_only = on")
             return conn

@@ -1,36 +1,195 @@
-"""Run one migration file, and turn a server error into file:line:column."""
+"""Send one migration file to the server, once, and say exactly what happened.
+
+A transactional file goes as ONE pipeline (one round trip): BEGIN, its timeouts, each of its
+statements as a separate query, a guard, the history row, COMMIT and DISCARD ALL. Because every
+statement is its own query, the server's error names the statement that failed, so a failure is
+placed at file:line:column without running anything again. Because Parse accepts one statement
+only, the scanner that split the file and the server agree on every boundary, or the file fails.
+
+A `-- sqlmig:no-transaction` file runs statement by statement outside any transaction; the caller
+learns how many statements took effect before a failure, so the history can say so.
+
+Either way the session is reset (DISCARD ALL) after each file, so the next file, the history write
+and the next run start from the state a new connection has.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import psycopg
 from psycopg import sql
 
-from ..errors import ConnectionFailed, MigrationFailed, first_line
+from ..errors import first_line
 from ..migrations import SqlFile
+from .history import FILE_STARTED
 
-if TYPE_CHECKING:  # the scanner is needed only to locate an error; a no-op migrate does not compile it
+if TYPE_CHECKING:
     from ..scanner import Statement
+    from ..statements import Piece
 
 Conn = psycopg.Connection[tuple[object, ...]]
+Query = tuple[sql.Composed | str, Sequence[object] | None]
 log = logging.getLogger("sqlmig")
 
-# A file's text ends with this before anything sqlmig appends, so that a last statement
-# without ';' or a trailing `--` comment cannot swallow the history row or the COMMIT.
-_FILE_END = "\n;\n"
+# Marks this file's transaction (or savepoint): a file that ended it loses the mark with it.
+_GUARD = "sqlmig.guard"
+SAVEPOINT = "sqlmig_file"
+
+# What DISCARD ALL does, minus what cannot run inside a transaction block: used between the
+# files of one transaction (--single-transaction, seed rehearsals), where DISCARD ALL cannot run.
+_RESET_IN_TRANSACTION = (
+    "SET SESSION AUTHORIZATION DEFAULT",
+    "RESET ALL",
+    "CLOSE ALL",
+    "UNLISTEN *",
+    "DEALLOCATE ALL",
+    "DISCARD TEMP",
+    "DISCARD SEQUENCES",
+)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a successful run of one file cost, measured on the client."""
+class Failure(NamedTuple):
+    """What the server said about a failed statement, placed in the file."""
 
-    duration_ms: float
+    message: str
+    sqlstate: str | None = None
+    detail: str | None = None
+    hint: str = ""
+    context: str | None = None
+    line: int | None = None
+    column: int | None = None
+    statement: str | None = None
+
+
+class FileFailed(Exception):
+    """A file did not complete. `took_effect`: statements of a no-transaction file that committed
+    before it stopped; `lost`: the connection died; `ended_transaction`: the file itself ended the
+    transaction sqlmig opened for it, so what it did before may have been committed."""
+
+    def __init__(
+        self,
+        failure: Failure,
+        *,
+        took_effect: int = 0,
+        lost: bool = False,
+        ended_transaction: bool = False,
+        at_commit: bool = False,
+        history_write: bool = False,
+    ) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+        self.took_effect = took_effect
+        self.lost = lost
+        self.ended_transaction = ended_transaction
+        self.at_commit = at_commit
+        self.history_write = history_write
+
+
+def _timeouts(lock_timeout: str | None, statement_timeout: str | None) -> tuple[sql.Composed, list[object]]:
+    """One statement: the file's timeouts (like SET LOCAL), its guard, and when it started."""
+    parts = [sql.SQL("pg_catalog.set_config({}, %s, true)").format(sql.Literal(_GUARD))]
+    params: list[object] = []
+    for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
+        if value is not None:
+            parts.append(sql.SQL("pg_catalog.set_config({}, %s, true)").format(sql.Literal(name)))
+            params.append(value)
+    parts.append(
+        sql.SQL("pg_catalog.set_config({}, pg_catalog.clock_timestamp()::text, true)").format(sql.Literal(FILE_STARTED))
+    )
+    return sql.SQL("SELECT ") + sql.SQL(", ").join(parts), params
+
+
+def run_in_transaction(
+    conn: Conn,
+    file: SqlFile,
+    statements: Sequence[Statement | Piece],
+    *,
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+    record: Sequence[Query] = (),
+    inside_transaction: bool = False,
+) -> float:
+    """Run a file and `record` (its history change) in one transaction; the duration in ms.
+
+    inside_transaction: the caller owns an open transaction (--single-transaction, a seed
+    rehearsal); the file runs in a savepoint of it, after the in-transaction reset.
+    Raises FileFailed; the transaction (or savepoint) is then rolled back and the session reset.
+    """
+    token = secrets.token_hex(8)
+    timeouts, params = _timeouts(lock_timeout, statement_timeout)
+    queries: list[Query] = []
+    if inside_transaction:
+        queries.append((f"SAVEPOINT {SAVEPOINT}", None))
+        queries.extend((q, None) for q in _RESET_IN_TRANSACTION)
+    else:
+        queries.append(("BEGIN", None))
+    queries.append((timeouts, [token, *params]))
+    first_statement = len(queries)
+    queries.extend((s.text, None) for s in statements)
+    guard = len(queries)
+    # Division by zero unless this transaction (or savepoint) still carries its mark.
+    queries.append(("SELECT 1 / (pg_catalog.current_setting(%s, true) IS NOT DISTINCT FROM %s)::int", [_GUARD, token]))
+    # The file may have changed role or session user: the history is written as the connecting user.
+    queries.append(("SET SESSION AUTHORIZATION DEFAULT", None))
+    queries.extend(record)
+    commit = len(queries)
+    if inside_transaction:
+        queries.append((f"RELEASE SAVEPOINT {SAVEPOINT}", None))
+    else:
+        queries.append(("COMMIT", None))
+        queries.append(("DISCARD ALL", None))  # after COMMIT: the next file starts from a new session's state
+    started = time.perf_counter()
+    index = _pipeline(conn, queries)
+    duration = (time.perf_counter() - started) * 1000
+    if index is None:
+        log.info("%s: %d statements in one request, %.1f ms", file.path, len(statements), duration)
+        return duration
+    exc = index[1]
+    if conn.closed or conn.broken:
+        raise FileFailed(_unplaced(exc), lost=True) from None
+    _end_failed(conn, inside_transaction)
+    at = index[0]
+    if first_statement <= at < guard:
+        raise FileFailed(_placed(exc, file, statements[at - first_statement])) from None
+    if at == guard:
+        raise FileFailed(_unplaced(exc), ended_transaction=True) from None
+    if at == commit:
+        raise FileFailed(_unplaced(exc), at_commit=True) from None
+    raise FileFailed(_unplaced(exc), history_write=at > guard + 1) from None
+
+
+def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error] | None:
+    """Send every query in one pipeline; (index, error) of the one that failed, or None."""
+    cursors: list[psycopg.Cursor[tuple[object, ...]]] = []
+    try:
+        with conn.pipeline():
+            for query, params in queries:
+                cur = conn.cursor()
+                cursors.append(cur)
+                cur.execute(query, params)
+    except psycopg.Error as exc:
+        # Results arrive in order: the statements before the failing one have theirs.
+        failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors) - 1)
+        return failed, exc
+    return None
+
+
+def _end_failed(conn: Conn, inside_transaction: bool) -> None:
+    """After a failure: roll the file back and give the session back clean (or leave the caller's
+    transaction failed, which it rolls back)."""
+    if inside_transaction:
+        return
+    with contextlib.suppress(psycopg.Error):
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+        conn.execute("DISCARD ALL")
 
 
 @contextlib.contextmanager
@@ -41,229 +200,169 @@ def whole_run(conn: Conn) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        if not (conn.closed or conn.broken):
-            conn.execute("ROLLBACK")
+        abandon(conn)
         raise
     conn.execute("COMMIT")
 
 
 def abandon(conn: Conn) -> None:
-    """End the transaction of a file interrupted by Ctrl-C (psycopg has cancelled its statement)."""
-    if not (conn.closed or conn.broken):
-        with contextlib.suppress(psycopg.Error):
+    """End whatever transaction a file interrupted by Ctrl-C left (psycopg has cancelled its statement)."""
+    if conn.closed or conn.broken:
+        return
+    with contextlib.suppress(psycopg.Error):
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
 
 
-def settings_sql(lock_timeout: str | None, statement_timeout: str | None, *, local: bool = True) -> list[sql.Composed]:
-    """SET LOCAL (per transaction) or SET (per session, for non-transactional files) of the timeouts."""
-    verb = sql.SQL("SET LOCAL" if local else "SET")
-    out: list[sql.Composed] = []
-    for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
-        if value is not None:
-            out.append(sql.SQL("{} {} = {}").format(verb, sql.Identifier(name), sql.Literal(value)))
-    return out
+def reset(conn: Conn) -> None:
+    """A session as a new connection has it: before a file that follows a failure or a rehearsal."""
+    abandon(conn)
+    conn.execute("DISCARD ALL")
 
 
-def run_in_transaction(
-    conn: Conn,
-    file: SqlFile,
-    *,
-    version: int,
-    before: Sequence[sql.Composable] = (),
-    after: Sequence[sql.Composable] = (),
-    direction: str = "up",
-    commit: bool = True,
-    should_locate: Callable[[str | None], bool] = lambda _sqlstate: True,
-) -> Outcome:
-    """Send BEGIN, `before`, the file, `after` and COMMIT as ONE request (one round trip).
-
-    PostgreSQL parses the whole request first and runs it inside the explicit transaction, so
-    either every statement and the history row are committed, or nothing is. With
-    commit=False the caller owns the surrounding transaction (whole-run mode) and the file
-    runs inside a savepoint, so a failure can still be located before the caller rolls back.
-    should_locate(sqlstate) may skip the replay (a lock timeout about to be retried).
-    """
-    head = "".join(c.as_string(conn) + ";\n" for c in before)
-    tail = "".join(c.as_string(conn) + ";\n" for c in after)
-    prefix = ("BEGIN;\n" if commit else "SAVEPOINT sqlmig_file;\n") + head
-    request = prefix + file.sql + _FILE_END + tail + ("COMMIT;" if commit else "RELEASE SAVEPOINT sqlmig_file;")
-    started = time.perf_counter()
-    try:
-        conn.execute(request)
-    except psycopg.Error as exc:
-        if conn.closed or conn.broken:
-            raise _lost(exc, file) from None
-        _rollback(conn, commit)
-        replay = should_locate(exc.diag.sqlstate)
-        raise locate(
-            conn, exc, file, version=version, offset=len(prefix), before=head, direction=direction, replay=replay
-        ) from None
-    duration = (time.perf_counter() - started) * 1000
-    log.info("%s: %d characters in one request, %.1f ms", file.path, len(request), duration)
-    return Outcome(duration)
+# First words of statements that leave nothing behind once the file is over: a file that stops
+# after them has not been partly applied.
+_NO_LASTING_EFFECT = frozenset({"SET", "RESET", "SHOW", "DISCARD", "BEGIN", "START", "COMMIT", "END", "ABORT"})
 
 
-class PartialFailure(Exception):
-    """A non-transactional file failed after `completed` of its statements had taken effect."""
+def has_lasting_effect(stmt: Statement | Piece) -> bool:
+    words = stmt.words(2)
+    if not words:
+        return False
+    if words[0] == "ROLLBACK":
+        return False
+    return words[0] not in _NO_LASTING_EFFECT
 
-    def __init__(self, failure: MigrationFailed, completed: int) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
-        self.completed = completed
+
+class Progress:
+    """How far a no-transaction file got, kept current while it runs, so that the caller can tell
+    after a Ctrl-C which statement was running and how many had taken effect."""
+
+    def __init__(self) -> None:
+        self.took_effect = 0
+        self.running: Statement | Piece | None = None
 
 
 def run_statements(
     conn: Conn,
     file: SqlFile,
+    statements: Sequence[Statement | Piece],
     *,
-    version: int,
-    session_settings: Sequence[sql.Composed] = (),
-    direction: str = "up",
-) -> Outcome:
+    lock_timeout: str | None = None,
+    statement_timeout: str | None = None,
+    progress: Progress | None = None,
+) -> float:
     """Run a `-- sqlmig:no-transaction` file outside a transaction, one statement per request.
 
-    Timeouts are set for the session (they then hold for each statement) and reset afterwards.
+    Raises FileFailed with took_effect. A file that leaves a transaction of its own open (BEGIN
+    without COMMIT) fails: its open work is rolled back. The session is reset afterwards.
     """
-    from ..scanner import split_statements
-
-    statements = split_statements(file.sql)
+    done = progress if progress is not None else Progress()
+    done.took_effect, done.running = 0, None
     started = time.perf_counter()
-    for setting in session_settings:
-        conn.execute(setting)
+    for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
+        if value is not None:
+            conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+    pending = 0  # statements run inside a BEGIN block of the file's own, not yet committed
+    opened: Statement | Piece | None = None
     try:
-        for index, stmt in enumerate(statements):
+        for stmt in statements:
             t0 = time.perf_counter()
+            done.running = stmt
             try:
                 conn.execute(stmt.text)
             except psycopg.Error as exc:
-                if conn.closed or conn.broken:
-                    raise _lost(exc, file) from None
-                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                    conn.execute("ROLLBACK")  # a BEGIN block the file opened itself
-                raise PartialFailure(_failure_in(exc, file, stmt, version, direction), index) from None
+                lost = conn.closed or conn.broken
+                raise FileFailed(_placed(exc, file, stmt), took_effect=done.took_effect, lost=lost) from None
+            pending += has_lasting_effect(stmt)
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                done.took_effect += pending
+                pending, opened = 0, None
+            elif opened is None:
+                opened = stmt
             log.info("%s:%d: %.1f ms", file.path, stmt.line, (time.perf_counter() - t0) * 1000)
+        if opened is not None:
+            raise FileFailed(
+                Failure(
+                    "the file leaves a transaction open: the BEGIN here has no COMMIT, so its work was rolled back",
+                    line=opened.line,
+                    column=opened.column,
+                    statement=opened.text,
+                    hint="end the transaction with COMMIT in the file",
+                ),
+                took_effect=done.took_effect,
+            )
     finally:
-        if session_settings and not (conn.closed or conn.broken):
-            conn.execute("RESET lock_timeout")
-            conn.execute("RESET statement_timeout")
-    return Outcome((time.perf_counter() - started) * 1000)
+        if not (conn.closed or conn.broken):
+            with contextlib.suppress(psycopg.Error):
+                reset(conn)
+    return (time.perf_counter() - started) * 1000
 
 
-def _failure_in(exc: psycopg.Error, file: SqlFile, stmt: Statement, version: int, direction: str) -> MigrationFailed:
-    line, column = _place(file.sql, stmt, _int(exc.diag.statement_position))
-    return _failure(exc, file, version, direction, line, column, stmt.text)
+def _placed(exc: psycopg.Error, file: SqlFile, stmt: Statement | Piece) -> Failure:
+    """PostgreSQL's message, detail, hint, SQLSTATE and CONTEXT, placed at file:line:column.
+
+    The server's position is relative to the statement, which was sent alone. An error inside a
+    DO block is placed on the file line its CONTEXT names.
+    """
+    diag = exc.diag
+    line, column = _place(file.sql, stmt, _int(diag.statement_position))
+    inner = _do_block_line(file.sql, stmt, diag.context)
+    if inner is not None:
+        line, column = inner
+    return Failure(
+        first_line(diag.message_primary or str(exc)),
+        sqlstate=diag.sqlstate,
+        detail=diag.message_detail,
+        hint=diag.message_hint or "",
+        context=diag.context,
+        line=line,
+        column=column,
+        statement=stmt.text,
+    )
 
 
-def _place(sql_text: str, stmt: Statement, position: int | None) -> tuple[int, int]:
+def _unplaced(exc: psycopg.Error) -> Failure:
+    diag = exc.diag
+    return Failure(
+        first_line(diag.message_primary or str(exc)),
+        sqlstate=diag.sqlstate,
+        detail=diag.message_detail,
+        hint=diag.message_hint or "",
+        context=diag.context,
+    )
+
+
+def _place(sql_text: str, stmt: Statement | Piece, position: int | None) -> tuple[int, int]:
     """File line:column of the server's 1-based position inside `stmt`; its start when there is none."""
     from ..scanner import line_col
 
     return (stmt.line, stmt.column) if position is None else line_col(sql_text, stmt.start + position - 1)
 
 
-def _failure(
-    exc: psycopg.Error,
-    file: SqlFile,
-    version: int,
-    direction: str,
-    line: int | None,
-    column: int | None,
-    statement: str | None,
-) -> MigrationFailed:
-    """PostgreSQL's message, detail, hint and SQLSTATE, placed at file:line:column."""
-    diag = exc.diag
-    return MigrationFailed(
-        first_line(diag.message_primary or str(exc)),
-        version=version,
-        path=str(file.path),
-        line=line,
-        column=column,
-        sqlstate=diag.sqlstate,
-        detail=diag.message_detail,
-        hint=diag.message_hint or "",
-        statement=statement,
-        direction=direction,
-    )
+_INLINE_LINE = re.compile(r"PL/pgSQL function inline_code_block line (\d+)")
 
 
-def _rollback(conn: Conn, commit: bool) -> None:
-    if conn.closed or conn.broken:
-        return
-    conn.execute("ROLLBACK" if commit else "ROLLBACK TO SAVEPOINT sqlmig_file")
+def _do_block_line(sql_text: str, stmt: Statement | Piece, context: str | None) -> tuple[int, int] | None:
+    """The file line:column of 'inline_code_block line N' in a DO statement's CONTEXT."""
+    from ..statements import Piece
 
+    if not context or isinstance(stmt, Piece) or stmt.words(1) != ("DO",):
+        return None
+    match = _INLINE_LINE.search(context)
+    if match is None:
+        return None
+    from ..scanner import line_col
 
-def _lost(exc: psycopg.Error, file: SqlFile) -> ConnectionFailed:
-    return ConnectionFailed(
-        f"the connection was lost while running {file.path}: {first_line(str(exc))}",
-        hint="the server rolls back an uncommitted transaction; run `sqlmig status` to see what was recorded",
-    )
-
-
-def locate(
-    conn: Conn,
-    exc: psycopg.Error,
-    file: SqlFile,
-    *,
-    version: int,
-    offset: int,
-    before: str,
-    direction: str,
-    replay: bool = True,
-) -> MigrationFailed:
-    """Turn a server error into MigrationFailed at file:line:column.
-
-    PostgreSQL gives a position only for errors it finds while parsing and analysing; for a
-    runtime error (a division by zero, a constraint violation) the file is replayed statement
-    by statement inside a transaction that is always rolled back, to find the one that fails.
-    """
-    from ..scanner import line_col, split_statements
-
-    diag = exc.diag
-    statements = split_statements(file.sql)
-    line: int | None = None
-    column: int | None = None
-    failing: Statement | None = None
-    position = _int(diag.statement_position)
-    if position is not None and 0 <= position - 1 - offset <= len(file.sql):
-        line, column = line_col(file.sql, position - 1 - offset)
-        failing = _statement_at(statements, position - 1 - offset)
-    elif replay and not (conn.closed or conn.broken):
-        failing, line, column = _replay(conn, file.sql, statements, before, diag.sqlstate)
-    return _failure(exc, file, version, direction, line, column, failing.text if failing else None)
-
-
-def _replay(
-    conn: Conn, sql_text: str, statements: Sequence[Statement], before: str, sqlstate: str | None
-) -> tuple[Statement | None, int | None, int | None]:
-    """Find the failing statement by running them one by one in a transaction rolled back at the end."""
-    found: tuple[Statement | None, int | None, int | None] = (None, None, None)
-    try:
-        with conn.transaction(force_rollback=True):
-            if before:
-                conn.execute(before)
-            for stmt in statements:
-                try:
-                    conn.execute(stmt.text)
-                except psycopg.Error as exc:
-                    if exc.diag.sqlstate == sqlstate:
-                        found = (stmt, *_place(sql_text, stmt, _int(exc.diag.statement_position)))
-                    raise _StopReplay from None
-    except _StopReplay:
-        pass
-    except psycopg.Error:
-        pass
-    return found
-
-
-class _StopReplay(Exception):
-    """Ends the replay at the first failing statement (the transaction is rolled back)."""
-
-
-def _statement_at(statements: Sequence[Statement], offset: int) -> Statement | None:
-    for stmt in statements:
-        if stmt.start <= offset < stmt.end + 1:
-            return stmt
-    return None
+    body = next((t for t in stmt.tokens if t.kind in ("dollar_string", "string")), None)
+    if body is None:
+        return None
+    opener = body.text[: body.text.index("$", 1) + 1] if body.kind == "dollar_string" else body.text[:1]
+    first_line_of_body, _ = line_col(sql_text, body.start + len(opener))
+    line = first_line_of_body + int(match.group(1)) - 1
+    lines = sql_text.splitlines()
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    return line, len(text) - len(text.lstrip()) + 1
 
 
 def _int(value: str | None) -> int | None:

