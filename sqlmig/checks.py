@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from .errors import Problem
@@ -59,6 +59,15 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
             )
             for s in copies
         ]
+    outputs = [
+        Problem(
+            f"{file.path}:{s.line}:{s.column}",
+            "COPY ... TO STDOUT sends rows to the client, which a migration run does not read",
+            "remove it (to export data, run it with psql), or COPY ... TO a server file",
+        )
+        for s, words in zip(statements, first_words, strict=True)
+        if _is_copy_to_stdout(s, words)
+    ]
     open_token = unterminated(file.sql)
     if open_token is not None:
         what = open_token.kind.replace("unterminated_", "").replace("_", " ")
@@ -69,7 +78,7 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
                 "close it; PostgreSQL would reject the whole file",
             )
         ]
-    problems = [
+    problems = outputs + [
         Problem(
             f"{file.path}:{line}",
             f"psql meta-command {text.strip().split()[0]}: files are plain SQL run by the server, not psql scripts",
@@ -77,6 +86,17 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
         )
         for line, text in meta_command_lines(file.sql)
     ]
+    if file.directives.no_transaction:
+        opened = _unended_begin(statements, first_words)
+        if opened is not None:
+            problems.append(
+                Problem(
+                    f"{file.path}:{opened.line}:{opened.column}",
+                    "this BEGIN is never ended: the file would leave a transaction open, and its work would "
+                    "be lost when the connection closes",
+                    "end it with COMMIT in the file",
+                )
+            )
     for stmt, words in zip(statements, first_words, strict=True):
         if not words:
             continue
@@ -112,6 +132,26 @@ def _is_transaction_control(words: tuple[str, ...]) -> bool:
     if first == "ROLLBACK":
         return second != "TO"
     return first in _TRANSACTION_CONTROL
+
+
+def _unended_begin(statements: Sequence[Statement], first_words: Sequence[tuple[str, ...]]) -> Statement | None:
+    """In a no-transaction file: the BEGIN (or START TRANSACTION) that no COMMIT, END or ROLLBACK follows."""
+    opened: Statement | None = None
+    for stmt, words in zip(statements, first_words, strict=True):
+        if not words or not _is_transaction_control(words):
+            continue
+        if words[0] == "BEGIN" or words[:2] == ("START", "TRANSACTION"):
+            opened = opened or stmt
+        elif words[0] in ("COMMIT", "END", "ROLLBACK", "ABORT"):
+            opened = None
+    return opened
+
+
+def _is_copy_to_stdout(stmt: Statement, words: tuple[str, ...]) -> bool:
+    if words[:1] != ("COPY",):
+        return False
+    all_words = [t.text.upper() for t in stmt.tokens if t.kind == "word"]
+    return "TO" in all_words and "STDOUT" in all_words
 
 
 def _is_copy_from_stdin(stmt: Statement, words: tuple[str, ...]) -> bool:

@@ -1,0 +1,297 @@
+"""The executor's promises (issue 12): each file in a clean session, no replay, a transaction the file
+cannot end unnoticed, no-transaction files whose history tells what happened, output that tells the truth.
+
+Each test runs on a real server and checks the history against the catalog afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from .support import Cli, Conn, Project, history, tables
+
+pytestmark = pytest.mark.reliability
+
+
+def states(db: Conn) -> list[tuple[object, ...]]:
+    return db.execute("SELECT version, state FROM sqlmig_migrations ORDER BY version").fetchall()
+
+
+def one(db: Conn, query: str) -> object:
+    row = db.execute(query).fetchone()
+    assert row is not None
+    return row[0]
+
+
+# ---- 1. every file starts from the same clean session ------------------------------------------
+
+MAPPING = [
+    "CREATE TABLE mapping (old_id int, new_id int);\n",
+    "CREATE TEMP TABLE mapping AS SELECT 1 AS old_id, 1 AS new_id;\n",
+    "INSERT INTO mapping VALUES (10, 20), (11, 21);\n",
+]
+
+
+@pytest.mark.parametrize("runs", [["migrate"], ["migrate --to 1", "migrate --to 2", "migrate"]])
+def test_temp_table_of_one_file_does_not_shadow_the_next(cli: Cli, project: Project, db: Conn, runs: list[str]) -> None:
+    for i, text in enumerate(MAPPING, start=1):
+        project.add(i, f"m{i}", text)
+    for run in runs:
+        r = cli(*run.split())
+        assert r.exit_code == 0, r.stderr
+    assert one(db, "SELECT count(*) FROM public.mapping") == 2  # the same in one run or several
+    assert [v for v, _, _ in history(db)] == [1, 2, 3]
+
+
+def test_session_replication_role_does_not_switch_off_the_next_files_foreign_keys(
+    cli: Cli, project: Project, db: Conn
+) -> None:
+    project.add(1, "parent", "CREATE TABLE parent (id int PRIMARY KEY);\nSET session_replication_role = replica;\n")
+    project.add(2, "child", "CREATE TABLE child (pid int REFERENCES parent);\nINSERT INTO child VALUES (42);\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "23503" in r.stderr and "0002_child.up.sql:2:1" in r.stderr
+    assert [v for v, _, _ in history(db)] == [1]
+    assert "child" not in tables(db)
+
+
+def test_search_path_of_one_file_does_not_move_the_next_files_tables(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "app", "CREATE SCHEMA app;\nSET search_path = app;\n", "DROP SCHEMA app;\n")
+    project.add(2, "t2", "CREATE TABLE t2 (id int);\n", "DROP TABLE t2;\n")
+    assert cli("migrate").exit_code == 0
+    assert "t2" in tables(db) and "t2" not in tables(db, "app")
+    r = cli("down", "--all")
+    assert r.exit_code == 0, r.stderr
+    assert history(db) == [] and "t2" not in tables(db)
+
+
+@pytest.fixture
+def role(server_url: str) -> Iterator[str]:
+    name = "r_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {name} NOLOGIN")
+    try:
+        yield name
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {name}")
+
+
+def test_role_set_by_a_file_reaches_neither_its_history_row_nor_the_next_file(
+    cli: Cli, project: Project, db: Conn, role: str
+) -> None:
+    project.add(1, "role", f"GRANT ALL ON SCHEMA public TO {role};\nSET ROLE {role};\nCREATE TABLE owned (id int);\n")
+    project.add(2, "who", "CREATE TABLE who AS SELECT current_user::text AS u, session_user::text AS s;\n")
+    project.add(3, "auth", f"SET SESSION AUTHORIZATION {role};\nCREATE TABLE owned3 (id int);\n")
+    r = cli("migrate")
+    assert r.exit_code == 0, r.stderr
+    me = one(db, "SELECT current_user")
+    assert one(db, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'") == role
+    assert one(db, "SELECT u FROM who") == me and one(db, "SELECT s FROM who") == me
+    assert {str(r[0]) for r in db.execute("SELECT applied_by FROM sqlmig_migrations").fetchall()} == {me}
+    db.execute("DROP TABLE owned, owned3")
+    db.execute(f"REVOKE ALL ON SCHEMA public FROM {role}")
+
+
+def test_prepared_statements_cursors_listen_and_strings_are_reset(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(
+        1,
+        "leave",
+        "PREPARE p AS SELECT 1;\nDECLARE c CURSOR WITH HOLD FOR SELECT 1;\nLISTEN sqlmig_test;\n"
+        "SET standard_conforming_strings = off;\nSET timezone = 'Pacific/Chatham';\n",
+    )
+    project.add(
+        2,
+        "find",
+        "PREPARE p AS SELECT 2;\nDECLARE c CURSOR WITH HOLD FOR SELECT 2;\n"
+        "CREATE TABLE seen AS SELECT (SELECT count(*) FROM pg_listening_channels()) AS listening,"
+        " length('a\\nb') AS len, current_setting('timezone') AS tz;\n",
+    )
+    r = cli("migrate")
+    assert r.exit_code == 0, r.stderr
+    row = db.execute("SELECT listening, len, tz FROM seen").fetchone()
+    assert row is not None and row[:2] == (0, 4) and row[2] != "Pacific/Chatham"
+
+
+def test_a_file_cannot_release_sqlmigs_lock(cli: Cli, project: Project, db: Conn) -> None:
+    """The lock lives on a connection no file runs on: pg_advisory_unlock_all() in a file leaves it held."""
+    project.add(1, "unlock", "SELECT pg_advisory_unlock_all();\nSELECT pg_sleep(0.2);\n")
+    project.add(
+        2,
+        "check",
+        "CREATE TABLE held AS SELECT count(*) AS n FROM pg_locks"
+        " WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid();\n",
+    )
+    assert cli("migrate").exit_code == 0
+    assert one(db, "SELECT n FROM held") == 1
+
+
+# ---- 3. a file runs once: no replay to find the failing line -------------------------------------
+
+
+def test_runtime_error_is_placed_without_running_the_file_again(cli: Cli, project: Project, db: Conn) -> None:
+    db.execute("CREATE SEQUENCE calls")
+    project.add(1, "x", "SELECT nextval('calls');\nSELECT pg_sleep(1);\nSELECT 1/0;\n")
+    started = time.monotonic()
+    r = cli("migrate")
+    elapsed = time.monotonic() - started
+    assert r.exit_code == 1
+    assert "sql/0001_x.up.sql:3:1: division by zero" in r.stderr
+    assert one(db, "SELECT last_value FROM calls") == 1  # nextval ran once: the file ran once
+    assert elapsed < 1.9, f"{elapsed:.1f}s: the file's own time is about 1s"
+    assert history(db) == []
+
+
+def test_cancelled_migration_is_not_started_again(cli: Cli, project: Project, db: Conn, database_url: str) -> None:
+    db.execute("CREATE SEQUENCE calls")
+    project.add(1, "slow", "CREATE TABLE t (id int);\nSELECT nextval('calls');\nSELECT pg_sleep(30);\n")
+
+    def cancel() -> None:
+        with psycopg.connect(database_url, autocommit=True) as other:
+            for _ in range(200):
+                row = other.execute(
+                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'sqlmig' AND query LIKE '%pg_sleep(30)%' AND state = 'active'"
+                ).fetchone()
+                if row:
+                    return
+                time.sleep(0.05)
+
+    canceller = threading.Thread(target=cancel)
+    canceller.start()
+    started = time.monotonic()
+    r = cli("migrate")
+    canceller.join()
+    assert r.exit_code == 1
+    assert time.monotonic() - started < 10
+    assert "canceling statement due to user request" in r.stderr and "0001_slow.up.sql:3:1" in r.stderr
+    assert one(db, "SELECT last_value FROM calls") == 1
+    assert history(db) == [] and "t" not in tables(db)
+
+
+def test_failing_statement_is_shown_whole(cli: Cli, project: Project) -> None:
+    project.add(1, "x", "SELECT 1;\nCREATE TABLE x (\n  id int,\n  v nosuchtype\n);\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "0001_x.up.sql:4:5" in r.stderr
+    for line in ("CREATE TABLE x (", "  id int,", "  v nosuchtype", ");"):
+        assert line in r.stderr
+
+
+def test_error_inside_a_do_block_names_its_line_and_context(cli: Cli, project: Project) -> None:
+    project.add(
+        1,
+        "do",
+        "CREATE TABLE t (id int);\nDO $$\nBEGIN\n  PERFORM 1;\n  PERFORM 1/0;\nEND\n$$;\n",
+    )
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "0001_do.up.sql:5:3: division by zero" in r.stderr
+    assert "CONTEXT:" in r.stderr and "inline_code_block line 4 at PERFORM" in r.stderr
+
+
+def test_lock_timeout_retry_runs_each_attempt_once(cli: Cli, database_url: str, project: Project, db: Conn) -> None:
+    """A transactional file rolled back by lock_timeout is retried from the start (nothing stayed)."""
+    db.execute("CREATE TABLE busy (id int)")
+    db.execute("CREATE SEQUENCE calls")
+    project.add(1, "alter", "SELECT nextval('calls');\nALTER TABLE busy ADD COLUMN v int;\n")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        threading.Timer(1.2, holder.rollback).start()
+        r = cli("migrate", "--lock-timeout", "200ms", "--lock-retries", "4")
+    assert r.exit_code == 0, r.stderr
+    assert "retry 1 of 4" in r.stdout
+    assert [v for v, _, _ in history(db)] == [1]
+
+
+# ---- 4. the file cannot end sqlmig's transaction unnoticed -------------------------------------------
+
+
+def test_commit_hidden_from_the_scanner_leaves_nothing_behind(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(
+        1,
+        "fn",
+        "CREATE TABLE kept (id int);\n"
+        "CREATE FUNCTION begin() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
+        "COMMIT;\n"
+        "CREATE TABLE after_commit (id int);\n",
+    )
+    r = cli("migrate")
+    assert r.exit_code in (1, 3), r.stderr
+    assert "Traceback" not in r.stderr
+    assert tables(db) <= {"sqlmig_migrations"}
+    assert history(db) == []
+
+
+def test_rollback_to_sqlmigs_savepoint_is_detected(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);\n")
+    project.add(2, "b", "CREATE TABLE b (id int);\nROLLBACK TO SAVEPOINT sqlmig_file;\n")
+    r = cli("migrate", "--single-transaction")
+    assert r.exit_code == 1
+    assert "savepoint" in r.stderr and "0002_b.up.sql" in r.stderr
+    assert "applied 0001" not in r.stdout
+    assert tables(db) <= {"sqlmig_migrations"} and history(db) == []
+
+
+def test_transaction_ended_by_the_file_is_recorded_as_failed(
+    cli: Cli, project: Project, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the checks believe: with them switched off, a COMMIT in a file is caught at its end."""
+    import sqlmig.checks
+
+    monkeypatch.setattr(sqlmig.checks, "files_problems", lambda files: [])
+    project.add(1, "commit", "CREATE TABLE a1 (id int);\nCOMMIT;\nCREATE TABLE a2 (id int);\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "ended the transaction sqlmig opened for it" in r.stderr
+    assert "the history marks 1 as failed" in r.stderr
+    assert states(db) == [(1, "failed")]
+    assert "a1" in tables(db)  # committed by the file itself: the history says failed, not pending
+    again = cli("migrate")
+    assert again.exit_code == 3 and "repair --resolve 1" in again.stderr
+
+
+# ---- 6. output tells the truth; 7. COPY TO STDOUT ----------------------------------------------------
+
+
+def test_single_transaction_failure_prints_nothing_as_applied(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);\n")
+    project.add(2, "b", "CREATE TABLE b (id int);\n")
+    project.add(3, "bad", "SELECT 1/0;\n")
+    r = cli("migrate", "--single-transaction")
+    assert r.exit_code == 1
+    assert "applied" not in r.stdout
+    assert "no migration of this run stays applied" in r.stderr
+    assert "rolled back" in r.stderr
+    doc = json.loads(cli("migrate", "--single-transaction", "--json").stdout)
+    assert doc["ran"] == [1, 2] and doc["stayed"] == []
+    assert tables(db) == {"sqlmig_migrations"}
+
+
+def test_json_error_lists_what_this_run_applied_and_what_stayed(cli: Cli, project: Project) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);\n")
+    project.add(2, "bad", "CREATE TABLE b (id int);\nSELECT 1/0;\n")
+    r = cli("migrate", "--json")
+    assert r.exit_code == 1
+    doc = json.loads(r.stdout)
+    assert doc["ran"] == [1] and doc["stayed"] == [1]
+    assert doc["outcome"] == "the migration was rolled back"
+    assert doc["line"] == 2 and doc["statement"] == "SELECT 1/0;"
+
+
+def test_copy_to_stdout_is_refused_before_running(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "t", "CREATE TABLE t (id int);\n")
+    project.add(
+        2, "out", "INSERT INTO t VALUES (1);\nCOPY t TO STDOUT;\nCOPY (SELECT 1) TO stdout WITH (FORMAT csv);\n"
+    )
+    r = cli("migrate")
+    assert r.exit_code == 3
+    assert "0002_out.up.sql:2:1: COPY ... TO STDOUT" in r.stderr and "0002_out.up.sql:3:1" in r.stderr
+    assert tables(db) == {"sqlmig_migrations"}
