@@ -194,15 +194,17 @@ class Runner:
             else:
                 self.session.record_reverted(m.version)
         except HistoryAccessFailed as exc:
+            # The truth the history can still hold: the file's work stays, unrecorded as done.
             verb = "applied" if direction == "up" else "reverted"
+            note = self._record_failed(m, direction, f"ran to its end, but recording it as {verb} failed: {exc}")
             raise MigrationFailed(
-                f"{file.path} ran to its end, but the history could not record it: {exc}",
+                f"{file.path} ran to its end, but the history could not record it as {verb}: {exc}",
                 version=m.version,
                 path=str(file.path),
                 direction=direction,
-                outcome=f"its statements took effect and stay; the history does not show {m.version} as {verb}",
-                hint=f"record it by hand before the next run (the history table is {self._table()}), "
-                "or undo the file's work",
+                outcome=f"its statements took effect and stay; {note}",
+                hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self._table()}; then "
+                f"`sqlmig repair --{'resolve' if direction == 'up' else 'forget'} {m.version}`",
                 ran=_versions(done),
                 stayed=_versions(done),
             ) from None

@@ -295,3 +295,109 @@ def test_copy_to_stdout_is_refused_before_running(cli: Cli, project: Project, db
     assert r.exit_code == 3
     assert "0002_out.up.sql:2:1: COPY ... TO STDOUT" in r.stderr and "0002_out.up.sql:3:1" in r.stderr
     assert tables(db) == {"sqlmig_migrations"}
+
+
+# ---- 5. no-transaction files: the history tells what happened -----------------------------------------
+
+NT = "-- sqlmig:no-transaction\n"
+
+
+def test_leading_set_does_not_make_a_failed_file_partial(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "x", NT + "SET lock_timeout = '1s';\nCREATE INDEX CONCURRENTLY i ON nosuch (id);\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "nothing of it took effect" in r.stderr and "rolled back" not in r.stderr
+    assert states(db) == []
+
+
+def test_failed_single_concurrent_index_is_named_with_its_drop(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "t", "CREATE TABLE t (id int, v int);\nINSERT INTO t VALUES (1, 1), (2, 1);\n")
+    project.add(2, "uniq", NT + "CREATE UNIQUE INDEX CONCURRENTLY t_v_key ON t (v);\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "it left index public.t_v_key on t INVALID" in r.stderr
+    assert 'DROP INDEX CONCURRENTLY "public"."t_v_key"' in r.stderr
+    assert "rolled back" not in r.stderr
+    assert states(db) == [(1, "applied"), (2, "failed")]
+    assert one(db, "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_v_key'::regclass") is False
+    for command in ("status", "validate"):
+        out = cli(command)
+        assert "index public.t_v_key on t: is INVALID" in out.stdout + out.stderr, command
+        assert "DROP INDEX CONCURRENTLY" in out.stdout + out.stderr, command
+
+
+def test_lock_retries_never_run_a_statement_that_took_effect_again(
+    cli: Cli, database_url: str, project: Project, db: Conn
+) -> None:
+    db.execute("CREATE TABLE busy (id int)")
+    db.execute("CREATE TABLE counter (n int)")
+    db.execute("INSERT INTO counter VALUES (0)")
+    project.add(1, "nt", NT + "UPDATE counter SET n = n + 1;\nALTER TABLE busy ADD COLUMN v int;\n")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        r = cli("migrate", "--lock-timeout", "100ms", "--lock-retries", "3")
+        holder.rollback()
+    assert r.exit_code == 1
+    assert "retry" not in r.stdout
+    assert one(db, "SELECT n FROM counter") == 1
+    assert "1 statement before it took effect and stay" in r.stderr
+    assert states(db) == [(1, "failed")]
+
+
+def test_lock_retries_retry_a_no_transaction_file_while_nothing_took_effect(
+    cli: Cli, database_url: str, project: Project, db: Conn
+) -> None:
+    db.execute("CREATE TABLE busy (id int)")
+    project.add(1, "nt", NT + "SET lock_timeout = '100ms';\nALTER TABLE busy ADD COLUMN v int;\n")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        threading.Timer(0.8, holder.rollback).start()
+        r = cli("migrate", "--lock-retries", "4")
+    assert r.exit_code == 0, r.stderr
+    assert "retry 1 of 4" in r.stdout
+    assert states(db) == [(1, "applied")]
+
+
+def test_begin_without_commit_is_refused(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "open", NT + "CREATE TABLE t0 (id int);\nBEGIN;\nCREATE TABLE t1 (id int);\n")
+    r = cli("migrate")
+    assert r.exit_code == 3
+    assert "0001_open.up.sql:3:1: this BEGIN is never ended" in r.stderr
+    assert tables(db) == {"sqlmig_migrations"}
+    project.add(2, "closed", NT + "BEGIN;\nCREATE TABLE t2 (id int);\nCOMMIT;\n")
+    (project.sql / "0001_open.up.sql").unlink()
+    (project.sql / "0001_open.down.sql").unlink()
+    assert cli("migrate").exit_code == 0
+    assert states(db) == [(2, "applied")]
+
+
+def test_transaction_left_open_is_detected_at_run_time(
+    cli: Cli, project: Project, db: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlmig.checks
+
+    monkeypatch.setattr(sqlmig.checks, "files_problems", lambda files: [])
+    project.add(1, "open", NT + "CREATE TABLE t0 (id int);\nBEGIN;\nCREATE TABLE t1 (id int);\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "0001_open.up.sql:3:1: the file leaves a transaction open" in r.stderr
+    assert "applied" not in r.stdout
+    assert states(db) == [(1, "failed")]
+    assert "t0" in tables(db) and "t1" not in tables(db)
+
+
+def test_history_write_denied_after_the_file_ran_is_recorded_as_failed(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(
+        1,
+        "deny",
+        "CREATE FUNCTION deny() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN IF NEW.version = 2 AND NEW.state = "
+        "'applied' THEN RAISE EXCEPTION 'history write denied'; END IF; RETURN NEW; END$$;\n"
+        "CREATE TRIGGER deny BEFORE INSERT ON sqlmig_migrations FOR EACH ROW EXECUTE FUNCTION deny();\n",
+    )
+    project.add(2, "nt", NT + "CREATE TABLE t2 (id int);\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "ran to its end, but the history could not record it as applied: history write denied" in r.stderr
+    assert "the history marks 2 as failed" in r.stderr
+    assert states(db) == [(1, "applied"), (2, "failed")]
+    assert "t2" in tables(db)
