@@ -229,6 +229,134 @@ def test_concurrent_migrate_down_and_status(project: Project, database_url: str,
     assert_consistent(db, list(range(1, 9)))
 
 
+NT = "-- sqlmig:no-transaction\n"
+
+
+def index_project(project: Project, lead: str = "") -> None:
+    """Table t1 with rows, then a no-transaction file that builds an index CONCURRENTLY."""
+    project.add(
+        1,
+        "t1",
+        "CREATE TABLE t1 (id int, v int);\nINSERT INTO t1 SELECT g, g FROM generate_series(1, 20000) g;\n",
+        "DROP TABLE t1;\n",
+    )
+    project.add(
+        2, "idx", f"{NT}{lead}CREATE INDEX CONCURRENTLY t1_v ON t1 (v);\n", f"{NT}DROP INDEX CONCURRENTLY t1_v;\n"
+    )
+
+
+def test_waiting_runner_does_not_deadlock_create_index_concurrently(
+    project: Project, database_url: str, db: Conn
+) -> None:
+    """The second runner waits for the lock while the first runs CREATE INDEX CONCURRENTLY, which waits
+    for every older snapshot in the database: a waiter blocked in pg_advisory_lock() holds one."""
+    index_project(project, lead="SELECT pg_sleep(1.5);\n")
+    first = start(project, database_url, "migrate")
+    try:
+        wait_until(lambda: sqlmig_busy(db, "pg_sleep"), what="the first runner's index file to start")
+        second = start(project, database_url, "migrate")
+        out1, err1 = first.communicate(timeout=60)
+        out2, err2 = second.communicate(timeout=60)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert "applied 0002_idx" in out1 and "nothing to apply" in out2
+    assert db.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = 't1_v'::regclass").fetchone() == (True,)
+    assert [int(str(v)) for v, _, _ in history(db)] == [1, 2]
+    assert advisory_locks(db) == 0
+
+
+def test_sixteen_replicas_with_a_concurrent_index_file(project: Project, database_url: str, db: Conn) -> None:
+    index_project(project)
+    project.add(3, "t3", "CREATE TABLE t3 (id int);\n", "DROP TABLE t3;\n")
+
+    def one(_: int) -> Result:
+        return run_process("--database-url", database_url, "migrate", cwd=project.root, timeout=120)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(one, range(16)))
+    assert [r.exit_code for r in results] == [0] * 16, [r.stderr for r in results if r.exit_code]
+    applied = [line for r in results for line in r.stdout.splitlines() if line.startswith("applied 00")]
+    assert len(applied) == 3
+    assert db.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone() == (0,)
+    assert db.execute("SELECT to_regclass('t1_v') IS NOT NULL").fetchone() == (True,)
+    assert [int(str(v)) for v, _, _ in history(db)] == [1, 2, 3]
+    assert {"t1", "t3"} <= tables(db) and advisory_locks(db) == 0
+
+
+def partial_project(project: Project) -> None:
+    """A no-transaction file whose first statement commits, then a long one."""
+    project.add(1, "t1", "CREATE TABLE t1 (id int);\n", "DROP TABLE t1;\n")
+    project.add(2, "t2", f"{NT}CREATE TABLE t2 (id int);\nSELECT pg_sleep(60);\n", f"{NT}DROP TABLE t2;\n")
+    project.add(3, "t3", "CREATE TABLE t3 (id int);\n", "DROP TABLE t3;\n")
+
+
+def failed_rows(db: Conn) -> list[tuple[object, ...]]:
+    return db.execute("SELECT version, state, error FROM sqlmig_migrations ORDER BY version").fetchall()
+
+
+def test_ctrl_c_after_a_no_transaction_statement_took_effect_records_failed(
+    project: Project, database_url: str, db: Conn
+) -> None:
+    partial_project(project)
+    proc = start(project, database_url, "migrate")
+    try:
+        wait_until(lambda: sqlmig_busy(db, "pg_sleep"), what="the no-transaction file to be running")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted while running sql/0002_t2.up.sql:3:1" in err
+    assert "1 statement before it took effect and stay" in err and "the history marks 2 as failed" in err
+    assert "rolled back" not in err and "Traceback" not in err
+    rows = failed_rows(db)
+    assert [r[:2] for r in rows] == [(1, "applied"), (2, "failed")] and "interrupted" in str(rows[1][2])
+    assert {"t1", "t2"} <= tables(db) and "t3" not in tables(db)  # the history matches the catalog
+    wait_until(lambda: sqlmig_gone(db), what="backends to end")
+    assert advisory_locks(db) == 0
+    again = run_process("--database-url", database_url, "migrate", cwd=project.root)
+    assert again.exit_code == 3 and "repair --resolve 2" in again.stderr
+
+
+def test_terminated_backend_during_a_no_transaction_file_records_failed(
+    project: Project, database_url: str, db: Conn
+) -> None:
+    partial_project(project)
+    proc = start(project, database_url, "migrate")
+    try:
+        wait_until(lambda: sqlmig_busy(db, "pg_sleep"), what="the no-transaction file to be running")
+        db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE application_name = 'sqlmig' AND datname = current_database() AND query LIKE '%pg_sleep%'"
+        )
+        _out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1, err
+    assert "the history marks 2 as failed" in err and "Traceback" not in err
+    assert [r[:2] for r in failed_rows(db)] == [(1, "applied"), (2, "failed")]
+    assert {"t1", "t2"} <= tables(db) and "t3" not in tables(db)
+    wait_until(lambda: sqlmig_gone(db), what="backends to end")
+    assert advisory_locks(db) == 0
+
+
+def test_ctrl_c_under_single_transaction_says_nothing_stays(project: Project, database_url: str, db: Conn) -> None:
+    slow_project(project)
+    proc = start(project, database_url, "migrate", "--single-transaction")
+    try:
+        wait_until(lambda: sqlmig_busy(db, "pg_sleep"), what="migration 2 to be running")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "nothing of this run stays" in err and "applied" not in out
+    wait_until(lambda: sqlmig_gone(db), what="backend to end")
+    assert_consistent(db, [])
+
+
 def test_new_leaves_no_partial_pair_when_second_write_fails(project: Project) -> None:
     blocker = project.sql / ".0001_thing.down.sql.tmp"
     blocker.mkdir()  # writing the down file's temporary fails (it is a directory)
