@@ -532,7 +532,9 @@ def _versions(items: Sequence[RunItem]) -> tuple[int, ...]:
 def _what_stays(took_effect: int, left: Sequence[InvalidIndex]) -> str:
     parts = []
     if took_effect:
-        parts.append(f"{plural(took_effect, 'statement')} before it took effect and stay")
+        parts.append(
+            f"{plural(took_effect, 'statement')} before it took effect and {'stays' if took_effect == 1 else 'stay'}"
+        )
     for ix in left:
         parts.append(f"it left index {ix.schema}.{ix.name} on {ix.table} INVALID")
     return "; ".join(parts) or "nothing of it took effect"

@@ -30,6 +30,46 @@ FAMILIES: list[tuple[str, str, str]] = [
         "each migration applied once; all exit 0; " + AFTER_FAULT,
     ),
     (
+        r"test_faults.py::test_(waiting_runner|sixteen_replicas)",
+        "runners waiting while CREATE INDEX CONCURRENTLY runs",
+        "no deadlock; index valid; each migration applied once; " + AFTER_FAULT,
+    ),
+    (
+        r"test_faults.py::test_(ctrl_c_after|terminated_backend)",
+        "Ctrl-C / terminated backend in a no-transaction file",
+        "history says failed with the statement reached; history = catalog; lock free; rerun refuses clearly",
+    ),
+    (
+        r"test_faults.py::test_ctrl_c_under_single",
+        "Ctrl-C under --single-transaction",
+        "exit 130, says nothing stays; nothing printed as applied; " + AFTER_FAULT,
+    ),
+    (
+        r"test_executor.py::test_(temp_table|session_replication|search_path|role_set|prepared|a_file_cannot)",
+        "session state a file leaves (SET, role, temp table, cursor, LISTEN, unlock)",
+        "the next file, the history row and the next run start clean",
+    ),
+    (
+        r"test_executor.py::test_(runtime_error|cancelled|failing_statement|error_inside|lock_timeout_retry)",
+        "runtime error, cancel, lock timeout",
+        "file runs once (sequence counts 1); file:line:col, whole statement, DO-block line",
+    ),
+    (
+        r"test_executor.py::test_(commit_hidden|rollback_to|transaction_ended)",
+        "a file that ends sqlmig's transaction",
+        "detected at the file's end; history says failed or nothing stays",
+    ),
+    (
+        r"test_executor.py::test_(leading_set|failed_single|lock_retries_|begin_without|transaction_left|history_write)",
+        "no-transaction files stopped part-way",
+        "history says failed/applied as the catalog shows; INVALID index named with its DROP; no re-run",
+    ),
+    (
+        r"test_executor.py::test_(single_transaction_failure|json_error|copy_to)",
+        "what the output claims",
+        "nothing shown as applied unless committed; JSON lists ran/stayed; COPY TO STDOUT refused",
+    ),
+    (
         r"test_faults.py::test_new_",
         "`new` on full disk / no permission / failed write",
         "exit 3, no partial pair left behind",

@@ -340,7 +340,7 @@ def test_lock_retries_never_run_a_statement_that_took_effect_again(
     assert r.exit_code == 1
     assert "retry" not in r.stdout
     assert one(db, "SELECT n FROM counter") == 1
-    assert "1 statement before it took effect and stay" in r.stderr
+    assert "1 statement before it took effect and stays" in r.stderr
     assert states(db) == [(1, "failed")]
 
 

@@ -304,12 +304,12 @@ def test_ctrl_c_after_a_no_transaction_statement_took_effect_records_failed(
     try:
         wait_until(lambda: sqlmig_busy(db, "pg_sleep"), what="the no-transaction file to be running")
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted while running sql/0002_t2.up.sql:3:1" in err
-    assert "1 statement before it took effect and stay" in err and "the history marks 2 as failed" in err
+    assert "1 statement before it took effect and stays" in err and "the history marks 2 as failed" in err
     assert "rolled back" not in err and "Traceback" not in err
     rows = failed_rows(db)
     assert [r[:2] for r in rows] == [(1, "applied"), (2, "failed")] and "interrupted" in str(rows[1][2])
