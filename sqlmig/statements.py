@@ -16,6 +16,7 @@ from typing import NamedTuple
 _NEEDS_SCANNER = re.compile(r"""['"$\\()]|/\*|--""")
 _WORD = re.compile(r"[A-Za-z_\x80-\U0010ffff][A-Za-z_0-9$\x80-\U0010ffff]*")
 _SPACE = " \t\n\r\f\v"
+_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")  # like PostgreSQL: ASCII only
 
 
 class Piece(NamedTuple):
@@ -28,9 +29,9 @@ class Piece(NamedTuple):
     column: int
 
     def words(self, n: int) -> tuple[str, ...]:
-        """The first `n` words, uppercased (ASCII), like Statement.words."""
+        """The first `n` words, ASCII letters uppercased, like Statement.words."""
         found = _WORD.findall(self.text, 0)[:n] if n > 0 else []
-        return tuple(w.upper() if w.isascii() else w for w in found)
+        return tuple(w.upper() if w.isascii() else w.translate(_UPPER) for w in found)
 
 
 def split_plain(sql: str) -> list[Piece] | None:

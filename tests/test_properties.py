@@ -168,3 +168,31 @@ def test_checks_prefilter_never_hides_a_refusal(sql: str, no_transaction: bool) 
 
     file = SqlFile(Path("0001_x.down.sql"), sql, Directives(no_transaction=no_transaction))
     assert checks.file_problems(file) == checks._scanned_problems(file)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["DROP", " TABLE", "a", "b1", ";", ";;", " ", "\n", "\t", "IF EXISTS", "é", ",", ".", "::", "= 1"]
+        ),
+        max_size=30,
+    ).map("".join)
+)
+@example("DROP TABLE a;\n\nDROP TABLE b")
+@example("  ;  DROP VIEW v ;\n")
+@example("DROP TABLE a (")
+def test_plain_split_agrees_with_the_scanner(sql: str) -> None:
+    """Down files split without the scanner give exactly the scanner's statements, or go to it."""
+    from sqlmig.scanner import split_statements
+    from sqlmig.statements import split_plain
+
+    count_case("test_plain_split_agrees_with_the_scanner")
+    plain = split_plain(sql)
+    if plain is None:
+        return
+    reference = split_statements(sql)
+    assert [(p.text, p.start, p.line, p.column) for p in plain] == [
+        (s.text, s.start, s.line, s.column) for s in reference
+    ]
+    assert [p.words(3) for p in plain] == [s.words(3) for s in reference]
