@@ -401,3 +401,38 @@ def test_history_write_denied_after_the_file_ran_is_recorded_as_failed(cli: Cli,
     assert "the history marks 2 as failed" in r.stderr
     assert states(db) == [(1, "applied"), (2, "failed")]
     assert "t2" in tables(db)
+
+
+def test_a_role_without_superuser_runs_files_that_switch_roles(
+    project: Project, database_url: str, db: Conn, server_url: str
+) -> None:
+    """The reset between files and the history write as the connecting user need no privilege."""
+    from psycopg.conninfo import make_conninfo
+
+    from .support import run_cli
+
+    suffix = uuid.uuid4().hex[:8]
+    deployer, owner = f"deployer_{suffix}", f"owner_{suffix}"
+    dbname = one(db, "SELECT current_database()")
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {owner} NOLOGIN")
+        admin.execute(f"CREATE ROLE {deployer} LOGIN IN ROLE {owner}")
+        admin.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO {deployer}')
+    db.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {deployer}, {owner}")
+    try:
+        project.add(1, "owned", f"SET ROLE {owner};\nCREATE TABLE owned (id int);\n", "DROP TABLE owned;\n")
+        project.add(2, "temp", "CREATE TEMP TABLE scratch (id int);\n", "SELECT 1;\n")
+        url = make_conninfo(database_url, user=deployer)
+        r = run_cli("--database-url", url, "migrate")
+        assert r.exit_code == 0, r.stderr
+        assert one(db, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'") == owner
+        assert {str(r[0]) for r in db.execute("SELECT applied_by FROM sqlmig_migrations").fetchall()} == {deployer}
+        assert run_cli("--database-url", url, "down", "--all").exit_code == 0
+        assert history(db) == []
+    finally:
+        db.execute("DROP TABLE IF EXISTS sqlmig_migrations, owned")
+        db.execute(f"REVOKE ALL ON SCHEMA public FROM {deployer}, {owner}")
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'REVOKE ALL ON DATABASE "{dbname}" FROM {deployer}')
+            admin.execute(f"DROP ROLE {deployer}")
+            admin.execute(f"DROP ROLE {owner}")
