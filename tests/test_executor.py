@@ -436,3 +436,18 @@ def test_a_role_without_superuser_runs_files_that_switch_roles(
             admin.execute(f'REVOKE ALL ON DATABASE "{dbname}" FROM {deployer}')
             admin.execute(f"DROP ROLE {deployer}")
             admin.execute(f"DROP ROLE {owner}")
+
+
+def test_lock_timeout_retry_inside_a_single_transaction(
+    cli: Cli, database_url: str, project: Project, db: Conn
+) -> None:
+    db.execute("CREATE TABLE busy (id int)")
+    project.add(1, "a", "CREATE TABLE a (id int);\n")
+    project.add(2, "alter", "ALTER TABLE busy ADD COLUMN v int;\n")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        threading.Timer(0.8, holder.rollback).start()
+        r = cli("migrate", "--single-transaction", "--lock-timeout", "100ms", "--lock-retries", "4")
+    assert r.exit_code == 0, r.stderr
+    assert "retry 1 of 4" in r.stdout
+    assert [v for v, _, _ in history(db)] == [1, 2] and "a" in tables(db)

@@ -182,9 +182,12 @@ def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error]
 
 
 def _end_failed(conn: Conn, inside_transaction: bool) -> None:
-    """After a failure: roll the file back and give the session back clean (or leave the caller's
-    transaction failed, which it rolls back)."""
+    """After a failure: roll the file back and give the session back clean. Inside the caller's
+    transaction, back to the file's savepoint (a lock-timeout retry starts from there); if the
+    file removed that savepoint, the caller's transaction stays failed and is rolled back by it."""
     if inside_transaction:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
         return
     with contextlib.suppress(psycopg.Error):
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
