@@ -157,7 +157,7 @@ class Runner:
 
         statements = statements_of(file)
         watch = "concurrently" in file.sql.lower()  # only a CONCURRENTLY build leaves an INVALID index
-        before = {ix.drop_statement for ix in self.session.invalid_indexes()} if watch else set()
+        before = {ix.drop_statement for ix in self._left_invalid(set())} if watch else set()
         lock_timeout, statement_timeout = self._timeouts(file)
         progress = Progress()
         for attempt in range(self.settings.lock_retries + 1):

@@ -451,3 +451,22 @@ def test_lock_timeout_retry_inside_a_single_transaction(
     assert r.exit_code == 0, r.stderr
     assert "retry 1 of 4" in r.stdout
     assert [v for v, _, _ in history(db)] == [1, 2] and "a" in tables(db)
+
+
+DEFERRED = (
+    "CREATE TABLE p (id int PRIMARY KEY);\n"
+    "CREATE TABLE c (pid int REFERENCES p DEFERRABLE INITIALLY DEFERRED);\n"
+    "INSERT INTO c VALUES (1);\n"
+)
+
+
+@pytest.mark.parametrize("flags", [[], ["--single-transaction"]])
+def test_deferred_constraint_failing_at_commit(cli: Cli, project: Project, db: Conn, flags: list[str]) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);\n")
+    project.add(2, "deferred", DEFERRED)
+    r = cli("migrate", *flags)
+    assert r.exit_code == 1, r.stderr
+    assert "COMMIT" in r.stderr and "23503" in r.stderr and "Traceback" not in r.stderr
+    assert "p" not in tables(db) and "applied 0002" not in r.stdout
+    expected = [] if flags else [1]
+    assert [v for v, _, _ in history(db)] == expected

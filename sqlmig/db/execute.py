@@ -205,7 +205,10 @@ def whole_run(conn: Conn) -> Iterator[None]:
     except BaseException:
         abandon(conn)
         raise
-    conn.execute("COMMIT")
+    try:
+        conn.execute("COMMIT")
+    except psycopg.Error as exc:  # a deferred constraint or trigger: PostgreSQL rolled it all back
+        raise FileFailed(_unplaced(exc), at_commit=True, lost=conn.closed or conn.broken) from None
 
 
 def abandon(conn: Conn) -> None:
