@@ -28,6 +28,8 @@ from psycopg import sql
 
 from ..errors import first_line
 from ..migrations import SqlFile
+from .connect import log as sql_log
+from .connect import preview
 from .history import FILE_STARTED
 
 if TYPE_CHECKING:
@@ -168,17 +170,33 @@ def run_in_transaction(
 def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error] | None:
     """Send every query in one pipeline; (index, error) of the one that failed, or None."""
     cursors: list[psycopg.Cursor[tuple[object, ...]]] = []
+    started = time.perf_counter()
+    failed: tuple[int, psycopg.Error] | None = None
     try:
         with conn.pipeline():
             for query, params in queries:
-                cur = conn.cursor()
+                cur = psycopg.Cursor(conn)  # not the logging cursor: in a pipeline, results come later
                 cursors.append(cur)
                 cur.execute(query, params)
     except psycopg.Error as exc:
         # Results arrive in order: the statements before the failing one have theirs.
-        failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors) - 1)
-        return failed, exc
-    return None
+        failed = next((i for i, c in enumerate(cursors) if c.pgresult is None), len(cursors) - 1), exc
+    if sql_log.isEnabledFor(logging.DEBUG):
+        _log_pipeline(conn, queries, failed, (time.perf_counter() - started) * 1000)
+    return failed
+
+
+def _log_pipeline(conn: Conn, queries: Sequence[Query], failed: tuple[int, psycopg.Error] | None, ms: float) -> None:
+    """--verbose: each statement of a pipeline with what became of it (the time is the pipeline's)."""
+    for i, (query, _) in enumerate(queries):
+        if failed is None or i < failed[0]:
+            outcome = "ok"
+        elif i == failed[0]:
+            outcome = f"error {failed[1].diag.sqlstate or type(failed[1]).__name__}"
+        else:
+            outcome = "not run"
+        text = query.as_string(conn) if isinstance(query, sql.Composable) else query
+        sql_log.debug("%8.1f ms  %s  %s [pipeline %d/%d]", ms, outcome, preview(text), i + 1, len(queries))
 
 
 def _end_failed(conn: Conn, inside_transaction: bool) -> None:
