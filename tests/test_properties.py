@@ -170,11 +170,14 @@ def test_checks_prefilter_never_hides_a_refusal(sql: str, no_transaction: bool) 
     assert checks.file_problems(file) == checks._scanned_problems(file)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(
     st.lists(
         st.sampled_from(
-            ["DROP", " TABLE", "a", "b1", ";", ";;", " ", "\n", "\t", "IF EXISTS", "é", ",", ".", "::", "= 1"]
+            [
+                *["DROP", " TABLE", "a", "b1", ";", ";;", " ", "\n", "\t", "IF EXISTS", "é", ",", ".", "::", "= 1"],
+                *["(", ")", "f(int)", "CREATE FUNCTION", " BEGIN ATOMIC", " END", "Begin", "CASE", "create"],
+            ]
         ),
         max_size=30,
     ).map("".join)
@@ -182,6 +185,9 @@ def test_checks_prefilter_never_hides_a_refusal(sql: str, no_transaction: bool) 
 @example("DROP TABLE a;\n\nDROP TABLE b")
 @example("  ;  DROP VIEW v ;\n")
 @example("DROP TABLE a (")
+@example("DROP FUNCTION f(text, integer);\nDROP TABLE t;\n")
+@example(") ( ; ) a; b")
+@example("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;")
 def test_plain_split_agrees_with_the_scanner(sql: str) -> None:
     """Down files split without the scanner give exactly the scanner's statements, or go to it."""
     from sqlmig.scanner import split_statements

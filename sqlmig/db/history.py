@@ -130,15 +130,16 @@ class History:
     def insert_query(
         self, version: int, name: str, checksum: str, applied_sql: str
     ) -> tuple[sql.Composed, list[object]]:
-        """The row of an applied migration, sent in the same transaction (and pipeline) as its SQL."""
+        """The row of an applied migration, sent in the same transaction (and pipeline) as its SQL;
+        libpq placeholders ($1...), as the executor's pipeline takes them."""
         return sql.SQL(
             "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
-            " VALUES (%s, %s, %s, %s, " + _ELAPSED_MS + ", 'applied')"
+            " VALUES ($1, $2, $3, $4, " + _ELAPSED_MS + ", 'applied')"
         ).format(self.ident), [version, name, checksum, applied_sql]
 
     def delete_query(self, version: int) -> tuple[sql.Composed, list[object]]:
         """Removal of a reverted migration's row, sent with its down SQL."""
-        return sql.SQL("DELETE FROM {} WHERE version = %s").format(self.ident), [version]
+        return sql.SQL("DELETE FROM {} WHERE version = $1").format(self.ident), [version]
 
     def record_failed(self, version: int, name: str, checksum: str, applied_sql: str, error: str) -> None:
         """A non-transactional up that stopped part-way: its row says so until a human resolves it."""
