@@ -16,6 +16,7 @@ and the next run start from the state a new connection has.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import secrets
@@ -97,18 +98,22 @@ class FileFailed(Exception):
         self.history_write = history_write
 
 
-def _timeouts(lock_timeout: str | None, statement_timeout: str | None) -> tuple[sql.Composed, list[object]]:
-    """One statement: the file's timeouts (like SET LOCAL), its guard ($1), and when it started."""
-    parts = [sql.SQL("pg_catalog.set_config({}, $1, true)").format(sql.Literal(_GUARD))]
-    params: list[object] = []
-    for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
-        if value is not None:
-            params.append(value)
-            parts.append(sql.SQL(f"pg_catalog.set_config({{}}, ${len(params) + 1}, true)").format(sql.Literal(name)))
-    parts.append(
-        sql.SQL("pg_catalog.set_config({}, pg_catalog.clock_timestamp()::text, true)").format(sql.Literal(FILE_STARTED))
-    )
-    return sql.SQL("SELECT ") + sql.SQL(", ").join(parts), params
+@functools.cache
+def _start_text(lock_timeout: bool, statement_timeout: bool) -> str:
+    """The statement that starts a file: its guard mark ($1), its timeouts (like SET LOCAL),
+    and when it started. Composed once per shape: it is the same for every file."""
+    names = [_GUARD] + ["lock_timeout"] * lock_timeout + ["statement_timeout"] * statement_timeout
+    parts = [f"pg_catalog.set_config('{name}', ${i}, true)" for i, name in enumerate(names, start=1)]
+    parts.append(f"pg_catalog.set_config('{FILE_STARTED}', pg_catalog.clock_timestamp()::text, true)")
+    return "SELECT " + ", ".join(parts)
+
+
+# After the file: division by zero unless this transaction (or savepoint) still carries its mark;
+# then the file's role and session user are undone, so the history is written as the connecting user.
+_END = (
+    "SELECT 1 / (pg_catalog.current_setting($1, true) IS NOT DISTINCT FROM $2)::int,"
+    " pg_catalog.set_config('session_authorization', $3, true), pg_catalog.set_config('role', 'none', true)"
+)
 
 
 def run_in_transaction(
@@ -128,21 +133,19 @@ def run_in_transaction(
     Raises FileFailed; the transaction (or savepoint) is then rolled back and the session reset.
     """
     token = secrets.token_hex(8)
-    timeouts, params = _timeouts(lock_timeout, statement_timeout)
+    start = _start_text(lock_timeout is not None, statement_timeout is not None)
+    params = [v for v in (lock_timeout, statement_timeout) if v is not None]
     queries: list[Query] = []
     if inside_transaction:
         queries.append((f"SAVEPOINT {SAVEPOINT}", None))
         queries.extend((q, None) for q in _RESET_IN_TRANSACTION)
     else:
         queries.append(("BEGIN", None))
-    queries.append((timeouts, [token, *params]))
+    queries.append((start, [token, *params]))
     first_statement = len(queries)
     queries.extend((s.text, None) for s in statements)
     guard = len(queries)
-    # Division by zero unless this transaction (or savepoint) still carries its mark.
-    queries.append(("SELECT 1 / (pg_catalog.current_setting($1, true) IS NOT DISTINCT FROM $2)::int", [_GUARD, token]))
-    # The file may have changed role or session user: the history is written as the connecting user.
-    queries.append(("SET SESSION AUTHORIZATION DEFAULT", None))
+    queries.append((_END, [_GUARD, token, conn.info.user]))
     queries.extend(record)
     commit = len(queries)
     if inside_transaction:
@@ -167,7 +170,7 @@ def run_in_transaction(
         raise FileFailed(_unplaced(exc), ended_transaction=True) from None
     if at == commit:
         raise FileFailed(_unplaced(exc), at_commit=True) from None
-    raise FileFailed(_unplaced(exc), history_write=at > guard + 1) from None
+    raise FileFailed(_unplaced(exc), history_write=at > guard) from None
 
 
 def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error] | None:

@@ -51,6 +51,8 @@ class History:
         self.ident = sql.Identifier(schema, table)
         self._columns: set[str] | None = None
         self._looked = False
+        self._insert: str | None = None  # the row statements, composed once per run
+        self._delete: str | None = None
 
     def columns(self) -> set[str] | None:
         """The table's columns, or None when the table does not exist (nothing applied yet).
@@ -127,19 +129,25 @@ class History:
         found = {int(r[0]): (None if r[1] is None else str(r[1])) for r in rows}  # type: ignore[call-overload]
         return {v: found.get(v) for v in wanted}
 
-    def insert_query(
-        self, version: int, name: str, checksum: str, applied_sql: str
-    ) -> tuple[sql.Composed, list[object]]:
+    def insert_query(self, version: int, name: str, checksum: str, applied_sql: str) -> tuple[str, list[object]]:
         """The row of an applied migration, sent in the same transaction (and pipeline) as its SQL;
         libpq placeholders ($1...), as the executor's pipeline takes them."""
-        return sql.SQL(
-            "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
-            " VALUES ($1, $2, $3, $4, " + _ELAPSED_MS + ", 'applied')"
-        ).format(self.ident), [version, name, checksum, applied_sql]
+        if self._insert is None:
+            self._insert = (
+                sql.SQL(
+                    "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
+                    " VALUES ($1, $2, $3, $4, " + _ELAPSED_MS + ", 'applied')"
+                )
+                .format(self.ident)
+                .as_string(self.conn)
+            )
+        return self._insert, [version, name, checksum, applied_sql]
 
-    def delete_query(self, version: int) -> tuple[sql.Composed, list[object]]:
+    def delete_query(self, version: int) -> tuple[str, list[object]]:
         """Removal of a reverted migration's row, sent with its down SQL."""
-        return sql.SQL("DELETE FROM {} WHERE version = $1").format(self.ident), [version]
+        if self._delete is None:
+            self._delete = sql.SQL("DELETE FROM {} WHERE version = $1").format(self.ident).as_string(self.conn)
+        return self._delete, [version]
 
     def record_failed(self, version: int, name: str, checksum: str, applied_sql: str, error: str) -> None:
         """A non-transactional up that stopped part-way: its row says so until a human resolves it."""
