@@ -159,11 +159,14 @@ def run_in_transaction(
     if index is None:
         log.info("%s: %d statements in one request, %.1f ms", file.path, len(statements), duration)
         return duration
-    exc = index[1]
+    at, exc = index
+    if at > commit and not (conn.closed or conn.broken):
+        # Committed; only DISCARD ALL failed. A new connection is the clean session it would give.
+        conn.close()
+        return duration
     if conn.closed or conn.broken:
         raise FileFailed(_unplaced(exc), lost=True) from None
     _end_failed(conn, inside_transaction)
-    at = index[0]
     if first_statement <= at < guard:
         raise FileFailed(_placed(exc, file, statements[at - first_statement])) from None
     if at == guard:
