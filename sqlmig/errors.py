@@ -174,7 +174,8 @@ class MigrationFailed(SqlmigError):
         """What stays: this file's outcome, then this run's earlier migrations."""
         verb = "applied" if self.direction == "up" else "reverted"
         stays = (
-            f"{plural(len(self.stayed), 'migration')} of this run stay {verb} ({', '.join(map(str, self.stayed))})"
+            f"{plural(len(self.stayed), 'migration')} of this run {'stays' if len(self.stayed) == 1 else 'stay'} "
+            f"{verb} ({', '.join(map(str, self.stayed))})"
             if self.stayed
             else f"no migration of this run stays {verb}"
         )

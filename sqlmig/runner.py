@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 EventHandler = Callable[[Event], None]
 LOCK_NOT_AVAILABLE = "55P03"
+INSUFFICIENT_PRIVILEGE = "42501"
 MULTIPLE_COMMANDS = "cannot insert multiple commands into a prepared statement"
 
 
@@ -67,6 +68,7 @@ class Runner:
         done: list[RunItem] = []
         for index, entry in enumerate(todo, start=1):
             item = item_of(entry, direction)
+            self._check_lock(item, done, direction)
             self.emit(Event("migration_start", total=len(todo), index=index, item=item, direction=direction))
             duration, retries = self._one(entry, direction, item, done)
             item = item._replace(duration_ms=duration, retries=retries)
@@ -173,7 +175,7 @@ class Runner:
                 break
             except FileFailed as exc:
                 left = self._left_invalid(before) if watch else []
-                untouched = exc.took_effect == 0 and not left and not exc.lost
+                untouched = exc.took_effect == 0 and not left and not exc.lost and not exc.self_committing
                 retryable = untouched and exc.failure.sqlstate == LOCK_NOT_AVAILABLE
                 if retryable and self._may_retry(attempt, file, item, direction):
                     continue
@@ -189,10 +191,18 @@ class Runner:
         else:  # pragma: no cover - the loop breaks or raises
             raise AssertionError("unreachable")
         try:
-            if direction == "up":
-                self.session.record_applied(m.version, m.name, m.checksum, m.up.sql, round(duration))
-            else:
-                self.session.record_reverted(m.version)
+            try:
+                self._record_done(m, direction, duration)
+            except KeyboardInterrupt:
+                # The file ran to its end: the history must say so before the run stops.
+                self._record_done(m, direction, duration, unless_recorded=True)
+                raise Interrupted(
+                    f"interrupted after {file.path} ran to its end; the history records it as "
+                    f"{'applied' if direction == 'up' else 'reverted'}",
+                    hint=_stays_sentence(done, direction),
+                    ran=(*_versions(done), m.version),
+                    stayed=(*_versions(done), m.version),
+                ) from None
         except HistoryAccessFailed as exc:
             # The truth the history can still hold: the file's work stays, unrecorded as done.
             verb = "applied" if direction == "up" else "reverted"
@@ -209,6 +219,15 @@ class Runner:
                 stayed=_versions(done),
             ) from None
         return duration, attempt
+
+    def _record_done(self, m: Migration, direction: str, duration: float, *, unless_recorded: bool = False) -> None:
+        """The history row of a no-transaction file that ran to its end (on the control connection)."""
+        if unless_recorded and self._committed(m.version, direction):
+            return
+        if direction == "up":
+            self.session.record_applied(m.version, m.name, m.checksum, m.up.sql, round(duration))
+        else:
+            self.session.record_reverted(m.version)
 
     # ---- the whole run in one transaction ------------------------------------------------------
 
@@ -257,6 +276,15 @@ class Runner:
             self.emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
         return ran
 
+    def _check_lock(self, item: RunItem, done: Sequence[RunItem], direction: str) -> None:
+        """Before a file: sqlmig's lock is still held (its connection can be ended from outside, by
+        an administrator or a file); without it another run could be running the same file."""
+        if not self.session.lock_held():
+            raise ConnectionFailed(
+                f"the connection holding sqlmig's lock was lost before {item.path}; nothing more was run",
+                hint=f"{_stays_sentence(done, direction)}; run `sqlmig status`, then migrate again",
+            )
+
     # ---- what went wrong, said once ------------------------------------------------------------
 
     def _may_retry(self, attempt: int, file: SqlFile, item: RunItem, direction: str) -> bool:
@@ -298,8 +326,7 @@ class Runner:
                     file,
                     direction,
                     exc,
-                    message=f"{file.path} ended or rolled back the savepoint sqlmig runs it in "
-                    "(ROLLBACK TO / RELEASE SAVEPOINT sqlmig_file?), so its work cannot be told apart",
+                    message=f"{file.path} ended the savepoint sqlmig runs it in, so its work cannot be told apart",
                     outcome=rolled_back,
                     done=done,
                     whole_run=True,
@@ -336,7 +363,10 @@ class Runner:
                 exc,
                 message=f"the file ran, but writing its history row failed: {exc.failure.message}",
                 outcome=rolled_back,
-                hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self._table()}",
+                hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self._table()}"
+                if exc.failure.sqlstate == INSUFFICIENT_PRIVILEGE
+                else "the file may have left its transaction unable to write (SET transaction_read_only, "
+                "a lock, a trigger on the history table): remove that from the file",
                 done=done,
                 whole_run=whole_run,
             )
@@ -358,6 +388,8 @@ class Runner:
         stays = _what_stays(exc.took_effect, left)
         if exc.lost:
             stays += "; the statement that was running when the connection was lost may have taken effect too"
+        if exc.self_committing:
+            stays += "; the failing statement may have committed part of its own work before it failed"
         return self._failed(
             m,
             file,
@@ -553,6 +585,7 @@ def _stays_sentence(done: Sequence[RunItem], direction: str) -> str:
     verb = "applied" if direction == "up" else "reverted"
     if not done:
         return f"no earlier migration of this run was {verb}"
+    stay = "stays" if len(done) == 1 else "stay"
     return (
-        f"{plural(len(done), 'migration')} of this run before it stay {verb} ({', '.join(map(str, _versions(done)))})"
+        f"{plural(len(done), 'migration')} of this run before it {stay} {verb} ({', '.join(map(str, _versions(done)))})"
     )

@@ -470,3 +470,142 @@ def test_deferred_constraint_failing_at_commit(cli: Cli, project: Project, db: C
     assert "p" not in tables(db) and "applied 0002" not in r.stdout
     expected = [] if flags else [1]
     assert [v for v, _, _ in history(db)] == expected
+
+
+# ---- found by a hostile review ----------------------------------------------------------------------
+
+
+def test_a_logins_default_role_writes_the_history_as_before(
+    project: Project, database_url: str, db: Conn, server_url: str
+) -> None:
+    """ALTER ROLE deployer SET role = owner: files and history rows run as owner, as a new session would."""
+    from psycopg.conninfo import make_conninfo
+
+    from .support import run_cli
+
+    suffix = uuid.uuid4().hex[:8]
+    deployer, owner = f"dep_{suffix}", f"own_{suffix}"
+    dbname = one(db, "SELECT current_database()")
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {owner} NOLOGIN")
+        admin.execute(f"CREATE ROLE {deployer} LOGIN IN ROLE {owner}")
+        admin.execute(f"ALTER ROLE {deployer} SET role = '{owner}'")
+        admin.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO {owner}')
+    db.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {owner}")
+    try:
+        project.add(1, "a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
+        project.add(2, "b", f"SET ROLE {deployer};\nSELECT 1;\n", "SELECT 1;\n")
+        r = run_cli("--database-url", make_conninfo(database_url, user=deployer), "migrate")
+        assert r.exit_code == 0, r.stderr
+        assert {str(r[0]) for r in db.execute("SELECT applied_by FROM sqlmig_migrations").fetchall()} == {owner}
+    finally:
+        db.execute("DROP TABLE IF EXISTS sqlmig_migrations, a")
+        db.execute(f"REVOKE ALL ON SCHEMA public FROM {owner}")
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'REVOKE ALL ON DATABASE "{dbname}" FROM {owner}')
+            admin.execute(f"DROP ROLE {deployer}")
+            admin.execute(f"DROP ROLE {owner}")
+
+
+def test_run_stops_when_the_lock_holding_connection_is_gone(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(
+        1,
+        "kill",
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = 'sqlmig'"
+        " AND pid <> pg_backend_pid() AND datname = current_database();\n",
+    )
+    project.add(2, "t2", "CREATE TABLE t2 (id int);\n")
+    r = cli("migrate")
+    assert r.exit_code == 4, r.stderr
+    assert "the connection holding sqlmig's lock was lost before sql/0002_t2.up.sql" in r.stderr
+    assert [v for v, _, _ in history(db)] == [1] and "t2" not in tables(db)
+
+
+def test_idle_session_timeout_does_not_end_the_lock(project: Project, database_url: str, db: Conn) -> None:
+    from psycopg.conninfo import make_conninfo
+
+    from .support import run_cli
+
+    project.add(1, "slow", "SELECT pg_sleep(1.2);\n")
+    project.add(2, "t2", "CREATE TABLE t2 (id int);\n")
+    url = make_conninfo(database_url, options="-c idle_session_timeout=300")
+    r = run_cli("--database-url", url, "migrate")
+    assert r.exit_code == 0, r.stderr
+    assert [v for v, _, _ in history(db)] == [1, 2]
+
+
+def test_commit_and_chain_counts_what_it_committed(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "chain", NT + "BEGIN;\nCREATE TABLE chained (id int);\nCOMMIT AND CHAIN;\nSELECT 1/0;\nCOMMIT;\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "1 statement before it took effect and stays" in r.stderr
+    assert states(db) == [(1, "failed")] and "chained" in tables(db)
+
+
+def test_rolled_back_block_in_a_no_transaction_file_took_no_effect(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "rb", NT + "BEGIN;\nCREATE TABLE rolled (id int);\nROLLBACK;\nSELECT 1/0;\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "nothing of it took effect" in r.stderr
+    assert states(db) == [] and "rolled" not in tables(db)
+
+
+def test_do_block_that_commits_is_never_retried(cli: Cli, database_url: str, project: Project, db: Conn) -> None:
+    db.execute("CREATE TABLE busy (id int)")
+    db.execute("CREATE TABLE log (n int)")
+    project.add(1, "do", NT + "DO $$\nBEGIN\n  INSERT INTO log VALUES (1);\n  COMMIT;\n  LOCK TABLE busy;\nEND\n$$;\n")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        r = cli("migrate", "--lock-timeout", "100ms", "--lock-retries", "3")
+        holder.rollback()
+    assert r.exit_code == 1
+    assert "retry" not in r.stdout
+    assert one(db, "SELECT count(*) FROM log") == 1
+    assert "may have committed part of its own work" in r.stderr
+    assert states(db) == [(1, "failed")]
+
+
+def test_a_file_cannot_reach_sqlmigs_savepoint(cli: Cli, database_url: str, project: Project, db: Conn) -> None:
+    db.execute("CREATE TABLE busy (id int)")
+    db.execute("CREATE TABLE log (n int)")
+    project.add(
+        1,
+        "sp",
+        "INSERT INTO log VALUES (1);\nRELEASE SAVEPOINT sqlmig_file;\nSAVEPOINT sqlmig_file;\nLOCK TABLE busy;\n",
+    )
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        r = cli("migrate", "--single-transaction", "--lock-timeout", "100ms", "--lock-retries", "3")
+        holder.rollback()
+    assert r.exit_code == 1
+    assert "0001_sp.up.sql:2:1" in r.stderr and "retry" not in r.stdout
+    assert one(db, "SELECT count(*) FROM log") == 0 and history(db) == []
+
+
+def test_client_encoding_set_by_a_file_does_not_garble_its_history_row(cli: Cli, project: Project, db: Conn) -> None:
+    up, _ = project.add(1, "enc", "-- café, naïve, 10 €\nSET client_encoding = 'LATIN1';\nCREATE TABLE t (id int);\n")
+    assert cli("migrate").exit_code == 0
+    assert one(db, "SELECT applied_sql FROM sqlmig_migrations") == up.read_text(encoding="utf-8")
+    assert "identical" in cli("diff", "1").stdout or cli("diff", "1").exit_code == 0
+
+
+def test_a_timeout_the_server_refuses_is_a_clean_error(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "nt", NT + "CREATE TABLE t (id int);\n")
+    r = cli("migrate", "--lock-timeout", "99999999999ms")
+    assert r.exit_code == 1, r.stderr
+    assert "Traceback" not in r.stderr and "lock_timeout" in r.stderr
+    assert states(db) == [] and "t" not in tables(db)
+
+
+def test_do_block_with_a_language_clause_is_placed_on_its_line(cli: Cli, project: Project) -> None:
+    project.add(1, "do", "DO LANGUAGE 'plpgsql'\n$$\nBEGIN\n  RAISE NOTICE 'one';\n  PERFORM 1/0;\nEND\n$$;\n")
+    r = cli("migrate")
+    assert r.exit_code == 1
+    assert "0001_do.up.sql:5:3: division by zero" in r.stderr
+
+
+def test_one_migration_stays_in_the_singular(cli: Cli, project: Project) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);\n")
+    project.add(2, "bad", "SELECT 1/0;\n")
+    r = cli("migrate")
+    assert "1 migration of this run stays applied (1)" in r.stderr

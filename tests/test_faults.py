@@ -342,6 +342,36 @@ def test_terminated_backend_during_a_no_transaction_file_records_failed(
     assert advisory_locks(db) == 0
 
 
+def test_ctrl_c_while_a_no_transaction_files_row_is_written(project: Project, database_url: str, db: Conn) -> None:
+    """The file ran to its end: Ctrl-C during its history write still leaves the row that says so."""
+    project.add(1, "t1", "CREATE TABLE t1 (id int);\n", "DROP TABLE t1;\n")
+    assert run_process("--database-url", database_url, "migrate", cwd=project.root).exit_code == 0
+    project.add(2, "t2", f"{NT}CREATE TABLE t2 (id int);\n", f"{NT}DROP TABLE t2;\n")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK sqlmig_migrations IN SHARE MODE")  # the row write waits here
+        proc = start(project, database_url, "migrate")
+        try:
+            wait_until(lambda: sqlmig_waits_for_a_lock(db), what="the history write to wait")
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            holder.rollback()
+            _out, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted after sql/0002_t2.up.sql ran to its end; the history records it as applied" in err
+    wait_until(lambda: sqlmig_gone(db), what="backends to end")
+    assert_consistent(db, [1, 2])
+
+
+def sqlmig_waits_for_a_lock(db: Conn) -> bool:
+    row = db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sqlmig' AND wait_event_type = 'Lock'"
+        " AND datname = current_database()"
+    ).fetchone()
+    return row is not None and int(str(row[0])) > 0
+
+
 def test_ctrl_c_under_single_transaction_says_nothing_stays(project: Project, database_url: str, db: Conn) -> None:
     slow_project(project)
     proc = start(project, database_url, "migrate", "--single-transaction")

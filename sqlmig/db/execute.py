@@ -46,7 +46,6 @@ log = logging.getLogger("sqlmig")
 
 # Marks this file's transaction (or savepoint): a file that ended it loses the mark with it.
 _GUARD = "sqlmig.guard"
-SAVEPOINT = "sqlmig_file"
 
 # What DISCARD ALL does, minus what cannot run inside a transaction block: used between the
 # files of one transaction (--single-transaction, seed rehearsals), where DISCARD ALL cannot run.
@@ -76,8 +75,10 @@ class Failure(NamedTuple):
 
 class FileFailed(Exception):
     """A file did not complete. `took_effect`: statements of a no-transaction file that committed
-    before it stopped; `lost`: the connection died; `ended_transaction`: the file itself ended the
-    transaction sqlmig opened for it, so what it did before may have been committed."""
+    before it stopped; `self_committing`: the failing statement (a DO block or CALL outside a
+    transaction) can have committed part of its own work; `lost`: the connection died;
+    `ended_transaction`: the file itself ended the transaction sqlmig opened for it, so what it
+    did before may have been committed."""
 
     def __init__(
         self,
@@ -88,6 +89,7 @@ class FileFailed(Exception):
         ended_transaction: bool = False,
         at_commit: bool = False,
         history_write: bool = False,
+        self_committing: bool = False,
     ) -> None:
         super().__init__(failure.message)
         self.failure = failure
@@ -96,6 +98,7 @@ class FileFailed(Exception):
         self.ended_transaction = ended_transaction
         self.at_commit = at_commit
         self.history_write = history_write
+        self.self_committing = self_committing
 
 
 @functools.cache
@@ -109,11 +112,14 @@ def _start_text(lock_timeout: bool, statement_timeout: bool) -> str:
 
 
 # After the file: division by zero unless this transaction (or savepoint) still carries its mark;
-# then the file's role and session user are undone, so the history is written as the connecting user.
+# the encoding the history row's text is sent in is put back, whatever the file set.
 _END = (
     "SELECT 1 / (pg_catalog.current_setting($1, true) IS NOT DISTINCT FROM $2)::int,"
-    " pg_catalog.set_config('session_authorization', $3, true), pg_catalog.set_config('role', 'none', true)"
+    " pg_catalog.set_config('client_encoding', 'UTF8', true)"
 )
+# Then the file's SET ROLE or SET SESSION AUTHORIZATION is undone (to the login's own default
+# role, if it has one), so the history row is written as a new session would write it.
+_AS_CONNECTED = "SET SESSION AUTHORIZATION DEFAULT"
 
 
 def run_in_transaction(
@@ -133,11 +139,12 @@ def run_in_transaction(
     Raises FileFailed; the transaction (or savepoint) is then rolled back and the session reset.
     """
     token = secrets.token_hex(8)
+    savepoint = f"sqlmig_file_{token}"  # a name no file can know, so none can release or roll back to it
     start = _start_text(lock_timeout is not None, statement_timeout is not None)
     params = [v for v in (lock_timeout, statement_timeout) if v is not None]
     queries: list[Query] = []
     if inside_transaction:
-        queries.append((f"SAVEPOINT {SAVEPOINT}", None))
+        queries.append((f"SAVEPOINT {savepoint}", None))
         queries.extend((q, None) for q in _RESET_IN_TRANSACTION)
     else:
         queries.append(("BEGIN", None))
@@ -145,11 +152,12 @@ def run_in_transaction(
     first_statement = len(queries)
     queries.extend((s.text, None) for s in statements)
     guard = len(queries)
-    queries.append((_END, [_GUARD, token, conn.info.user]))
+    queries.append((_END, [_GUARD, token]))
+    queries.append((_AS_CONNECTED, None))
     queries.extend(record)
     commit = len(queries)
     if inside_transaction:
-        queries.append((f"RELEASE SAVEPOINT {SAVEPOINT}", None))
+        queries.append((f"RELEASE SAVEPOINT {savepoint}", None))
     else:
         queries.append(("COMMIT", None))
         queries.append(("DISCARD ALL", None))  # after COMMIT: the next file starts from a new session's state
@@ -166,14 +174,14 @@ def run_in_transaction(
         return duration
     if conn.closed or conn.broken:
         raise FileFailed(_unplaced(exc), lost=True) from None
-    _end_failed(conn, inside_transaction)
+    _end_failed(conn, savepoint if inside_transaction else None)
     if first_statement <= at < guard:
         raise FileFailed(_placed(exc, file, statements[at - first_statement])) from None
-    if at == guard:
+    if at == guard or (at == commit and inside_transaction):  # the mark, or the savepoint, is gone
         raise FileFailed(_unplaced(exc), ended_transaction=True) from None
     if at == commit:
         raise FileFailed(_unplaced(exc), at_commit=True) from None
-    raise FileFailed(_unplaced(exc), history_write=at > guard) from None
+    raise FileFailed(_unplaced(exc), history_write=at > guard + 1) from None
 
 
 def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error] | None:
@@ -249,18 +257,19 @@ def _log_pipeline(conn: Conn, queries: Sequence[Query], failed: tuple[int, psyco
         sql_log.debug("%8.1f ms  %s  %s [pipeline %d/%d]", ms, outcome, preview(text), i + 1, len(queries))
 
 
-def _end_failed(conn: Conn, inside_transaction: bool) -> None:
+def _end_failed(conn: Conn, savepoint: str | None) -> None:
     """After a failure: roll the file back and give the session back clean. Inside the caller's
-    transaction, back to the file's savepoint (a lock-timeout retry starts from there); if the
-    file removed that savepoint, the caller's transaction stays failed and is rolled back by it."""
-    if inside_transaction:
+    transaction (`savepoint` given), back to the file's savepoint, where a lock-timeout retry
+    starts; if that fails, the caller's transaction stays failed and is rolled back by it. A
+    session that cannot be cleaned is closed: the next file gets a new connection."""
+    if savepoint is not None:
         with contextlib.suppress(psycopg.Error):
-            conn.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+            conn.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
         return
-    with contextlib.suppress(psycopg.Error):
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.execute("ROLLBACK")
-        conn.execute("DISCARD ALL")
+    try:
+        reset(conn)
+    except psycopg.Error:
+        conn.close()
 
 
 @contextlib.contextmanager
@@ -334,25 +343,39 @@ def run_statements(
     done = progress if progress is not None else Progress()
     done.took_effect, done.running = 0, None
     started = time.perf_counter()
-    for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
-        if value is not None:
-            conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
     pending = 0  # statements run inside a BEGIN block of the file's own, not yet committed
     opened: Statement | Piece | None = None
     try:
+        for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
+            if value is not None:
+                try:
+                    conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+                except psycopg.Error as exc:
+                    raise FileFailed(_unplaced(exc), lost=conn.closed or conn.broken) from None
         for stmt in statements:
             t0 = time.perf_counter()
             done.running = stmt
+            words = stmt.words(2)
             try:
                 conn.execute(stmt.text)
             except psycopg.Error as exc:
-                lost = conn.closed or conn.broken
-                raise FileFailed(_placed(exc, file, stmt), took_effect=done.took_effect, lost=lost) from None
+                raise FileFailed(
+                    _placed(exc, file, stmt),
+                    took_effect=done.took_effect,
+                    lost=conn.closed or conn.broken,
+                    # outside a transaction block, a procedure or DO block may COMMIT part of its work
+                    self_committing=opened is None and words[:1] in (("DO",), ("CALL",)),
+                ) from None
             pending += has_lasting_effect(stmt)
+            ended = words[:1] in (("COMMIT",), ("END",)) or (words[:1] == ("ROLLBACK",) and words[1:] != ("TO",))
+            if words[:1] in (("ROLLBACK",), ("ABORT",)) and words[1:] != ("TO",):
+                pending = 0  # what the block did is undone
+            if ended or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                done.took_effect += pending  # COMMIT AND CHAIN commits too, though a block stays open
+                pending = 0
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                done.took_effect += pending
-                pending, opened = 0, None
-            elif opened is None:
+                opened = None
+            elif opened is None or ended:
                 opened = stmt
             log.info("%s:%d: %.1f ms", file.path, stmt.line, (time.perf_counter() - t0) * 1000)
         if opened is not None:
@@ -368,8 +391,10 @@ def run_statements(
             )
     finally:
         if not (conn.closed or conn.broken):
-            with contextlib.suppress(psycopg.Error):
+            try:
                 reset(conn)
+            except psycopg.Error:
+                conn.close()  # a session that cannot be cleaned is not used again
     return (time.perf_counter() - started) * 1000
 
 
@@ -428,7 +453,15 @@ def _do_block_line(sql_text: str, stmt: Statement | Piece, context: str | None) 
         return None
     from ..scanner import line_col
 
-    body = next((t for t in stmt.tokens if t.kind in ("dollar_string", "string")), None)
+    tokens = stmt.tokens
+    body = next(
+        (
+            t
+            for i, t in enumerate(tokens)
+            if t.kind in ("dollar_string", "string") and not (i and tokens[i - 1].text.upper() == "LANGUAGE")
+        ),
+        None,
+    )
     if body is None:
         return None
     opener = body.text[: body.text.index("$", 1) + 1] if body.kind == "dollar_string" else body.text[:1]

@@ -47,6 +47,9 @@ class Session:
     def _locked_connection(self) -> Conn:
         conn = connect(self.url, wait=self.connect_wait)
         try:
+            if conn.info.server_version >= 140000:
+                # It sits idle while files run: a server's idle_session_timeout must not end it (and the lock).
+                conn.execute("SET idle_session_timeout = 0")
             lock.acquire(conn, self.key, self.lock_wait)
         except BaseException:
             conn.close()
@@ -59,6 +62,20 @@ class Session:
         if self._work is None or self._work.closed:
             self._work = connect(self.url, files_on=self.control.info.server_version)
         return self._work
+
+    def lock_held(self) -> bool:
+        """Whether the control connection (and with it the lock) is still there; reads what the
+        server has sent, without a round trip: a terminated backend has said so and closed."""
+        if self.control.closed:
+            return False
+        pg = self.control.pgconn
+        try:
+            # The first read takes the server's FATAL message, the second meets the closed socket.
+            pg.consume_input()
+            pg.consume_input()
+        except psycopg.OperationalError:
+            return False
+        return pg.status == psycopg.pq.ConnStatus.OK
 
     def drop_work(self) -> None:
         """Close the work connection: the server rolls back whatever transaction it had open,
