@@ -143,7 +143,6 @@ _TOKEN_RE, _KINDS = _token_pattern()
 _WS_RUN_RE = re.compile(rf"{_WS}*+")
 _COMMENT_DELIM_RE = re.compile(r"/\*|\*/")
 _SPECIAL_RE = re.compile(_SPECIAL)
-_META_CANDIDATE_RE = re.compile(r"^[ \t\f\v\r]*+\\", re.MULTILINE)
 _CREATE_RE = re.compile(rf"[cC][rR][eE][aA][tT][eE](?!{_ID_CONT})")
 _WORD_START_RE = re.compile(f"{_WORD}|{_WORD_PREFIX_LETTER}")
 
@@ -559,11 +558,12 @@ def unterminated(sql: str) -> Token | None:
 
 
 def meta_command_lines(sql: str) -> list[tuple[int, str]]:
-    """(line, text) of each line that is a psql meta-command (starts with a backslash).
-
-    Only lines that begin outside any string, quoted identifier, dollar quote or comment count.
+    """(line, text) of each psql meta-command: a backslash outside any string, quoted identifier,
+    dollar quote or comment. At the start of a line the text is the line; after SQL on the same
+    line (`SELECT 1 \\gset`, `SELECT 1 \\; SELECT 2`) it runs from the backslash. PostgreSQL
+    itself has no use for a backslash there, and psql would take it as a command.
     """
-    if _META_CANDIDATE_RE.search(sql) is None:
+    if "\\" not in sql:
         return []
     out: list[tuple[int, str]] = []
     lines = _Lines(sql)
@@ -572,10 +572,10 @@ def meta_command_lines(sql: str) -> list[tuple[int, str]]:
             break
         if kind == "meta":
             bol = sql.rfind("\n", 0, s) + 1
-            if not sql[bol:s].strip(" \t\f\v\r"):
-                line, _ = lines.at(s)
-                eol = sql.find("\n", s)
-                out.append((line, sql[bol : len(sql) if eol < 0 else eol]))
+            start = bol if not sql[bol:s].strip(" \t\f\v\r") else s
+            line, _ = lines.at(s)
+            eol = sql.find("\n", s)
+            out.append((line, sql[start : len(sql) if eol < 0 else eol]))
     return out
 
 

@@ -609,3 +609,18 @@ def test_one_migration_stays_in_the_singular(cli: Cli, project: Project) -> None
     project.add(2, "bad", "SELECT 1/0;\n")
     r = cli("migrate")
     assert "1 migration of this run stays applied (1)" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"), [("SELECT 1 AS x \\gset\n", "\\gset"), ("SELECT 1 \\; SELECT 2;\n", "\\;")]
+)
+def test_psql_command_after_sql_on_a_line_is_refused_before_running(
+    cli: Cli, project: Project, db: Conn, text: str, needle: str
+) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);\n")
+    project.add(2, "psql", text)
+    assert cli("validate", "--files-only").exit_code == 3
+    r = cli("migrate")
+    assert r.exit_code == 3
+    assert f"0002_psql.up.sql:1: psql meta-command {needle}" in r.stderr
+    assert tables(db) == {"sqlmig_migrations"}

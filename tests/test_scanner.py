@@ -713,13 +713,14 @@ def test_meta_command_lines() -> None:
         "$$;\n"  # 10
         "/*\n"  # 11
         "\\q\n"  # 12 inside a comment
-        "*/ SELECT 2; \\gset\n"  # 13 not first on its line
+        "*/ SELECT 2; \\gset\n"  # 13 after SQL on its line: psql takes it as a command too
         '"\n\\x"\n'  # 14-15 inside a quoted identifier
         "\\copy t from 'f'"  # 16
     )
     assert meta_command_lines(sql) == [
         (1, "\\set ON_ERROR_STOP on"),
         (3, "  \\i other.sql"),
+        (13, "\\gset"),
         (16, "\\copy t from 'f'"),
     ]
 
@@ -780,12 +781,13 @@ def test_matches_reference_on_arbitrary_text(sql: str) -> None:
     assert ((got.kind, got.start) if got else None) == (expected[:2] if expected else None)
     lowered = tuple(sql[s:e].lower() if k == "word" else sql[s:e] for k, s, e in ref)
     assert significant_tokens(sql) == lowered
-    metas = {s for k, s, _ in ref if k == "meta"}
-    want, bol = [], 0
-    for lineno, line in enumerate(sql.split("\n"), 1):
-        if bol + len(line) - len(line.lstrip(" \t\f\v\r")) in metas:
-            want.append((lineno, line))
-        bol += len(line) + 1
+    want = []
+    for k, s, _ in ref:  # each meta token: its whole line if it starts the line, else from the backslash
+        if k == "meta":
+            bol = sql.rfind("\n", 0, s) + 1
+            eol = len(sql) if sql.find("\n", s) < 0 else sql.find("\n", s)
+            start = bol if not sql[bol:s].strip(" \t\f\v\r") else s
+            want.append((sql.count("\n", 0, s) + 1, sql[start:eol]))
     assert meta_command_lines(sql) == want
 
 
