@@ -40,6 +40,36 @@ FAMILIES: list[tuple[str, str, str]] = [
         "history says failed with the statement reached; history = catalog; lock free; rerun refuses clearly",
     ),
     (
+        r"test_faults.py::test_ctrl_c_while_a_no_transaction",
+        "Ctrl-C while a no-transaction file's history row is written",
+        "exit 130; the row says applied; history = catalog; lock free",
+    ),
+    (
+        r"test_executor.py::test_(run_stops_when_the_lock|idle_session_timeout)",
+        "the lock's connection ended from outside",
+        "the run stops before the next file (exit 4); idle_session_timeout cannot end it",
+    ),
+    (
+        r"test_executor.py::test_(a_role_without_superuser|a_logins_default_role|client_encoding_set)",
+        "least-privilege and default roles, a file's client_encoding",
+        "files run as the login would; history row written as a new session would, text intact",
+    ),
+    (
+        r"test_executor.py::test_(commit_and_chain|rolled_back_block|do_block_that_commits|a_timeout_the_server)",
+        "COMMIT AND CHAIN, ROLLBACK, a DO block that commits, a refused timeout",
+        "what took effect is counted; never retried after an effect; no traceback",
+    ),
+    (
+        r"test_executor.py::test_(a_file_cannot_reach|lock_timeout_retry_inside|deferred_constraint)",
+        "--single-transaction: savepoint games, retries, deferred constraints",
+        "no replay; nothing stays on failure; COMMIT failures reported, not a traceback",
+    ),
+    (
+        r"test_executor.py::test_(do_block_with_a_language|one_migration_stays|psql_command_after)",
+        "messages: DO LANGUAGE bodies, wording, psql commands after SQL",
+        "right line; right number; refused before anything runs",
+    ),
+    (
         r"test_faults.py::test_ctrl_c_under_single",
         "Ctrl-C under --single-transaction",
         "exit 130, says nothing stays; nothing printed as applied; " + AFTER_FAULT,
