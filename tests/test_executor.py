@@ -11,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import psycopg
 import pytest
@@ -73,13 +74,14 @@ def test_search_path_of_one_file_does_not_move_the_next_files_tables(cli: Cli, p
 
 
 @pytest.fixture
-def role(server_url: str) -> Iterator[str]:
+def role(server_url: str, db: Conn) -> Iterator[str]:
     name = "r_" + uuid.uuid4().hex[:10]
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {name} NOLOGIN")
     try:
         yield name
     finally:
+        db.execute(f"DROP OWNED BY {name}")  # what it owns in the test's database, whatever the test reached
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f"DROP ROLE IF EXISTS {name}")
 
@@ -96,8 +98,6 @@ def test_role_set_by_a_file_reaches_neither_its_history_row_nor_the_next_file(
     assert one(db, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'") == role
     assert one(db, "SELECT u FROM who") == me and one(db, "SELECT s FROM who") == me
     assert {str(r[0]) for r in db.execute("SELECT applied_by FROM sqlmig_migrations").fetchall()} == {me}
-    db.execute("DROP TABLE owned, owned3")
-    db.execute(f"REVOKE ALL ON SCHEMA public FROM {role}")
 
 
 def test_prepared_statements_cursors_listen_and_strings_are_reset(cli: Cli, project: Project, db: Conn) -> None:
@@ -403,39 +403,53 @@ def test_history_write_denied_after_the_file_ran_is_recorded_as_failed(cli: Cli,
     assert "t2" in tables(db)
 
 
-def test_a_role_without_superuser_runs_files_that_switch_roles(
-    project: Project, database_url: str, db: Conn, server_url: str
-) -> None:
-    """The reset between files and the history write as the connecting user need no privilege."""
+class Logins(NamedTuple):
+    """A login role (deployer) that is a member of a NOLOGIN role (owner), and its URL."""
+
+    deployer: str
+    owner: str
+    url: str
+
+
+@pytest.fixture(params=[False])
+def logins(request: pytest.FixtureRequest, database_url: str, db: Conn, server_url: str) -> Iterator[Logins]:
+    """Roles for least-privilege tests; with param True, the deployer's default role is the owner
+    (ALTER ROLE deployer SET role = owner). Both may create in the database and in public."""
     from psycopg.conninfo import make_conninfo
 
-    from .support import run_cli
-
     suffix = uuid.uuid4().hex[:8]
-    deployer, owner = f"deployer_{suffix}", f"owner_{suffix}"
+    deployer, owner = f"dep_{suffix}", f"own_{suffix}"
     dbname = one(db, "SELECT current_database()")
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {owner} NOLOGIN")
         admin.execute(f"CREATE ROLE {deployer} LOGIN IN ROLE {owner}")
-        admin.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO {deployer}')
+        if request.param:
+            admin.execute(f"ALTER ROLE {deployer} SET role = '{owner}'")
+        admin.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO {deployer}, {owner}')
     db.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {deployer}, {owner}")
     try:
-        project.add(1, "owned", f"SET ROLE {owner};\nCREATE TABLE owned (id int);\n", "DROP TABLE owned;\n")
-        project.add(2, "temp", "CREATE TEMP TABLE scratch (id int);\n", "SELECT 1;\n")
-        url = make_conninfo(database_url, user=deployer)
-        r = run_cli("--database-url", url, "migrate")
-        assert r.exit_code == 0, r.stderr
-        assert one(db, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'") == owner
-        assert {str(r[0]) for r in db.execute("SELECT applied_by FROM sqlmig_migrations").fetchall()} == {deployer}
-        assert run_cli("--database-url", url, "down", "--all").exit_code == 0
-        assert history(db) == []
+        yield Logins(deployer, owner, make_conninfo(database_url, user=deployer))
     finally:
-        db.execute("DROP TABLE IF EXISTS sqlmig_migrations, owned")
-        db.execute(f"REVOKE ALL ON SCHEMA public FROM {deployer}, {owner}")
+        db.execute(f"DROP OWNED BY {deployer}, {owner}")
         with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'REVOKE ALL ON DATABASE "{dbname}" FROM {deployer}')
+            admin.execute(f"DROP OWNED BY {deployer}, {owner}")
+            admin.execute(f'REVOKE ALL ON DATABASE "{dbname}" FROM {deployer}, {owner}')
             admin.execute(f"DROP ROLE {deployer}")
             admin.execute(f"DROP ROLE {owner}")
+
+
+def test_a_role_without_superuser_runs_files_that_switch_roles(project: Project, db: Conn, logins: Logins) -> None:
+    """The reset between files and the history write as the connecting user need no privilege."""
+    from .support import run_cli
+
+    project.add(1, "owned", f"SET ROLE {logins.owner};\nCREATE TABLE owned (id int);\n", "DROP TABLE owned;\n")
+    project.add(2, "temp", "CREATE TEMP TABLE scratch (id int);\n", "SELECT 1;\n")
+    r = run_cli("--database-url", logins.url, "migrate")
+    assert r.exit_code == 0, r.stderr
+    assert one(db, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'") == logins.owner
+    assert {str(r[0]) for r in db.execute("SELECT applied_by FROM sqlmig_migrations").fetchall()} == {logins.deployer}
+    assert run_cli("--database-url", logins.url, "down", "--all").exit_code == 0
+    assert history(db) == []
 
 
 def test_lock_timeout_retry_inside_a_single_transaction(
@@ -475,36 +489,16 @@ def test_deferred_constraint_failing_at_commit(cli: Cli, project: Project, db: C
 # ---- found by a hostile review ----------------------------------------------------------------------
 
 
-def test_a_logins_default_role_writes_the_history_as_before(
-    project: Project, database_url: str, db: Conn, server_url: str
-) -> None:
+@pytest.mark.parametrize("logins", [True], indirect=True)
+def test_a_logins_default_role_writes_the_history_as_before(project: Project, db: Conn, logins: Logins) -> None:
     """ALTER ROLE deployer SET role = owner: files and history rows run as owner, as a new session would."""
-    from psycopg.conninfo import make_conninfo
-
     from .support import run_cli
 
-    suffix = uuid.uuid4().hex[:8]
-    deployer, owner = f"dep_{suffix}", f"own_{suffix}"
-    dbname = one(db, "SELECT current_database()")
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"CREATE ROLE {owner} NOLOGIN")
-        admin.execute(f"CREATE ROLE {deployer} LOGIN IN ROLE {owner}")
-        admin.execute(f"ALTER ROLE {deployer} SET role = '{owner}'")
-        admin.execute(f'GRANT CREATE ON DATABASE "{dbname}" TO {owner}')
-    db.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {owner}")
-    try:
-        project.add(1, "a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
-        project.add(2, "b", f"SET ROLE {deployer};\nSELECT 1;\n", "SELECT 1;\n")
-        r = run_cli("--database-url", make_conninfo(database_url, user=deployer), "migrate")
-        assert r.exit_code == 0, r.stderr
-        assert {str(r[0]) for r in db.execute("SELECT applied_by FROM sqlmig_migrations").fetchall()} == {owner}
-    finally:
-        db.execute("DROP TABLE IF EXISTS sqlmig_migrations, a")
-        db.execute(f"REVOKE ALL ON SCHEMA public FROM {owner}")
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'REVOKE ALL ON DATABASE "{dbname}" FROM {owner}')
-            admin.execute(f"DROP ROLE {deployer}")
-            admin.execute(f"DROP ROLE {owner}")
+    project.add(1, "a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
+    project.add(2, "b", f"SET ROLE {logins.deployer};\nSELECT 1;\n", "SELECT 1;\n")
+    r = run_cli("--database-url", logins.url, "migrate")
+    assert r.exit_code == 0, r.stderr
+    assert {str(r[0]) for r in db.execute("SELECT applied_by FROM sqlmig_migrations").fetchall()} == {logins.owner}
 
 
 def test_run_stops_when_the_lock_holding_connection_is_gone(cli: Cli, project: Project, db: Conn) -> None:
