@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .errors import Problem
 from .migrations import SqlFile
@@ -13,9 +13,6 @@ if TYPE_CHECKING:
     from .scanner import Statement
 
 MARKER = "-- sqlmig:no-transaction"
-
-# Statements that would end or start the transaction sqlmig wraps each file in.
-_TRANSACTION_CONTROL = {"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE"}
 
 # What any refusal below needs in the text: a quote, dollar, backslash or block comment (to be
 # unterminated or a meta-command), or one of the keywords checked, as a whole word (a digit may
@@ -49,7 +46,7 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
 
     statements = split_statements(file.sql)
     first_words = [s.words(4) for s in statements]  # lexed once; every check below looks at these
-    copies = [s for s, words in zip(statements, first_words, strict=True) if _is_copy_from_stdin(s, words)]
+    copies = [s for s, words in zip(statements, first_words, strict=True) if _is_copy(s, words, "FROM", "STDIN")]
     if copies:  # the inline data after it is not SQL: nothing else in the file can be judged
         return [
             Problem(
@@ -66,7 +63,7 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
             "remove it (to export data, run it with psql), or COPY ... TO a server file",
         )
         for s, words in zip(statements, first_words, strict=True)
-        if _is_copy_to_stdout(s, words)
+        if _is_copy(s, words, "TO", "STDOUT")
     ]
     open_token = unterminated(file.sql)
     if open_token is not None:
@@ -124,41 +121,43 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
     return problems
 
 
+def transaction_control(words: Sequence[str]) -> Literal["begin", "commit", "rollback"] | None:
+    """What a statement does to a transaction block, by its first words: BEGIN and START TRANSACTION
+    open one; COMMIT and END (AND CHAIN too) commit it; ROLLBACK and ABORT undo it (ROLLBACK TO a
+    savepoint does neither). Shared by the checks and the no-transaction executor."""
+    first, second = (words[0] if words else ""), (words[1] if len(words) > 1 else "")
+    if first == "BEGIN" or (first, second) == ("START", "TRANSACTION"):
+        return "begin"
+    if first in ("COMMIT", "END"):
+        return "commit"
+    if first == "ABORT" or (first == "ROLLBACK" and second != "TO"):
+        return "rollback"
+    return None
+
+
 def _is_transaction_control(words: tuple[str, ...]) -> bool:
-    """BEGIN, COMMIT, END, ROLLBACK (not ROLLBACK TO a savepoint), ABORT, START/PREPARE TRANSACTION."""
-    first, second = words[0], words[1] if len(words) > 1 else ""
-    if first in ("START", "PREPARE"):
-        return second == "TRANSACTION"
-    if first == "ROLLBACK":
-        return second != "TO"
-    return first in _TRANSACTION_CONTROL
+    """Transaction control a file's own transaction cannot take (PREPARE TRANSACTION too)."""
+    return transaction_control(words) is not None or words[:2] == ("PREPARE", "TRANSACTION")
 
 
 def _unended_begin(statements: Sequence[Statement], first_words: Sequence[tuple[str, ...]]) -> Statement | None:
     """In a no-transaction file: the BEGIN (or START TRANSACTION) that no COMMIT, END or ROLLBACK follows."""
     opened: Statement | None = None
     for stmt, words in zip(statements, first_words, strict=True):
-        if not words or not _is_transaction_control(words):
-            continue
-        if words[0] == "BEGIN" or words[:2] == ("START", "TRANSACTION"):
+        control = transaction_control(words)
+        if control == "begin":
             opened = opened or stmt
-        elif words[0] in ("COMMIT", "END", "ROLLBACK", "ABORT"):
+        elif control is not None:
             opened = None
     return opened
 
 
-def _is_copy_to_stdout(stmt: Statement, words: tuple[str, ...]) -> bool:
+def _is_copy(stmt: Statement, words: tuple[str, ...], direction: str, client: str) -> bool:
+    """COPY ... FROM STDIN or COPY ... TO STDOUT: data to or from the client."""
     if words[:1] != ("COPY",):
         return False
     all_words = [t.text.upper() for t in stmt.tokens if t.kind == "word"]
-    return "TO" in all_words and "STDOUT" in all_words
-
-
-def _is_copy_from_stdin(stmt: Statement, words: tuple[str, ...]) -> bool:
-    if words[:1] != ("COPY",):
-        return False
-    all_words = [t.text.upper() for t in stmt.tokens if t.kind == "word"]
-    return "FROM" in all_words and "STDIN" in all_words
+    return direction in all_words and client in all_words
 
 
 def non_transactional(stmt: Statement, words: tuple[str, ...]) -> str | None:

@@ -319,7 +319,7 @@ class Runner:
             rolled_back = "it was rolled back, and every migration of this run with it (--single-transaction)"
         if exc.lost and not whole_run:
             return self._lost(m, file, direction, exc, done)
-        if exc.ended_transaction:
+        if exc.stage == "guard":
             if whole_run:
                 return self._failed(
                     m,
@@ -344,7 +344,7 @@ class Runner:
                 f"`sqlmig repair --forget {m.version}`; remove the transaction control from the file",
                 done=done,
             )
-        if exc.at_commit:
+        if exc.stage == "commit":
             return self._failed(
                 m,
                 file,
@@ -355,7 +355,7 @@ class Runner:
                 done=done,
                 whole_run=whole_run,
             )
-        if exc.history_write:
+        if exc.stage == "history":
             return self._failed(
                 m,
                 file,

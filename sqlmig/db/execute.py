@@ -23,13 +23,15 @@ import secrets
 import selectors
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import psycopg
 import psycopg.errors
 from psycopg import sql
 from psycopg.pq import ExecStatus
+from psycopg.pq.abc import PGconn
 
+from ..checks import transaction_control
 from ..errors import first_line
 from ..migrations import SqlFile
 from .connect import log as sql_log
@@ -41,16 +43,20 @@ if TYPE_CHECKING:
     from ..statements import Piece
 
 Conn = psycopg.Connection[tuple[object, ...]]
-Query = tuple[sql.Composed | str, Sequence[object] | None]
+Query = tuple[str, Sequence[object] | None]  # libpq placeholders: $1, $2, ...
 log = logging.getLogger("sqlmig")
 
 # Marks this file's transaction (or savepoint): a file that ended it loses the mark with it.
 _GUARD = "sqlmig.guard"
 
+# Undoes a file's SET ROLE or SET SESSION AUTHORIZATION (back to the login's own default role, if
+# it has one): the history row is written, and the next file starts, as a new session would.
+_AS_CONNECTED = "SET SESSION AUTHORIZATION DEFAULT"
+
 # What DISCARD ALL does, minus what cannot run inside a transaction block: used between the
 # files of one transaction (--single-transaction, seed rehearsals), where DISCARD ALL cannot run.
 _RESET_IN_TRANSACTION = (
-    "SET SESSION AUTHORIZATION DEFAULT",
+    _AS_CONNECTED,
     "RESET ALL",
     "CLOSE ALL",
     "UNLISTEN *",
@@ -73,31 +79,30 @@ class Failure(NamedTuple):
     statement: str | None = None
 
 
+# Where a file's run stopped: one of its own statements; sqlmig's statements before them; the
+# end-of-file guard (the file ended sqlmig's transaction or savepoint); the history row; COMMIT.
+Stage = Literal["file", "setup", "guard", "history", "commit"]
+
+
 class FileFailed(Exception):
-    """A file did not complete. `took_effect`: statements of a no-transaction file that committed
-    before it stopped; `self_committing`: the failing statement (a DO block or CALL outside a
-    transaction) can have committed part of its own work; `lost`: the connection died;
-    `ended_transaction`: the file itself ended the transaction sqlmig opened for it, so what it
-    did before may have been committed."""
+    """A file did not complete, at `stage`. `took_effect`: statements of a no-transaction file that
+    committed before it stopped; `self_committing`: the failing statement (a DO block or CALL
+    outside a transaction) can have committed part of its own work; `lost`: the connection died."""
 
     def __init__(
         self,
         failure: Failure,
         *,
+        stage: Stage = "file",
         took_effect: int = 0,
         lost: bool = False,
-        ended_transaction: bool = False,
-        at_commit: bool = False,
-        history_write: bool = False,
         self_committing: bool = False,
     ) -> None:
         super().__init__(failure.message)
         self.failure = failure
+        self.stage = stage
         self.took_effect = took_effect
         self.lost = lost
-        self.ended_transaction = ended_transaction
-        self.at_commit = at_commit
-        self.history_write = history_write
         self.self_committing = self_committing
 
 
@@ -111,15 +116,13 @@ def _start_text(lock_timeout: bool, statement_timeout: bool) -> str:
     return "SELECT " + ", ".join(parts)
 
 
-# After the file: division by zero unless this transaction (or savepoint) still carries its mark;
-# the encoding the history row's text is sent in is put back, whatever the file set.
+# After the file: division by zero unless this transaction (or savepoint) still carries its mark
+# ($1); the encoding the history row's text is sent in is put back, whatever the file set. Then
+# _AS_CONNECTED.
 _END = (
-    "SELECT 1 / (pg_catalog.current_setting($1, true) IS NOT DISTINCT FROM $2)::int,"
+    f"SELECT 1 / (pg_catalog.current_setting('{_GUARD}', true) IS NOT DISTINCT FROM $1)::int,"
     " pg_catalog.set_config('client_encoding', 'UTF8', true)"
 )
-# Then the file's SET ROLE or SET SESSION AUTHORIZATION is undone (to the login's own default
-# role, if it has one), so the history row is written as a new session would write it.
-_AS_CONNECTED = "SET SESSION AUTHORIZATION DEFAULT"
 
 
 def run_in_transaction(
@@ -152,7 +155,7 @@ def run_in_transaction(
     first_statement = len(queries)
     queries.extend((s.text, None) for s in statements)
     guard = len(queries)
-    queries.append((_END, [_GUARD, token]))
+    queries.append((_END, [token]))
     queries.append((_AS_CONNECTED, None))
     queries.extend(record)
     commit = len(queries)
@@ -177,11 +180,18 @@ def run_in_transaction(
     _end_failed(conn, savepoint if inside_transaction else None)
     if first_statement <= at < guard:
         raise FileFailed(_placed(exc, file, statements[at - first_statement])) from None
+    raise FileFailed(_unplaced(exc), stage=_stage(at, first_statement, guard, commit, inside_transaction)) from None
+
+
+def _stage(at: int, first_statement: int, guard: int, commit: int, inside_transaction: bool) -> Stage:
+    """Which of sqlmig's own statements around the file failed (at: its index in the pipeline)."""
+    if at < first_statement:
+        return "setup"
     if at == guard or (at == commit and inside_transaction):  # the mark, or the savepoint, is gone
-        raise FileFailed(_unplaced(exc), ended_transaction=True) from None
+        return "guard"
     if at == commit:
-        raise FileFailed(_unplaced(exc), at_commit=True) from None
-    raise FileFailed(_unplaced(exc), history_write=at > guard + 1) from None
+        return "commit"
+    return "history"  # writing the row, or returning to the connecting user before it
 
 
 def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error] | None:
@@ -200,36 +210,12 @@ def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error]
     try:
         pg.enter_pipeline_mode()
         for query, params in queries:
-            text = query.as_string(conn) if isinstance(query, sql.Composable) else query
             values = [None if p is None else str(p).encode(encoding) for p in params] if params else None
-            pg.send_query_params(text.encode(encoding), values)
+            pg.send_query_params(query.encode(encoding), values)
         pg.pipeline_sync()
-        index = 0
-        waiting = selectors.DefaultSelector()
-        waiting.register(pg.socket, selectors.EVENT_READ)
-        while True:
-            if pg.is_busy():
-                # Write what is left while reading what has come: a long file's results must not
-                # fill the socket while its last statements are still being sent.
-                writing = pg.flush() != 0
-                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0)
-                waiting.modify(pg.socket, events)
-                waiting.select()
-                pg.consume_input()
-                continue
-            result = pg.get_result()
-            if result is None:  # the end of one query's results
-                index += 1
-                continue
-            status = result.status
-            if status == ExecStatus.PIPELINE_SYNC:
-                break
-            if failed is None and status == ExecStatus.FATAL_ERROR:
-                failed = index, psycopg.errors.error_from_result(result, encoding=encoding)
-            elif failed is None and status in (ExecStatus.COPY_IN, ExecStatus.COPY_OUT, ExecStatus.COPY_BOTH):
-                failed = index, psycopg.ProgrammingError("COPY to or from the client cannot run in a migration file")
-                raise failed[1]  # libpq cannot go on with a COPY in a pipeline: the connection is closed
-        waiting.close()
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(pg.socket, selectors.EVENT_READ)
+            failed = _results(pg, waiting, encoding)
         pg.exit_pipeline_mode()
     except KeyboardInterrupt:
         with contextlib.suppress(Exception):
@@ -240,11 +226,38 @@ def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error]
         conn.close()
         failed = failed or (len(queries) - 1, exc)
     if sql_log.isEnabledFor(logging.DEBUG):
-        _log_pipeline(conn, queries, failed, (time.perf_counter() - started) * 1000)
+        _log_pipeline(queries, failed, (time.perf_counter() - started) * 1000)
     return failed
 
 
-def _log_pipeline(conn: Conn, queries: Sequence[Query], failed: tuple[int, psycopg.Error] | None, ms: float) -> None:
+def _results(pg: PGconn, waiting: selectors.BaseSelector, encoding: str) -> tuple[int, psycopg.Error] | None:
+    """Read a pipeline's results up to its Sync; (index, error) of the first query that failed."""
+    failed: tuple[int, psycopg.Error] | None = None
+    index = 0
+    while True:
+        if pg.is_busy():
+            # Write what is left while reading what has come: a long file's results must not
+            # fill the socket while its last statements are still being sent.
+            writing = pg.flush() != 0
+            waiting.modify(pg.socket, selectors.EVENT_READ | (selectors.EVENT_WRITE if writing else 0))
+            waiting.select()
+            pg.consume_input()
+            continue
+        result = pg.get_result()
+        if result is None:  # the end of one query's results
+            index += 1
+            continue
+        status = result.status
+        if status == ExecStatus.PIPELINE_SYNC:
+            return failed
+        if failed is None and status == ExecStatus.FATAL_ERROR:
+            failed = index, psycopg.errors.error_from_result(result, encoding=encoding)
+        elif status in (ExecStatus.COPY_IN, ExecStatus.COPY_OUT, ExecStatus.COPY_BOTH):
+            # libpq cannot go on with a COPY in a pipeline: the caller closes the connection
+            raise psycopg.ProgrammingError("COPY to or from the client cannot run in a migration file")
+
+
+def _log_pipeline(queries: Sequence[Query], failed: tuple[int, psycopg.Error] | None, ms: float) -> None:
     """--verbose: each statement of a pipeline with what became of it (the time is the pipeline's)."""
     for i, (query, _) in enumerate(queries):
         if failed is None or i < failed[0]:
@@ -253,8 +266,7 @@ def _log_pipeline(conn: Conn, queries: Sequence[Query], failed: tuple[int, psyco
             outcome = f"error {failed[1].diag.sqlstate or type(failed[1]).__name__}"
         else:
             outcome = "not run"
-        text = query.as_string(conn) if isinstance(query, sql.Composable) else query
-        sql_log.debug("%8.1f ms  %s  %s [pipeline %d/%d]", ms, outcome, preview(text), i + 1, len(queries))
+        sql_log.debug("%8.1f ms  %s  %s [pipeline %d/%d]", ms, outcome, preview(query), i + 1, len(queries))
 
 
 def _end_failed(conn: Conn, savepoint: str | None) -> None:
@@ -285,7 +297,7 @@ def whole_run(conn: Conn) -> Iterator[None]:
     try:
         conn.execute("COMMIT")
     except psycopg.Error as exc:  # a deferred constraint or trigger: PostgreSQL rolled it all back
-        raise FileFailed(_unplaced(exc), at_commit=True, lost=conn.closed or conn.broken) from None
+        raise FileFailed(_unplaced(exc), stage="commit", lost=conn.closed or conn.broken) from None
 
 
 def abandon(conn: Conn) -> None:
@@ -305,16 +317,14 @@ def reset(conn: Conn) -> None:
 
 # First words of statements that leave nothing behind once the file is over: a file that stops
 # after them has not been partly applied.
-_NO_LASTING_EFFECT = frozenset({"SET", "RESET", "SHOW", "DISCARD", "BEGIN", "START", "COMMIT", "END", "ABORT"})
+_NO_LASTING_EFFECT = frozenset(
+    {"SET", "RESET", "SHOW", "DISCARD", "BEGIN", "START", "COMMIT", "END", "ABORT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+)
 
 
-def has_lasting_effect(stmt: Statement | Piece) -> bool:
-    words = stmt.words(2)
-    if not words:
-        return False
-    if words[0] == "ROLLBACK":
-        return False
-    return words[0] not in _NO_LASTING_EFFECT
+def has_lasting_effect(words: Sequence[str]) -> bool:
+    """Whether a statement (by its first words) can leave something behind once committed."""
+    return bool(words) and words[0] not in _NO_LASTING_EFFECT
 
 
 class Progress:
@@ -351,7 +361,7 @@ def run_statements(
                 try:
                     conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
                 except psycopg.Error as exc:
-                    raise FileFailed(_unplaced(exc), lost=conn.closed or conn.broken) from None
+                    raise FileFailed(_unplaced(exc), stage="setup", lost=conn.closed or conn.broken) from None
         for stmt in statements:
             t0 = time.perf_counter()
             done.running = stmt
@@ -366,16 +376,18 @@ def run_statements(
                     # outside a transaction block, a procedure or DO block may COMMIT part of its work
                     self_committing=opened is None and words[:1] in (("DO",), ("CALL",)),
                 ) from None
-            pending += has_lasting_effect(stmt)
-            ended = words[:1] in (("COMMIT",), ("END",)) or (words[:1] == ("ROLLBACK",) and words[1:] != ("TO",))
-            if words[:1] in (("ROLLBACK",), ("ABORT",)) and words[1:] != ("TO",):
+            control = transaction_control(words)
+            if control == "rollback":
                 pending = 0  # what the block did is undone
-            if ended or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            elif has_lasting_effect(words):
+                pending += 1
+            idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            if control == "commit" or idle:
                 done.took_effect += pending  # COMMIT AND CHAIN commits too, though a block stays open
                 pending = 0
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            if idle:
                 opened = None
-            elif opened is None or ended:
+            elif opened is None or control in ("commit", "rollback"):  # ... AND CHAIN opens the next
                 opened = stmt
             log.info("%s:%d: %.1f ms", file.path, stmt.line, (time.perf_counter() - t0) * 1000)
         if opened is not None:
