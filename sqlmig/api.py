@@ -88,7 +88,7 @@ class Migrator:
         with self._connect() as conn:
             plan = self._plan(conn, migrations)
             warnings = integrity.status_warnings(plan) + self._catalog_warnings(conn, plan)
-        return StatusResult(plan.entries, self._table_name(), warnings=tuple(warnings))
+        return StatusResult(plan.entries, self.settings.history_name, warnings=tuple(warnings))
 
     def validate(self, *, files_only: bool = False) -> ValidateResult:
         """Every discovery, file and history check migrate makes, without changing anything.
@@ -98,7 +98,7 @@ class Migrator:
         try:
             migrations = self.discover()
         except DiscoveryError as exc:  # the history cannot be matched to a broken directory
-            return ValidateResult(tuple(exc.problems), (), (), 0, 0, self._table_name(), history_checked=False)
+            return ValidateResult(tuple(exc.problems), (), (), 0, 0, self.settings.history_name, history_checked=False)
         from . import checks
 
         problems = checks.files_problems(f for m in migrations for f in (m.up, m.down))
@@ -118,7 +118,7 @@ class Migrator:
             tuple(notes),
             len(migrations),
             applied,
-            self._table_name(),
+            self.settings.history_name,
             history_checked=not files_only,
         )
 
@@ -277,7 +277,7 @@ class Migrator:
                 raise HistoryError(
                     f"the history already records {plural(len(rows), 'migration')}; "
                     "baseline is for a database sqlmig has not run on; nothing was changed",
-                    [Problem(self._table_name(), f"records version {shown}")],
+                    [Problem(self.settings.history_name, f"records version {shown}")],
                     hint="`sqlmig migrate` continues from the history as it is",
                 )
             todo = tuple(m for m in migrations if m.version <= version)
@@ -351,9 +351,6 @@ class Migrator:
 
     # ---- internals ---------------------------------------------------------------------------
 
-    def _table_name(self) -> str:
-        return f"{self.settings.history_schema}.{self.settings.history_table}"
-
     def _url(self) -> str:
         url = self.settings.database_url
         if not url:
@@ -396,9 +393,9 @@ class Migrator:
     def _session(self) -> Iterator[Session]:
         """sqlmig's lock on a control connection, and a work connection for files (seeds and migrations
         take turns); creates nothing."""
-        from .db.session import open_session
+        from .db.session import Session
 
-        with open_session(
+        with Session(
             self._url(),
             schema=self.settings.history_schema,
             table=self.settings.history_table,

@@ -85,6 +85,11 @@ class Settings:
     embedded_dir: Path = Path(".sqlmig")
     sources: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def history_name(self) -> str:
+        """schema.table of the history, as messages name it."""
+        return f"{self.history_schema}.{self.history_table}"
+
 
 class ConfigValue(NamedTuple):
     """One line of `sqlmig config`: a setting's effective value (password redacted) and its source."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 EXIT_OK = 0
@@ -15,6 +16,25 @@ EXIT_INTERRUPTED = 130
 def plural(n: int, word: str) -> str:
     """'1 problem', '3 problems': messages count things, and the count must agree with the noun."""
     return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def agree(n: int, verb: str) -> str:
+    """'stays' for one, 'stay' for several: the verb agrees with a count, as plural() makes the noun."""
+    return f"{verb}s" if n == 1 else verb
+
+
+def done_verb(direction: str) -> str:
+    """What a run does to a migration: 'applied' going up, 'reverted' going down."""
+    return "applied" if direction == "up" else "reverted"
+
+
+def what_stays(versions: Sequence[int], direction: str) -> str:
+    """The migrations of this run still in effect, as every run error says it."""
+    verb = done_verb(direction)
+    if not versions:
+        return f"no migration of this run stays {verb}"
+    n = len(versions)
+    return f"{plural(n, 'migration')} of this run {agree(n, 'stay')} {verb} ({', '.join(map(str, versions))})"
 
 
 def first_line(text: str, default: str = "error") -> str:
@@ -172,14 +192,7 @@ class MigrationFailed(SqlmigError):
 
     def consequences(self) -> list[str]:
         """What stays: this file's outcome, then this run's earlier migrations."""
-        verb = "applied" if self.direction == "up" else "reverted"
-        stays = (
-            f"{plural(len(self.stayed), 'migration')} of this run {'stays' if len(self.stayed) == 1 else 'stay'} "
-            f"{verb} ({', '.join(map(str, self.stayed))})"
-            if self.stayed
-            else f"no migration of this run stays {verb}"
-        )
-        return [line for line in (self.outcome, stays) if line]
+        return [line for line in (self.outcome, what_stays(self.stayed, self.direction)) if line]
 
     def to_dict(self) -> dict[str, object]:
         data = super().to_dict()

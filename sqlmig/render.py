@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .config import ConfigValue
 from .embedded import ServerStatus
-from .errors import MigrationFailed, Problem, ProblemsError, SqlmigError, plural
+from .errors import MigrationFailed, Problem, ProblemsError, SqlmigError, done_verb, plural
 from .plan import Entry
 from .results import (
     BaselineResult,
@@ -115,7 +115,7 @@ class Output:
             elif event.kind == "migration_start" and task and event.item:
                 bar.update(task[0], description=escape(str(event.item.path)))
             elif event.kind == "migration_done" and event.item:
-                verb = "applied" if event.direction == "up" else "reverted"
+                verb = done_verb(event.direction)
                 self.console.print(
                     f"[green]✓[/] {verb} {escape(_label(event.item))} [dim]({_ms(event.item.duration_ms)})[/]"
                 )
@@ -131,7 +131,7 @@ class Output:
 
     def _plain_event(self, event: Event) -> None:
         if event.kind == "migration_done" and event.item:
-            verb = "applied" if event.direction == "up" else "reverted"
+            verb = done_verb(event.direction)
             self.line(f"{verb} {_label(event.item)} ({_ms(event.item.duration_ms)})")
         elif event.kind == "retry":
             self.line(event.message)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import EMBEDDED, Settings
-from .errors import ConnectionFailed, Interrupted, MigrationFailed, plural
+from .errors import ConnectionFailed, Interrupted, MigrationFailed, agree, done_verb, plural, what_stays
 from .migrations import Migration, SqlFile
 from .plan import Entry
 from .results import Event, RunItem
@@ -79,22 +79,14 @@ class Runner:
     def rehearse(self, migrations: Sequence[Migration]) -> None:
         """Run up files inside the caller's open transaction on the work connection, recording
         nothing (seed --dry-run: the caller rolls everything back)."""
-        from .db.execute import FileFailed, run_in_transaction
+        from .db.execute import FileFailed
 
         for m in migrations:
-            lock_timeout, statement_timeout = self._timeouts(m.up)
+            item = RunItem(m.version, m.name, m.up.path)
             try:
-                run_in_transaction(
-                    self.session.work,
-                    m.up,
-                    statements_of(m.up),
-                    lock_timeout=lock_timeout,
-                    statement_timeout=statement_timeout,
-                    inside_transaction=True,
-                )
+                self._in_transaction(m, m.up, "up", item, (), inside_transaction=True, record=False)
             except FileFailed as exc:
                 raise self._failed(m, m.up, "up", exc, outcome="the rehearsal was rolled back", done=()) from None
-            item = RunItem(m.version, m.name, m.up.path)
             self.emit(Event("migration_done", total=len(migrations), item=item, extra={"dry_run": True}))
 
     # ---- one file, in its own transaction or none ------------------------------------------------
@@ -116,15 +108,18 @@ class Runner:
         done: Sequence[RunItem],
         *,
         inside_transaction: bool,
+        record: bool = True,
     ) -> tuple[float, int]:
+        """The file and its history change in one transaction (a savepoint of the caller's, with
+        inside_transaction, where failures are re-raised for the caller to describe)."""
         from .db.execute import FileFailed, run_in_transaction
 
         history = self.session.history
-        record = (
-            [history.insert_query(m.version, m.name, m.checksum, m.up.sql)]
+        row = [
+            history.insert_query(m.version, m.name, m.checksum, m.up.sql)
             if direction == "up"
-            else [history.delete_query(m.version)]
-        )
+            else history.delete_query(m.version)
+        ]
         statements = statements_of(file)
         lock_timeout, statement_timeout = self._timeouts(file)
         for attempt in range(self.settings.lock_retries + 1):
@@ -135,7 +130,7 @@ class Runner:
                     statements,
                     lock_timeout=lock_timeout,
                     statement_timeout=statement_timeout,
-                    record=record,
+                    record=row if record else (),
                     inside_transaction=inside_transaction,
                 )
                 return duration, attempt
@@ -185,7 +180,7 @@ class Runner:
                     ) from None
                 raise self._stopped_part_way(m, file, direction, exc, left, done) from None
             except KeyboardInterrupt:
-                self._drop_work()
+                self.session.drop_work()
                 left = self._left_invalid(before) if watch else []
                 raise self._interrupted_part_way(m, file, direction, progress, left, done) from None
         else:  # pragma: no cover - the loop breaks or raises
@@ -197,15 +192,14 @@ class Runner:
                 # The file ran to its end: the history must say so before the run stops.
                 self._record_done(m, direction, duration, unless_recorded=True)
                 raise Interrupted(
-                    f"interrupted after {file.path} ran to its end; the history records it as "
-                    f"{'applied' if direction == 'up' else 'reverted'}",
-                    hint=_stays_sentence(done, direction),
+                    f"interrupted after {file.path} ran to its end; the history records it as {done_verb(direction)}",
+                    hint=what_stays(_versions(done), direction),
                     ran=(*_versions(done), m.version),
                     stayed=(*_versions(done), m.version),
                 ) from None
         except HistoryAccessFailed as exc:
             # The truth the history can still hold: the file's work stays, unrecorded as done.
-            verb = "applied" if direction == "up" else "reverted"
+            verb = done_verb(direction)
             note = self._record_failed(m, direction, f"ran to its end, but recording it as {verb} failed: {exc}")
             raise MigrationFailed(
                 f"{file.path} ran to its end, but the history could not record it as {verb}: {exc}",
@@ -213,7 +207,7 @@ class Runner:
                 path=str(file.path),
                 direction=direction,
                 outcome=f"its statements took effect and stay; {note}",
-                hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self._table()}; then "
+                hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self.settings.history_name}; then "
                 f"`sqlmig repair --{'resolve' if direction == 'up' else 'forget'} {m.version}`",
                 ran=_versions(done),
                 stayed=_versions(done),
@@ -245,6 +239,7 @@ class Runner:
                     file = m.up if direction == "up" else m.down
                     current = (m, file)
                     item = item_of(entry, direction)
+                    self._check_lock(item, (), direction)
                     self.emit(Event("migration_start", total=len(todo), index=index, item=item, direction=direction))
                     duration, retries = self._in_transaction(m, file, direction, item, ran, inside_transaction=True)
                     ran.append(item._replace(duration_ms=duration, retries=retries))
@@ -266,7 +261,7 @@ class Runner:
             m, file = current
             raise self._transaction_failed(m, file, direction, exc, ran, whole_run=True) from None
         except KeyboardInterrupt:
-            self._drop_work()
+            self.session.drop_work()
             where = f" while running {current[1].path}" if current else ""
             raise Interrupted(
                 f"interrupted{where}; the run's one transaction was rolled back: nothing of this run stays",
@@ -282,7 +277,7 @@ class Runner:
         if not self.session.lock_held():
             raise ConnectionFailed(
                 f"the connection holding sqlmig's lock was lost before {item.path}; nothing more was run",
-                hint=f"{_stays_sentence(done, direction)}; run `sqlmig status`, then migrate again",
+                hint=f"{what_stays(_versions(done), direction)}; run `sqlmig status`, then migrate again",
             )
 
     # ---- what went wrong, said once ------------------------------------------------------------
@@ -363,7 +358,7 @@ class Runner:
                 exc,
                 message=f"the file ran, but writing its history row failed: {exc.failure.message}",
                 outcome=rolled_back,
-                hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self._table()}"
+                hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self.settings.history_name}"
                 if exc.failure.sqlstate == INSUFFICIENT_PRIVILEGE
                 else "the file may have left its transaction unable to write (SET transaction_read_only, "
                 "a lock, a trigger on the history table): remove that from the file",
@@ -414,14 +409,14 @@ class Runner:
         if took == 0 and not left:
             return Interrupted(
                 f"interrupted while running {where}; nothing of it took effect",
-                hint=f"{_stays_sentence(done, direction)}",
+                hint=what_stays(_versions(done), direction),
                 ran=_versions(done),
                 stayed=_versions(done),
             )
         note = self._record_failed(m, direction, f"interrupted at {where}")
         return Interrupted(
             f"interrupted while running {where}; {_what_stays(took, left)}; {note}",
-            hint=f"{_resolve_hint(m.version, direction, left)}; {_stays_sentence(done, direction)}",
+            hint=f"{_resolve_hint(m.version, direction, left)}; {what_stays(_versions(done), direction)}",
             ran=_versions(done),
             stayed=_versions(done),
         )
@@ -429,17 +424,17 @@ class Runner:
     def _interrupted_in_transaction(
         self, m: Migration, file: SqlFile, direction: str, done: Sequence[RunItem]
     ) -> Interrupted:
-        self._drop_work()  # closing the connection ends its transaction, whatever state the cancel left
+        self.session.drop_work()  # closing the connection ends its transaction, whatever state the cancel left
         committed = self._committed(m.version, direction)
         if committed:
-            what = "it had already committed and stays " + ("applied" if direction == "up" else "reverted")
+            what = f"it had already committed and stays {done_verb(direction)}"
             stayed = (*_versions(done), m.version)
         else:
             what = "its transaction was rolled back"
             stayed = _versions(done)
         return Interrupted(
             f"interrupted while running {file.path}; {what}",
-            hint=_stays_sentence(done, direction),
+            hint=what_stays(_versions(done), direction),
             ran=stayed,
             stayed=stayed,
         )
@@ -456,7 +451,7 @@ class Runner:
             what = "it was rolled back (the history does not record it)"
         return ConnectionFailed(
             f"the connection was lost while running {file.path}: {exc.failure.message}; {what}",
-            hint=_stays_sentence(done, direction),
+            hint=what_stays(_versions(done), direction),
         )
 
     def _failed(
@@ -533,16 +528,10 @@ class Runner:
         except HistoryAccessFailed:
             return []
 
-    def _drop_work(self) -> None:
-        self.session.drop_work()
-
     def _timeouts(self, file: SqlFile) -> tuple[str | None, str | None]:
         """(lock_timeout, statement_timeout) for a file: its own directives override the run's settings."""
         d = file.directives
         return d.lock_timeout or self.settings.lock_timeout, d.statement_timeout or self.settings.statement_timeout
-
-    def _table(self) -> str:
-        return f"{self.settings.history_schema}.{self.settings.history_table}"
 
 
 def embedded_hint(sqlstate: str | None, message: str) -> str | None:
@@ -564,9 +553,7 @@ def _versions(items: Sequence[RunItem]) -> tuple[int, ...]:
 def _what_stays(took_effect: int, left: Sequence[InvalidIndex]) -> str:
     parts = []
     if took_effect:
-        parts.append(
-            f"{plural(took_effect, 'statement')} before it took effect and {'stays' if took_effect == 1 else 'stay'}"
-        )
+        parts.append(f"{plural(took_effect, 'statement')} before it took effect and {agree(took_effect, 'stay')}")
     for ix in left:
         parts.append(f"it left index {ix.schema}.{ix.name} on {ix.table} INVALID")
     return "; ".join(parts) or "nothing of it took effect"
@@ -579,13 +566,3 @@ def _resolve_hint(version: int, direction: str, left: Sequence[InvalidIndex]) ->
         f"{drops}fix the database, then `sqlmig repair --resolve {version}` (mark it {again}) "
         f"or `sqlmig repair --forget {version}`"
     ).strip()
-
-
-def _stays_sentence(done: Sequence[RunItem], direction: str) -> str:
-    verb = "applied" if direction == "up" else "reverted"
-    if not done:
-        return f"no earlier migration of this run was {verb}"
-    stay = "stays" if len(done) == 1 else "stay"
-    return (
-        f"{plural(len(done), 'migration')} of this run before it {stay} {verb} ({', '.join(map(str, _versions(done)))})"
-    )

@@ -11,12 +11,12 @@ Two connections, each with one job:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TypeVar
 
 import psycopg
 
-from ..errors import first_line
+from ..errors import SqlmigError, first_line
 from . import lock
 from .catalog import InvalidIndex, invalid_indexes
 from .connect import connect
@@ -27,11 +27,12 @@ T = TypeVar("T")
 
 
 class HistoryAccessFailed(Exception):
-    """The history row could not be written (the reason is the server's message, or a lost connection)."""
+    """The history could not be read or written on the control connection (the server's message,
+    or why it could not be reached again)."""
 
 
 class Session:
-    """One run's connections; use `open_session`, which releases the lock and closes both."""
+    """One run's connections; as a context manager, it releases the lock and closes both at the end."""
 
     def __init__(self, url: str, *, schema: str, table: str, lock_wait: float | None, connect_wait: float) -> None:
         self.url = url
@@ -86,53 +87,44 @@ class Session:
             self._work = None
 
     def invalid_indexes(self) -> list[InvalidIndex]:
-        return self._read(lambda: invalid_indexes(self.control))
+        return self._on_control(lambda: invalid_indexes(self.control))
 
     def has_row(self, version: int) -> bool:
         """Whether the history has a row for `version` now (after a lost connection or a Ctrl-C)."""
-        return self._read(lambda: version in {r.version for r in History(self.control, self.schema, self.table).read()})
-
-    def _read(self, query: Callable[[], T]) -> T:
-        try:
-            if self.control.closed or self.control.broken:
-                self._revive()
-            return query()
-        except psycopg.Error as exc:
-            raise HistoryAccessFailed(first_line(str(exc))) from None
-        except Exception as exc:  # ConnectionFailed, LockTimeout while reconnecting
-            raise HistoryAccessFailed(str(exc)) from None
+        return self._on_control(lambda: version in {r.version for r in self.history.read()})
 
     # ---- history writes outside a file's transaction (no-transaction files) ------------------
 
     def record_applied(self, version: int, name: str, checksum: str, applied_sql: str, execution_ms: int) -> None:
-        self._write(lambda h: h.record(version, name, checksum, applied_sql, execution_ms))
+        self._on_control(lambda: self.history.record(version, name, checksum, applied_sql, execution_ms))
 
     def record_reverted(self, version: int) -> None:
-        self._write(lambda h: h.forget(version))
+        self._on_control(lambda: self.history.forget(version))
 
     def record_failed(self, version: int, name: str, checksum: str, applied_sql: str, error: str, up: bool) -> None:
         if up:
-            self._write(lambda h: h.record_failed(version, name, checksum, applied_sql, error))
+            self._on_control(lambda: self.history.record_failed(version, name, checksum, applied_sql, error))
         else:
-            self._write(lambda h: h.mark_failed(version, f"revert: {error}"))
+            self._on_control(lambda: self.history.mark_failed(version, f"revert: {error}"))
 
-    def _write(self, action: Callable[[History], None]) -> None:
-        """Write on the control connection; if it died (a restart, a terminated backend), connect
-        again and take the lock again first, so no other run can be between."""
+    def _on_control(self, action: Callable[[], T]) -> T:
+        """Run `action` on the control connection. If that connection died (a restart, a terminated
+        backend), connect again and take the lock again first, so that no other run is in between,
+        then run it once more. Any failure is HistoryAccessFailed."""
         try:
             if self.control.closed or self.control.broken:
                 self._revive()
-            action(self.history)
-        except psycopg.Error as exc:
-            if not (self.control.closed or self.control.broken):
-                raise HistoryAccessFailed(first_line(exc.diag.message_primary or str(exc))) from None
             try:
-                self._revive()
-                action(self.history)
-            except psycopg.Error as again:
-                raise HistoryAccessFailed(first_line(str(again))) from None
-        except Exception as exc:  # ConnectionFailed, LockTimeout while reconnecting
-            raise HistoryAccessFailed(str(exc)) from None
+                return action()
+            except psycopg.Error as exc:
+                if not (self.control.closed or self.control.broken):
+                    raise HistoryAccessFailed(first_line(exc.diag.message_primary or str(exc))) from None
+            self._revive()
+            return action()
+        except psycopg.Error as exc:
+            raise HistoryAccessFailed(first_line(exc.diag.message_primary or str(exc))) from None
+        except SqlmigError as exc:  # ConnectionFailed, LockTimeout while reconnecting
+            raise HistoryAccessFailed(exc.message) from None
 
     def _revive(self) -> None:
         with contextlib.suppress(psycopg.Error):
@@ -149,13 +141,8 @@ class Session:
                     lock.release(conn, self.key)
             conn.close()
 
+    def __enter__(self) -> Session:
+        return self
 
-@contextlib.contextmanager
-def open_session(
-    url: str, *, schema: str, table: str, lock_wait: float | None, connect_wait: float
-) -> Iterator[Session]:
-    session = Session(url, schema=schema, table=table, lock_wait=lock_wait, connect_wait=connect_wait)
-    try:
-        yield session
-    finally:
-        session.close()
+    def __exit__(self, *exc: object) -> None:
+        self.close()
