@@ -6,6 +6,7 @@ Each test runs on a real server and checks the history against the catalog after
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -29,6 +30,25 @@ def one(db: Conn, query: str) -> object:
     row = db.execute(query).fetchone()
     assert row is not None
     return row[0]
+
+
+@contextlib.contextmanager
+def busy_locked(url: str, db: Conn, *, release_after: float | None = None) -> Iterator[None]:
+    """Table `busy` exists and another session holds it ACCESS EXCLUSIVE: for the whole block, or
+    for `release_after` seconds of it (what a lock timeout and its retries meet)."""
+    db.execute("CREATE TABLE busy (id int)")
+    with psycopg.connect(url) as holder:
+        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+        timer = threading.Timer(release_after, holder.rollback) if release_after is not None else None
+        if timer:
+            timer.start()
+        try:
+            yield
+        finally:
+            if timer:
+                timer.cancel()
+                timer.join()
+            holder.rollback()
 
 
 # ---- 1. every file starts from the same clean session ------------------------------------------
@@ -199,12 +219,9 @@ def test_error_inside_a_do_block_names_its_line_and_context(cli: Cli, project: P
 
 def test_lock_timeout_retry_runs_each_attempt_once(cli: Cli, database_url: str, project: Project, db: Conn) -> None:
     """A transactional file rolled back by lock_timeout is retried from the start (nothing stayed)."""
-    db.execute("CREATE TABLE busy (id int)")
     db.execute("CREATE SEQUENCE calls")
     project.add(1, "alter", "SELECT nextval('calls');\nALTER TABLE busy ADD COLUMN v int;\n")
-    with psycopg.connect(database_url) as holder:
-        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
-        threading.Timer(1.2, holder.rollback).start()
+    with busy_locked(database_url, db, release_after=1.2):
         r = cli("migrate", "--lock-timeout", "200ms", "--lock-retries", "4")
     assert r.exit_code == 0, r.stderr
     assert "retry 1 of 4" in r.stdout
@@ -329,14 +346,11 @@ def test_failed_single_concurrent_index_is_named_with_its_drop(cli: Cli, project
 def test_lock_retries_never_run_a_statement_that_took_effect_again(
     cli: Cli, database_url: str, project: Project, db: Conn
 ) -> None:
-    db.execute("CREATE TABLE busy (id int)")
     db.execute("CREATE TABLE counter (n int)")
     db.execute("INSERT INTO counter VALUES (0)")
     project.add(1, "nt", NT + "UPDATE counter SET n = n + 1;\nALTER TABLE busy ADD COLUMN v int;\n")
-    with psycopg.connect(database_url) as holder:
-        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+    with busy_locked(database_url, db):
         r = cli("migrate", "--lock-timeout", "100ms", "--lock-retries", "3")
-        holder.rollback()
     assert r.exit_code == 1
     assert "retry" not in r.stdout
     assert one(db, "SELECT n FROM counter") == 1
@@ -347,11 +361,8 @@ def test_lock_retries_never_run_a_statement_that_took_effect_again(
 def test_lock_retries_retry_a_no_transaction_file_while_nothing_took_effect(
     cli: Cli, database_url: str, project: Project, db: Conn
 ) -> None:
-    db.execute("CREATE TABLE busy (id int)")
     project.add(1, "nt", NT + "SET lock_timeout = '100ms';\nALTER TABLE busy ADD COLUMN v int;\n")
-    with psycopg.connect(database_url) as holder:
-        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
-        threading.Timer(0.8, holder.rollback).start()
+    with busy_locked(database_url, db, release_after=0.8):
         r = cli("migrate", "--lock-retries", "4")
     assert r.exit_code == 0, r.stderr
     assert "retry 1 of 4" in r.stdout
@@ -455,12 +466,9 @@ def test_a_role_without_superuser_runs_files_that_switch_roles(project: Project,
 def test_lock_timeout_retry_inside_a_single_transaction(
     cli: Cli, database_url: str, project: Project, db: Conn
 ) -> None:
-    db.execute("CREATE TABLE busy (id int)")
     project.add(1, "a", "CREATE TABLE a (id int);\n")
     project.add(2, "alter", "ALTER TABLE busy ADD COLUMN v int;\n")
-    with psycopg.connect(database_url) as holder:
-        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
-        threading.Timer(0.8, holder.rollback).start()
+    with busy_locked(database_url, db, release_after=0.8):
         r = cli("migrate", "--single-transaction", "--lock-timeout", "100ms", "--lock-retries", "4")
     assert r.exit_code == 0, r.stderr
     assert "retry 1 of 4" in r.stdout
@@ -545,13 +553,10 @@ def test_rolled_back_block_in_a_no_transaction_file_took_no_effect(cli: Cli, pro
 
 
 def test_do_block_that_commits_is_never_retried(cli: Cli, database_url: str, project: Project, db: Conn) -> None:
-    db.execute("CREATE TABLE busy (id int)")
     db.execute("CREATE TABLE log (n int)")
     project.add(1, "do", NT + "DO $$\nBEGIN\n  INSERT INTO log VALUES (1);\n  COMMIT;\n  LOCK TABLE busy;\nEND\n$$;\n")
-    with psycopg.connect(database_url) as holder:
-        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+    with busy_locked(database_url, db):
         r = cli("migrate", "--lock-timeout", "100ms", "--lock-retries", "3")
-        holder.rollback()
     assert r.exit_code == 1
     assert "retry" not in r.stdout
     assert one(db, "SELECT count(*) FROM log") == 1
@@ -560,17 +565,14 @@ def test_do_block_that_commits_is_never_retried(cli: Cli, database_url: str, pro
 
 
 def test_a_file_cannot_reach_sqlmigs_savepoint(cli: Cli, database_url: str, project: Project, db: Conn) -> None:
-    db.execute("CREATE TABLE busy (id int)")
     db.execute("CREATE TABLE log (n int)")
     project.add(
         1,
         "sp",
         "INSERT INTO log VALUES (1);\nRELEASE SAVEPOINT sqlmig_file;\nSAVEPOINT sqlmig_file;\nLOCK TABLE busy;\n",
     )
-    with psycopg.connect(database_url) as holder:
-        holder.execute("LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+    with busy_locked(database_url, db):
         r = cli("migrate", "--single-transaction", "--lock-timeout", "100ms", "--lock-retries", "3")
-        holder.rollback()
     assert r.exit_code == 1
     assert "0001_sp.up.sql:2:1" in r.stderr and "retry" not in r.stdout
     assert one(db, "SELECT count(*) FROM log") == 0 and history(db) == []
