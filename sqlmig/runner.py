@@ -309,63 +309,40 @@ class Runner:
         *,
         whole_run: bool = False,
     ) -> MigrationFailed | ConnectionFailed:
-        rolled_back = "the migration was rolled back" if direction == "up" else "the revert was rolled back"
-        if whole_run:
-            rolled_back = "it was rolled back, and every migration of this run with it (--single-transaction)"
+        """A transactional file failed: its transaction (or savepoint) was rolled back, unless the
+        file ended it itself; each stage of failure says so in its own words."""
         if exc.lost and not whole_run:
             return self._lost(m, file, direction, exc, done)
-        if exc.stage == "guard":
-            if whole_run:
-                return self._failed(
-                    m,
-                    file,
-                    direction,
-                    exc,
-                    message=f"{file.path} ended the savepoint sqlmig runs it in, so its work cannot be told apart",
-                    outcome=rolled_back,
-                    done=done,
-                    whole_run=True,
-                )
+        message, hint = None, None
+        outcome = "the migration was rolled back" if direction == "up" else "the revert was rolled back"
+        if whole_run:
+            outcome = "it was rolled back, and every migration of this run with it (--single-transaction)"
+        if exc.stage == "guard" and whole_run:
+            message = f"{file.path} ended the savepoint sqlmig runs it in, so its work cannot be told apart"
+        elif exc.stage == "guard":
             note = self._record_failed(m, direction, "the file ended the transaction sqlmig opened for it")
-            return self._failed(
-                m,
-                file,
-                direction,
-                exc,
-                message=f"{file.path} ended the transaction sqlmig opened for it (COMMIT, ROLLBACK or END "
-                "that sqlmig's checks did not see), so part of it may have been committed",
-                outcome=f"what it did before ending the transaction may stay; {note}",
-                hint=f"compare the database with the file, then `sqlmig repair --resolve {m.version}` or "
-                f"`sqlmig repair --forget {m.version}`; remove the transaction control from the file",
-                done=done,
+            message = (
+                f"{file.path} ended the transaction sqlmig opened for it (COMMIT, ROLLBACK or END that sqlmig's "
+                "checks did not see), so part of it may have been committed"
             )
-        if exc.stage == "commit":
-            return self._failed(
-                m,
-                file,
-                direction,
-                exc,
-                message=f"COMMIT failed: {exc.failure.message} (a deferred constraint or trigger)",
-                outcome=rolled_back,
-                done=done,
-                whole_run=whole_run,
+            outcome = f"what it did before ending the transaction may stay; {note}"
+            hint = (
+                f"compare the database with the file, then `sqlmig repair --resolve {m.version}` or "
+                f"`sqlmig repair --forget {m.version}`; remove the transaction control from the file"
             )
-        if exc.stage == "history":
-            return self._failed(
-                m,
-                file,
-                direction,
-                exc,
-                message=f"the file ran, but writing its history row failed: {exc.failure.message}",
-                outcome=rolled_back,
-                hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self.settings.history_name}"
+        elif exc.stage == "commit":
+            message = f"COMMIT failed: {exc.failure.message} (a deferred constraint or trigger)"
+        elif exc.stage == "history":
+            message = f"the file ran, but writing its history row failed: {exc.failure.message}"
+            hint = (
+                f"sqlmig's role needs INSERT, UPDATE and DELETE on {self.settings.history_name}"
                 if exc.failure.sqlstate == INSUFFICIENT_PRIVILEGE
                 else "the file may have left its transaction unable to write (SET transaction_read_only, "
-                "a lock, a trigger on the history table): remove that from the file",
-                done=done,
-                whole_run=whole_run,
+                "a lock, a trigger on the history table): remove that from the file"
             )
-        return self._failed(m, file, direction, exc, outcome=rolled_back, done=done, whole_run=whole_run)
+        return self._failed(
+            m, file, direction, exc, message=message, outcome=outcome, hint=hint, done=done, whole_run=whole_run
+        )
 
     def _stopped_part_way(
         self,
