@@ -620,3 +620,12 @@ def test_psql_command_after_sql_on_a_line_is_refused_before_running(
     assert r.exit_code == 3
     assert f"0002_psql.up.sql:1: psql meta-command {needle}" in r.stderr
     assert tables(db) == {"sqlmig_migrations"}
+
+
+def test_a_block_closed_by_end_is_a_complete_no_transaction_file(cli: Cli, project: Project, db: Conn) -> None:
+    """END is COMMIT: the checks accept the block, and its statements count as taken effect."""
+    project.add(1, "end", NT + "BEGIN;\nCREATE TABLE t1 (id int);\nEND;\nSELECT 1/0;\n")
+    r = cli("migrate")
+    assert r.exit_code == 1, r.stderr
+    assert "1 statement before it took effect and stays" in r.stderr
+    assert states(db) == [(1, "failed")] and "t1" in tables(db)
