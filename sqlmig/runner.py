@@ -24,7 +24,7 @@ from .statements import Piece, split_plain
 
 if TYPE_CHECKING:
     from .db.catalog import InvalidIndex
-    from .db.execute import Failure, FileFailed, Progress
+    from .db.execute import Failure, FileFailed, Job, Progress
     from .db.session import Session
     from .scanner import Statement
 
@@ -66,14 +66,27 @@ class Runner:
         if single_transaction:
             return self._whole_run(todo, direction)
         done: list[RunItem] = []
-        for index, entry in enumerate(todo, start=1):
+        at = 0
+        failures = 0  # of todo[at], each a lock timeout retried
+        while at < len(todo):
+            entry = todo[at]
             item = item_of(entry, direction)
             self._check_lock(item, done, direction)
-            self.emit(Event("migration_start", total=len(todo), index=index, item=item, direction=direction))
-            duration, retries = self._one(entry, direction, item, done)
-            item = item._replace(duration_ms=duration, retries=retries)
-            done.append(item)
-            self.emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
+            if failures == 0:
+                self.emit(Event("migration_start", total=len(todo), index=at + 1, item=item, direction=direction))
+            if _file_of(entry, direction).directives.no_transaction:
+                duration, retries = self._without_transaction(entry, direction, item, done)
+                item = item._replace(duration_ms=duration, retries=retries)
+                done.append(item)
+                self.emit(Event("migration_done", total=len(todo), index=at + 1, item=item, direction=direction))
+                at += 1
+                continue
+            batch = todo[at : at + _batch_size(todo, at, direction)]
+            committed, retry = self._in_transactions(todo, at, batch, direction, done, failures)
+            at += committed
+            failures = failures + 1 if retry and committed == 0 else int(retry)
+        if done:
+            self._check_lock(None, done, direction)
         return done
 
     def rehearse(self, migrations: Sequence[Migration]) -> None:
@@ -84,73 +97,104 @@ class Runner:
         for m in migrations:
             item = RunItem(m.version, m.name, m.up.path)
             try:
-                self._in_transaction(m, m.up, "up", item, (), inside_transaction=True, record=False)
+                self._in_savepoint(m, m.up, "up", item, record=False)
             except FileFailed as exc:
                 raise self._failed(m, m.up, "up", exc, outcome="the rehearsal was rolled back", done=()) from None
             self.emit(Event("migration_done", total=len(migrations), item=item, extra={"dry_run": True}))
 
-    # ---- one file, in its own transaction or none ------------------------------------------------
+    # ---- transactional files: sent together, each in its own transaction ----------------------------
 
-    def _one(self, entry: Entry, direction: str, item: RunItem, done: list[RunItem]) -> tuple[float, int]:
-        m = entry.migration
-        assert m is not None  # drift checks refuse missing files before a run starts
-        file = m.up if direction == "up" else m.down
-        if file.directives.no_transaction:
-            return self._without_transaction(m, file, direction, item, done)
-        return self._in_transaction(m, file, direction, item, done, inside_transaction=False)
-
-    def _in_transaction(
+    def _in_transactions(
         self,
-        m: Migration,
-        file: SqlFile,
+        todo: Sequence[Entry],
+        at: int,
+        batch: Sequence[Entry],
         direction: str,
-        item: RunItem,
-        done: Sequence[RunItem],
-        *,
-        inside_transaction: bool,
-        record: bool = True,
-    ) -> tuple[float, int]:
-        """The file and its history change in one transaction (a savepoint of the caller's, with
-        inside_transaction, where failures are re-raised for the caller to describe)."""
-        from .db.execute import FileFailed, run_in_transaction
+        done: list[RunItem],
+        failures: int,
+    ) -> tuple[int, bool]:
+        """Run `batch` (todo[at:...], transactional files) in one pipeline, each file and its
+        history change in a transaction of its own; each is reported done as its COMMIT returns.
+        (How many committed, whether the next is to be tried again after a lock timeout.)
+        `failures`: the lock timeouts batch[0] already had."""
+        from .db.execute import FileFailed, run_in_transactions
 
+        items = [item_of(entry, direction) for entry in batch]
+        before = len(done)
+
+        def committed(i: int, ms: float) -> None:
+            item = items[i]._replace(duration_ms=ms, retries=failures if i == 0 else 0)
+            done.append(item)
+            self.emit(Event("migration_done", total=len(todo), index=at + i + 1, item=item, direction=direction))
+            if i + 1 < len(items):
+                self.emit(
+                    Event("migration_start", total=len(todo), index=at + i + 2, item=items[i + 1], direction=direction)
+                )
+
+        jobs = [self._job(_migration_of(entry), direction) for entry in batch]
+        try:
+            run_in_transactions(self.session.work, jobs, committed)
+        except FileFailed as exc:
+            m, file = _migration_of(batch[exc.job]), jobs[exc.job].file
+            tried = failures if exc.job == 0 else 0
+            if exc.failure.sqlstate == LOCK_NOT_AVAILABLE and self._may_retry(tried, file, items[exc.job], direction):
+                return exc.job, True
+            raise self._transaction_failed(m, file, direction, exc, done) from None
+        except KeyboardInterrupt:
+            running = len(done) - before
+            if running >= len(batch):  # between the last COMMIT and the end of the pipeline
+                self.session.drop_work()
+                raise Interrupted(
+                    f"interrupted after {items[-1].path}",
+                    hint=what_stays(_versions(done), direction),
+                    ran=_versions(done),
+                    stayed=_versions(done),
+                ) from None
+            m = _migration_of(batch[running])
+            raise self._interrupted_in_transaction(m, jobs[running].file, direction, done) from None
+        return len(done) - before, False
+
+    def _job(self, m: Migration, direction: str, *, in_savepoint: bool = False, record: bool = True) -> Job:
+        """A transactional file as the executor takes it: statements, timeouts, history change."""
+        from .db.execute import Job
+
+        file = m.up if direction == "up" else m.down
         history = self.session.history
-        row = [
-            history.insert_query(m.version, m.name, m.checksum, m.up.sql)
+        row = (
+            history.insert_query(m.version, m.name, m.checksum, m.up.sql, in_savepoint=in_savepoint)
             if direction == "up"
             else history.delete_query(m.version)
-        ]
-        statements = statements_of(file)
+        )
         lock_timeout, statement_timeout = self._timeouts(file)
+        return Job(file, statements_of(file), lock_timeout, statement_timeout, [row] if record else [])
+
+    def _in_savepoint(
+        self, m: Migration, file: SqlFile, direction: str, item: RunItem, *, record: bool = True
+    ) -> tuple[float, int]:
+        """The file and its history change in a savepoint of the caller's transaction (the whole
+        run's, or a rehearsal's); failures are re-raised for the caller to describe."""
+        from .db.execute import FileFailed, run_in_savepoint
+
+        job = self._job(m, direction, in_savepoint=True, record=record)
         for attempt in range(self.settings.lock_retries + 1):
             try:
-                duration = run_in_transaction(
-                    self.session.work,
-                    file,
-                    statements,
-                    lock_timeout=lock_timeout,
-                    statement_timeout=statement_timeout,
-                    record=row if record else (),
-                    inside_transaction=inside_transaction,
-                )
-                return duration, attempt
+                return run_in_savepoint(self.session.work, job), attempt
             except FileFailed as exc:
                 if exc.failure.sqlstate == LOCK_NOT_AVAILABLE and self._may_retry(attempt, file, item, direction):
                     continue
-                if inside_transaction:
-                    raise  # the whole run decides what it says
-                raise self._transaction_failed(m, file, direction, exc, done) from None
-            except KeyboardInterrupt:
-                if inside_transaction:
-                    raise
-                raise self._interrupted_in_transaction(m, file, direction, done) from None
+                raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    # ---- a no-transaction file, statement by statement ---------------------------------------------
+
     def _without_transaction(
-        self, m: Migration, file: SqlFile, direction: str, item: RunItem, done: Sequence[RunItem]
+        self, entry: Entry, direction: str, item: RunItem, done: Sequence[RunItem]
     ) -> tuple[float, int]:
         from .db.execute import FileFailed, Progress, run_statements
         from .db.session import HistoryAccessFailed
+
+        m = _migration_of(entry)
+        file = _file_of(entry, direction)
 
         statements = statements_of(file)
         watch = "concurrently" in file.sql.lower()  # only a CONCURRENTLY build leaves an INVALID index
@@ -241,7 +285,7 @@ class Runner:
                     item = item_of(entry, direction)
                     self._check_lock(item, (), direction)
                     self.emit(Event("migration_start", total=len(todo), index=index, item=item, direction=direction))
-                    duration, retries = self._in_transaction(m, file, direction, item, ran, inside_transaction=True)
+                    duration, retries = self._in_savepoint(m, file, direction, item)
                     ran.append(item._replace(duration_ms=duration, retries=retries))
                 current = None
         except FileFailed as exc:
@@ -271,14 +315,22 @@ class Runner:
             self.emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
         return ran
 
-    def _check_lock(self, item: RunItem, done: Sequence[RunItem], direction: str) -> None:
-        """Before a file: sqlmig's lock is still held (its connection can be ended from outside, by
-        an administrator or a file); without it another run could be running the same file."""
-        if not self.session.lock_held():
-            raise ConnectionFailed(
-                f"the connection holding sqlmig's lock was lost before {item.path}; nothing more was run",
-                hint=f"{what_stays(_versions(done), direction)}; run `sqlmig status`, then migrate again",
-            )
+    def _check_lock(self, item: RunItem | None, done: Sequence[RunItem], direction: str) -> None:
+        """Before a file, or a batch of files, and at the end of the run (item None): sqlmig's lock
+        is still held (its connection can be ended from outside, by an administrator, an idle-
+        connection killer or a file); without it another run could be running the same files. The
+        files of one batch run back to back on the server, so a lock lost during a batch is seen
+        after it; their history rows still commit with them, so the history tells the truth."""
+        if self.session.lock_held():
+            return
+        if item is None:
+            last = f" (after {done[-1].path})" if done else ""
+            message = f"the connection holding sqlmig's lock was lost during this run{last}"
+        else:
+            message = f"the connection holding sqlmig's lock was lost before {item.path}; nothing more was run"
+        raise ConnectionFailed(
+            message, hint=f"{what_stays(_versions(done), direction)}; run `sqlmig status`, then migrate again"
+        )
 
     # ---- what went wrong, said once ------------------------------------------------------------
 
@@ -521,6 +573,35 @@ def embedded_hint(sqlstate: str | None, message: str) -> str | None:
         "--database-url postgresql://user:password@host:5432/dbname, SQLMIG_DATABASE_URL or DATABASE_URL, "
         "or database_url in sqlmig.toml"
     )
+
+
+# Consecutive transactional files sent in one pipeline: at most this many, and this much SQL. Enough
+# to keep the server busy between round trips; few enough that a lost lock (checked between
+# batches) is noticed soon, and that a Ctrl-C has little in flight.
+_BATCH_FILES = 25
+_BATCH_BYTES = 1 << 20
+
+
+def _batch_size(todo: Sequence[Entry], at: int, direction: str) -> int:
+    """How many transactional files from todo[at] on go in one pipeline (at least one)."""
+    size, total = 0, 0
+    for entry in todo[at : at + _BATCH_FILES]:
+        file = _file_of(entry, direction)
+        total += len(file.sql)
+        if file.directives.no_transaction or (size and total > _BATCH_BYTES):
+            break
+        size += 1
+    return max(size, 1)
+
+
+def _migration_of(entry: Entry) -> Migration:
+    assert entry.migration is not None  # drift checks refuse missing files before a run starts
+    return entry.migration
+
+
+def _file_of(entry: Entry, direction: str) -> SqlFile:
+    m = _migration_of(entry)
+    return m.up if direction == "up" else m.down
 
 
 def _versions(items: Sequence[RunItem]) -> tuple[int, ...]:

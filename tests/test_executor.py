@@ -509,18 +509,32 @@ def test_a_logins_default_role_writes_the_history_as_before(project: Project, db
     assert {str(r[0]) for r in db.execute("SELECT applied_by FROM sqlmig_migrations").fetchall()} == {logins.owner}
 
 
+KILL_CONTROL = (
+    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = 'sqlmig'"
+    " AND pid <> pg_backend_pid() AND datname = current_database();\n"
+)
+
+
 def test_run_stops_when_the_lock_holding_connection_is_gone(cli: Cli, project: Project, db: Conn) -> None:
-    project.add(
-        1,
-        "kill",
-        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = 'sqlmig'"
-        " AND pid <> pg_backend_pid() AND datname = current_database();\n",
-    )
-    project.add(2, "t2", "CREATE TABLE t2 (id int);\n")
+    project.add(1, "kill", KILL_CONTROL)
+    project.add(2, "t2", NT + "CREATE TABLE t2 (id int);\n")
     r = cli("migrate")
     assert r.exit_code == 4, r.stderr
     assert "the connection holding sqlmig's lock was lost before sql/0002_t2.up.sql" in r.stderr
     assert [v for v, _, _ in history(db)] == [1] and "t2" not in tables(db)
+
+
+def test_a_lock_lost_during_a_batch_fails_the_run_and_the_history_holds(cli: Cli, project: Project, db: Conn) -> None:
+    # Transactional files run back to back in one pipeline: the loss is seen after them, and
+    # what they did is recorded with them.
+    project.add(1, "kill", KILL_CONTROL)
+    project.add(2, "t2", "CREATE TABLE t2 (id int);\n")
+    r = cli("migrate")
+    assert r.exit_code == 4, r.stderr
+    assert "the connection holding sqlmig's lock was lost during this run (after sql/0002_t2.up.sql)" in r.stderr
+    assert [v for v, _, _ in history(db)] == [1, 2] and "t2" in tables(db)
+    again = cli("migrate")
+    assert again.exit_code == 0 and "nothing to apply" in again.stdout.lower(), again.stdout + again.stderr
 
 
 def test_idle_session_timeout_does_not_end_the_lock(project: Project, database_url: str, db: Conn) -> None:

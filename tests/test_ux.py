@@ -268,7 +268,12 @@ def test_verbose_logs_every_batch_with_timings_to_stderr(cli: Cli, project: Proj
 
 def test_shell_completion() -> None:
     sqlmig = Path(sys.executable).parent / "sqlmig"
-    script = subprocess.run([sqlmig, "--show-completion", "bash"], capture_output=True, text=True, check=False)
+    # Without a shell among its parents (a CI runner, a detached job), Typer's detection finds none
+    # and `--show-completion` takes no value; Typer's test switch makes it take the shell's name.
+    shell = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    script = subprocess.run(
+        [sqlmig, "--show-completion", "bash"], env=shell, capture_output=True, text=True, check=False
+    )
     assert script.returncode == 0 and "_sqlmig_completion" in script.stdout
     env = {**os.environ, "_SQLMIG_COMPLETE": "complete_bash", "COMP_WORDS": "sqlmig emb", "COMP_CWORD": "1"}
     words = subprocess.run([sqlmig], env=env, capture_output=True, text=True, check=False)

@@ -1,7 +1,9 @@
 """Send one migration file to the server, once, and say exactly what happened.
 
-A transactional file goes as ONE pipeline (one round trip): BEGIN, its timeouts, each of its
-statements as a separate query, a guard, the history row, COMMIT and DISCARD ALL. Because every
+A transactional file goes as one part of a pipeline: BEGIN, a savepoint, its timeouts, each of
+its statements as a separate query, the savepoint's release (the guard), the history row, COMMIT
+and DISCARD ALL. Consecutive transactional files go in ONE pipeline, each in its own transaction,
+so the server runs them back to back; a failure makes the server skip the rest. Because every
 statement is its own query, the server's error names the statement that failed, so a failure is
 placed at file:line:column without running anything again. Because Parse accepts one statement
 only, the scanner that split the file and the server agree on every boundary, or the file fails.
@@ -16,13 +18,12 @@ and the next run start from the state a new connection has.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import re
 import secrets
 import selectors
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import psycopg
@@ -46,12 +47,12 @@ Conn = psycopg.Connection[tuple[object, ...]]
 Query = tuple[str, Sequence[object] | None]  # libpq placeholders: $1, $2, ...
 log = logging.getLogger("sqlmig")
 
-# Marks this file's transaction (or savepoint): a file that ended it loses the mark with it.
-_GUARD = "sqlmig.guard"
-
 # Undoes a file's SET ROLE or SET SESSION AUTHORIZATION (back to the login's own default role, if
 # it has one): the history row is written, and the next file starts, as a new session would.
 _AS_CONNECTED = "SET SESSION AUTHORIZATION DEFAULT"
+
+# The history row's text goes in the encoding the connection was opened with, whatever the file set.
+_AS_SENT = "SET LOCAL client_encoding = 'UTF8'"
 
 # What DISCARD ALL does, minus what cannot run inside a transaction block: used between the
 # files of one transaction (--single-transaction, seed rehearsals), where DISCARD ALL cannot run.
@@ -63,6 +64,8 @@ _RESET_IN_TRANSACTION = (
     "DEALLOCATE ALL",
     "DISCARD TEMP",
     "DISCARD SEQUENCES",
+    # When the file started, for its history row: now() is the whole transaction's start.
+    f"SELECT pg_catalog.set_config('{FILE_STARTED}', pg_catalog.clock_timestamp()::text, true)",
 )
 
 
@@ -87,7 +90,8 @@ Stage = Literal["file", "setup", "guard", "history", "commit"]
 class FileFailed(Exception):
     """A file did not complete, at `stage`. `took_effect`: statements of a no-transaction file that
     committed before it stopped; `self_committing`: the failing statement (a DO block or CALL
-    outside a transaction) can have committed part of its own work; `lost`: the connection died."""
+    outside a transaction) can have committed part of its own work; `lost`: the connection died;
+    `job`: which of the files sent together failed (run_in_transactions)."""
 
     def __init__(
         self,
@@ -97,6 +101,7 @@ class FileFailed(Exception):
         took_effect: int = 0,
         lost: bool = False,
         self_committing: bool = False,
+        job: int = 0,
     ) -> None:
         super().__init__(failure.message)
         self.failure = failure
@@ -104,98 +109,157 @@ class FileFailed(Exception):
         self.took_effect = took_effect
         self.lost = lost
         self.self_committing = self_committing
+        self.job = job
 
 
-@functools.cache
-def _start_text(lock_timeout: bool, statement_timeout: bool) -> str:
-    """The statement that starts a file: its guard mark ($1), its timeouts (like SET LOCAL),
-    and when it started. Composed once per shape: it is the same for every file."""
-    names = [_GUARD] + ["lock_timeout"] * lock_timeout + ["statement_timeout"] * statement_timeout
-    parts = [f"pg_catalog.set_config('{name}', ${i}, true)" for i, name in enumerate(names, start=1)]
-    parts.append(f"pg_catalog.set_config('{FILE_STARTED}', pg_catalog.clock_timestamp()::text, true)")
-    return "SELECT " + ", ".join(parts)
+def _set_local(name: str, value: str) -> Query:
+    """SET LOCAL of a validated setting (a duration: digits and a unit, nothing to escape)."""
+    return (f"SET LOCAL {name} = '{value.replace(chr(39), chr(39) * 2)}'", None)
 
 
-# After the file: division by zero unless this transaction (or savepoint) still carries its mark
-# ($1); the encoding the history row's text is sent in is put back, whatever the file set. Then
-# _AS_CONNECTED.
-_END = (
-    f"SELECT 1 / (pg_catalog.current_setting('{_GUARD}', true) IS NOT DISTINCT FROM $1)::int,"
-    " pg_catalog.set_config('client_encoding', 'UTF8', true)"
-)
+class Job(NamedTuple):
+    """One transactional file to run: its statements, its timeouts and its history change."""
+
+    file: SqlFile
+    statements: Sequence[Statement | Piece]
+    lock_timeout: str | None = None
+    statement_timeout: str | None = None
+    record: Sequence[Query] = ()
 
 
-def run_in_transaction(
-    conn: Conn,
-    file: SqlFile,
-    statements: Sequence[Statement | Piece],
-    *,
-    lock_timeout: str | None = None,
-    statement_timeout: str | None = None,
-    record: Sequence[Query] = (),
-    inside_transaction: bool = False,
-) -> float:
-    """Run a file and `record` (its history change) in one transaction; the duration in ms.
+class _Span(NamedTuple):
+    """Where one file's queries are in a pipeline: its first statement, its guard (the RELEASE of
+    its savepoint), its COMMIT (or, in a savepoint, where a COMMIT would be) and its end."""
 
-    inside_transaction: the caller owns an open transaction (--single-transaction, a seed
-    rehearsal); the file runs in a savepoint of it, after the in-transaction reset.
-    Raises FileFailed; the transaction (or savepoint) is then rolled back and the session reset.
+    first_statement: int
+    guard: int
+    commit: int
+    end: int
+
+
+def _file_queries(job: Job, queries: list[Query], *, inside_transaction: bool) -> tuple[_Span, str]:
+    """Append one file's queries to `queries`; where they are, and the file's savepoint.
+
+    The file runs in a savepoint no file can name (the token is random): releasing it after the
+    file fails unless the transaction the file ran in is still the one opened for it, so a file that
+    committed, rolled back or chained its way out of it is caught before its history row. The guard
+    is all utility statements: a SELECT of set_config() or current_setting() after a file that
+    created or dropped functions costs the server a fresh lookup of those names, file after file.
     """
-    token = secrets.token_hex(8)
-    savepoint = f"sqlmig_file_{token}"  # a name no file can know, so none can release or roll back to it
-    start = _start_text(lock_timeout is not None, statement_timeout is not None)
-    params = [v for v in (lock_timeout, statement_timeout) if v is not None]
-    queries: list[Query] = []
-    if inside_transaction:
-        queries.append((f"SAVEPOINT {savepoint}", None))
-        queries.extend((q, None) for q in _RESET_IN_TRANSACTION)
-    else:
+    savepoint = f"sqlmig_file_{secrets.token_hex(8)}"
+    if not inside_transaction:
         queries.append(("BEGIN", None))
-    queries.append((start, [token, *params]))
-    first_statement = len(queries)
-    queries.extend((s.text, None) for s in statements)
-    guard = len(queries)
-    queries.append((_END, [token]))
-    queries.append((_AS_CONNECTED, None))
-    queries.extend(record)
-    commit = len(queries)
+    queries.append((f"SAVEPOINT {savepoint}", None))
     if inside_transaction:
-        queries.append((f"RELEASE SAVEPOINT {savepoint}", None))
-    else:
+        queries.extend((q, None) for q in _RESET_IN_TRANSACTION)
+    if job.lock_timeout is not None:
+        queries.append(_set_local("lock_timeout", job.lock_timeout))
+    if job.statement_timeout is not None:
+        queries.append(_set_local("statement_timeout", job.statement_timeout))
+    first_statement = len(queries)
+    queries.extend((s.text, None) for s in job.statements)
+    guard = len(queries)
+    queries.append((f"RELEASE SAVEPOINT {savepoint}", None))
+    queries.append((_AS_SENT, None))
+    queries.append((_AS_CONNECTED, None))
+    queries.extend(job.record)
+    commit = len(queries)
+    if not inside_transaction:
         queries.append(("COMMIT", None))
         queries.append(("DISCARD ALL", None))  # after COMMIT: the next file starts from a new session's state
-    started = time.perf_counter()
-    index = _pipeline(conn, queries)
-    duration = (time.perf_counter() - started) * 1000
-    if index is None:
-        log.info("%s: %d statements in one request, %.1f ms", file.path, len(statements), duration)
-        return duration
-    at, exc = index
-    if at > commit and not (conn.closed or conn.broken):
-        # Committed; only DISCARD ALL failed. A new connection is the clean session it would give.
+    return _Span(first_statement, guard, commit, len(queries)), savepoint
+
+
+def run_in_transactions(conn: Conn, jobs: Sequence[Job], committed: Callable[[int, float], None]) -> None:
+    """Run each job and its history change in a transaction of its own, one after the other, all
+    in ONE pipeline: the server goes from file to file without waiting for the client, which is
+    what lets a run of many small files keep up with psql.
+
+    `committed(i, ms)` is called as the result of job i's COMMIT arrives (ms: since the previous
+    one's), so progress is told as it happens and an interruption knows what committed. After a
+    failure the server skips the rest of the pipeline: the jobs after the failing one never ran.
+    Raises FileFailed (its `job`: the index of the failing job); the failed transaction is rolled
+    back and the session reset. Returns normally, with fewer jobs committed than given, when only
+    a session reset after a COMMIT failed: the connection is then closed, the rest never ran.
+    """
+    queries: list[Query] = []
+    spans = [_file_queries(job, queries, inside_transaction=False)[0] for job in jobs]
+    commits = {span.commit: i for i, span in enumerate(spans)}
+    count = 0
+    last = time.perf_counter()
+
+    def reached(index: int) -> None:
+        nonlocal count, last
+        i = commits.get(index)
+        if i is not None:
+            now = time.perf_counter()
+            count = i + 1
+            log.info("%s: %d statements, %.1f ms", jobs[i].file.path, len(jobs[i].statements), (now - last) * 1000)
+            committed(i, (now - last) * 1000)
+            last = now
+
+    failed = _pipeline(conn, queries, reached, flush_after=commits)
+    if failed is None:
+        return
+    at, exc = failed
+    lost = conn.closed or conn.broken
+    if count == len(jobs) or (count and at < spans[count - 1].end):
+        # Committed; only the session reset after it failed (or the connection ended there). A new
+        # connection is the clean session DISCARD ALL would give.
         conn.close()
+        return
+    if lost:  # the job in flight is the first not known to have committed
+        raise FileFailed(_unplaced(exc), lost=True, job=count) from None
+    _end_failed(conn, None)
+    span = spans[count]
+    if span.first_statement <= at < span.guard:
+        failure = _placed(exc, jobs[count].file, jobs[count].statements[at - span.first_statement])
+        raise FileFailed(failure, job=count) from None
+    raise FileFailed(_unplaced(exc), stage=_stage(at, span), job=count) from None
+
+
+def run_in_savepoint(conn: Conn, job: Job) -> float:
+    """Run a file and its history change in a savepoint of the caller's open transaction
+    (--single-transaction, a seed rehearsal), after the in-transaction reset; the duration in ms.
+    Raises FileFailed; the savepoint is then rolled back to, where a lock-timeout retry starts."""
+    queries: list[Query] = []
+    span, savepoint = _file_queries(job, queries, inside_transaction=True)
+    started = time.perf_counter()
+    failed = _pipeline(conn, queries)
+    duration = (time.perf_counter() - started) * 1000
+    if failed is None:
+        log.info("%s: %d statements in one request, %.1f ms", job.file.path, len(job.statements), duration)
         return duration
+    at, exc = failed
     if conn.closed or conn.broken:
         raise FileFailed(_unplaced(exc), lost=True) from None
-    _end_failed(conn, savepoint if inside_transaction else None)
-    if first_statement <= at < guard:
-        raise FileFailed(_placed(exc, file, statements[at - first_statement])) from None
-    raise FileFailed(_unplaced(exc), stage=_stage(at, first_statement, guard, commit, inside_transaction)) from None
+    _end_failed(conn, savepoint)
+    if span.first_statement <= at < span.guard:
+        raise FileFailed(_placed(exc, job.file, job.statements[at - span.first_statement])) from None
+    raise FileFailed(_unplaced(exc), stage=_stage(at, span)) from None
 
 
-def _stage(at: int, first_statement: int, guard: int, commit: int, inside_transaction: bool) -> Stage:
+def _stage(at: int, span: _Span) -> Stage:
     """Which of sqlmig's own statements around the file failed (at: its index in the pipeline)."""
-    if at < first_statement:
+    if at < span.first_statement:
         return "setup"
-    if at == guard or (at == commit and inside_transaction):  # the mark, or the savepoint, is gone
+    if at == span.guard:  # the file's savepoint is gone with the transaction it ran in
         return "guard"
-    if at == commit:
+    if at == span.commit:
         return "commit"
     return "history"  # writing the row, or returning to the connecting user before it
 
 
-def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error] | None:
+def _pipeline(
+    conn: Conn,
+    queries: Sequence[Query],
+    reached: Callable[[int], None] | None = None,
+    flush_after: Container[int] = (),
+) -> tuple[int, psycopg.Error] | None:
     """Send every query in one pipeline; (index, error) of the first that failed, or None.
+    `reached(i)` is called as query i completes, while nothing has failed. The server holds its
+    results until the end of the pipeline unless asked: it sends them after each query of
+    `flush_after` (a file's COMMIT, so a run knows what committed while the next file runs).
 
     Spoken through psycopg's libpq wrapper (psycopg.pq): psycopg's Python-level pipeline costs
     about 30 us of client time per statement, which made a run of small files measurably slower
@@ -209,13 +273,15 @@ def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error]
     failed: tuple[int, psycopg.Error] | None = None
     try:
         pg.enter_pipeline_mode()
-        for query, params in queries:
+        for i, (query, params) in enumerate(queries):
             values = [None if p is None else str(p).encode(encoding) for p in params] if params else None
             pg.send_query_params(query.encode(encoding), values)
+            if i in flush_after:
+                pg.send_flush_request()
         pg.pipeline_sync()
         with selectors.DefaultSelector() as waiting:
             waiting.register(pg.socket, selectors.EVENT_READ)
-            failed = _results(pg, waiting, encoding)
+            failed = _results(pg, waiting, encoding, reached)
         pg.exit_pipeline_mode()
     except KeyboardInterrupt:
         with contextlib.suppress(Exception):
@@ -230,7 +296,9 @@ def _pipeline(conn: Conn, queries: Sequence[Query]) -> tuple[int, psycopg.Error]
     return failed
 
 
-def _results(pg: PGconn, waiting: selectors.BaseSelector, encoding: str) -> tuple[int, psycopg.Error] | None:
+def _results(
+    pg: PGconn, waiting: selectors.BaseSelector, encoding: str, reached: Callable[[int], None] | None
+) -> tuple[int, psycopg.Error] | None:
     """Read a pipeline's results up to its Sync; (index, error) of the first query that failed."""
     failed: tuple[int, psycopg.Error] | None = None
     index = 0
@@ -245,6 +313,8 @@ def _results(pg: PGconn, waiting: selectors.BaseSelector, encoding: str) -> tupl
             continue
         result = pg.get_result()
         if result is None:  # the end of one query's results
+            if failed is None and reached is not None:
+                reached(index)
             index += 1
             continue
         status = result.status

@@ -32,13 +32,19 @@ UPGRADES: tuple[tuple[str, str], ...] = (
     ("error", "text"),
 )
 
-# Set (transaction-locally) by the executor when a file's transaction starts: the history row of a
-# transactional file records the server-side time from there, sent in the same pipeline.
+# When a file started, for its execution_ms, computed by the server in the same pipeline as the
+# file: a file in its own transaction started with it (now() is the transaction's start); a file in
+# a savepoint of a longer transaction (--single-transaction, seed rehearsals) is marked by the
+# executor in FILE_STARTED (transaction-locally) when its savepoint starts.
 FILE_STARTED = "sqlmig.file_started"
-_ELAPSED_MS = (
-    "(extract(epoch FROM pg_catalog.clock_timestamp()"
-    f" - pg_catalog.current_setting('{FILE_STARTED}')::timestamptz) * 1000)::integer"
-)
+_STARTED = {
+    False: "pg_catalog.now()",
+    True: f"pg_catalog.current_setting('{FILE_STARTED}')::timestamptz",
+}
+
+
+def _elapsed_ms(in_savepoint: bool) -> str:
+    return f"(extract(epoch FROM pg_catalog.clock_timestamp() - {_STARTED[in_savepoint]}) * 1000)::integer"
 
 
 class History:
@@ -51,7 +57,7 @@ class History:
         self.ident = sql.Identifier(schema, table)
         self._columns: set[str] | None = None
         self._looked = False
-        self._insert: str | None = None  # the row statements, composed once per run
+        self._insert: dict[bool, str] = {}  # the row statements, composed once per run
         self._delete: str | None = None
 
     def columns(self) -> set[str] | None:
@@ -129,19 +135,22 @@ class History:
         found = {int(r[0]): (None if r[1] is None else str(r[1])) for r in rows}  # type: ignore[call-overload]
         return {v: found.get(v) for v in wanted}
 
-    def insert_query(self, version: int, name: str, checksum: str, applied_sql: str) -> tuple[str, list[object]]:
+    def insert_query(
+        self, version: int, name: str, checksum: str, applied_sql: str, *, in_savepoint: bool = False
+    ) -> tuple[str, list[object]]:
         """The row of an applied migration, sent in the same transaction (and pipeline) as its SQL;
-        libpq placeholders ($1...), as the executor's pipeline takes them."""
-        if self._insert is None:
-            self._insert = (
+        libpq placeholders ($1...), as the executor's pipeline takes them. in_savepoint: the file
+        ran in a savepoint of a longer transaction (its start is then the executor's mark)."""
+        if in_savepoint not in self._insert:
+            self._insert[in_savepoint] = (
                 sql.SQL(
                     "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
-                    " VALUES ($1, $2, $3, $4, " + _ELAPSED_MS + ", 'applied')"
+                    " VALUES ($1, $2, $3, $4, " + _elapsed_ms(in_savepoint) + ", 'applied')"
                 )
                 .format(self.ident)
                 .as_string(self.conn)
             )
-        return self._insert, [version, name, checksum, applied_sql]
+        return self._insert[in_savepoint], [version, name, checksum, applied_sql]
 
     def delete_query(self, version: int) -> tuple[str, list[object]]:
         """Removal of a reverted migration's row, sent with its down SQL."""
