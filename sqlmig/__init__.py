@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         RefusedError,
         SeedFailed,
         SeedInvalid,
+        ServerRefused,
         SqlmigError,
         WriteFailed,
     )
@@ -71,6 +72,7 @@ __all__ = [
     "SeedInvalid",
     "SeedResult",
     "SeedTableResult",
+    "ServerRefused",
     "Settings",
     "SqlmigError",
     "StatusResult",

@@ -180,13 +180,15 @@ class Migrator:
         migrations = self.discover()
         if to is not None and to not in {m.version for m in migrations}:
             raise ConfigError(f"--to {to}: no migration with that version on disk")
-        with self._run(write=not dry_run) as (conn, session):
+        with self._run(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
             self._check_history(plan, allow_out_of_order=allow_out_of_order)
             todo = [e for e in plan.pending if to is None or e.version <= to]
             self._check_files([e.migration.up for e in todo if e.migration], single_transaction)
+            self._check_encoding(conn, [e.migration.up for e in todo if e.migration])
             if dry_run or session is None:
                 return MigrateResult(tuple(item_of(e, "up") for e in todo), dry_run=True)
+            session.history.ensure()  # only now that the files are accepted: a refusal writes nothing
             done = Runner(session, self.settings, self.on_event).run(todo, "up", single_transaction=single_transaction)
         return MigrateResult(tuple(done))
 
@@ -206,7 +208,7 @@ class Migrator:
         if steps is not None and steps < 1:
             raise ConfigError(f"--steps {steps}: expected a whole number >= 1")
         migrations = self.discover()
-        with self._run(write=not dry_run) as (conn, session):
+        with self._run(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
             self._check_history(plan, allow_out_of_order=True)
             applied = list(plan.applied_newest_first)
@@ -219,8 +221,10 @@ class Migrator:
             else:
                 todo = applied[: steps or 1]
             self._check_files([e.migration.down for e in todo if e.migration], single_transaction)
+            self._check_encoding(conn, [e.migration.down for e in todo if e.migration])
             if dry_run or session is None:
                 return DownResult(tuple(item_of(e, "down") for e in todo), dry_run=True)
+            session.history.ensure()  # an older sqlmig's table gets the columns the run writes
             runner = Runner(session, self.settings, self.on_event)
             done = runner.run(todo, "down", single_transaction=single_transaction)
         return DownResult(tuple(done))
@@ -443,6 +447,15 @@ class Migrator:
                 problems,
             )
 
+    def _check_encoding(self, conn: Conn, files: Sequence[SqlFile]) -> None:
+        """Refuse files with characters the database's encoding lacks, before anything runs."""
+        problems = _check_encoding_of(conn, files)
+        if problems:
+            raise RefusedError(
+                f"{plural(len(problems), 'file')} with characters the database cannot store; nothing was run",
+                problems,
+            )
+
     def _check_files(self, files: Sequence[SqlFile], single_transaction: bool = False) -> None:
         if not files:
             return
@@ -464,6 +477,14 @@ class Migrator:
                 f"{plural(len(problems), 'problem')} in the files to run; nothing was run",
                 problems,
             )
+
+
+def _check_encoding_of(conn: Conn, files: Sequence[SqlFile]) -> list[Problem]:
+    from . import checks
+    from .db.connect import narrow_encoding
+
+    narrow = narrow_encoding(conn)
+    return checks.encoding_problems(files, *narrow) if narrow and files else []
 
 
 def _write_pair(directory: Path, *files: tuple[Path, str]) -> None:

@@ -196,3 +196,27 @@ def files_problems(files: Iterable[SqlFile]) -> list[Problem]:
     for f in files:
         out.extend(file_problems(f))
     return out
+
+
+def encoding_problems(files: Iterable[SqlFile], encoding: str, codec: str) -> list[Problem]:
+    """Characters the database's encoding (`encoding`, Python's `codec`) has no place for: the
+    server would refuse the statement, or the history row that keeps the file's text, comments
+    included. Found before anything runs, at file:line:column."""
+    from .scanner import line_col
+
+    out: list[Problem] = []
+    for f in files:
+        try:
+            f.sql.encode(codec)
+        except UnicodeEncodeError as exc:
+            line, column = line_col(f.sql, exc.start)
+            char = f.sql[exc.start]
+            out.append(
+                Problem(
+                    f"{f.path}:{line}:{column}",
+                    f"{char!r} (U+{ord(char):04X}) has no equivalent in the database's encoding {encoding}",
+                    "sqlmig keeps each file's text in its history, so every character, comments included, "
+                    f"must exist in {encoding}: remove or replace it, or use a UTF8 database",
+                )
+            )
+    return out

@@ -236,6 +236,12 @@ def _coerce(key: str, value: object, source: str) -> object:
         elif key in ("history_schema", "history_table"):
             if not isinstance(value, str) or not value or len(value) > 63:
                 raise ValueError
+            if key == "history_schema" and _is_system_schema(value):
+                raise ConfigError(
+                    f"history_schema {value!r} (from {source}) is a system schema: "
+                    "sqlmig cannot keep its history there",
+                    hint="choose a schema of your own, e.g. public (the default) or sqlmig",
+                )
         elif key == "dirs":
             items = _as_list(value)
             if not items or not all(isinstance(i, (str, Path)) and str(i) for i in items):
@@ -248,6 +254,13 @@ def _coerce(key: str, value: object, source: str) -> object:
             hint=_expected(key),
         ) from None
     return value
+
+
+def _is_system_schema(name: str) -> bool:
+    """pg_catalog, pg_temp, pg_toast, ... and information_schema: PostgreSQL's own (any case:
+    PG_CATALOG is a legal name of its own, but surely meant pg_catalog)."""
+    lowered = name.lower()
+    return lowered.startswith("pg_") or lowered == "information_schema"
 
 
 def _shown(key: str, value: object) -> str:

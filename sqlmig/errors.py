@@ -231,6 +231,15 @@ class ConnectionFailed(SqlmigError):
     title = "database unreachable"
 
 
+class ServerRefused(SqlmigError):
+    """The server refused what sqlmig itself needs, outside any migration file: reading or creating
+    its history table, taking its lock (a privilege, a read-only database, a name taken by something
+    else). Nothing of the run was done."""
+
+    exit_code = EXIT_FAILED
+    title = "refused by the server"
+
+
 class LockTimeout(SqlmigError):
     """sqlmig's own advisory lock was held by another session for longer than --lock-wait."""
 

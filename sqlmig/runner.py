@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 EventHandler = Callable[[Event], None]
 LOCK_NOT_AVAILABLE = "55P03"
 INSUFFICIENT_PRIVILEGE = "42501"
+UNDEFINED_TABLE = "42P01"
+UNDEFINED_SCHEMA = "3F000"
 MULTIPLE_COMMANDS = "cannot insert multiple commands into a prepared statement"
 
 
@@ -386,12 +388,20 @@ class Runner:
             message = f"COMMIT failed: {exc.failure.message} (a deferred constraint or trigger)"
         elif exc.stage == "history":
             message = f"the file ran, but writing its history row failed: {exc.failure.message}"
-            hint = (
-                f"sqlmig's role needs INSERT, UPDATE and DELETE on {self.settings.history_name}"
-                if exc.failure.sqlstate == INSUFFICIENT_PRIVILEGE
-                else "the file may have left its transaction unable to write (SET transaction_read_only, "
-                "a lock, a trigger on the history table): remove that from the file"
-            )
+            state = exc.failure.sqlstate
+            if state == INSUFFICIENT_PRIVILEGE:
+                hint = f"sqlmig's role needs INSERT, UPDATE and DELETE on {self.settings.history_name}"
+            elif state in (UNDEFINED_TABLE, UNDEFINED_SCHEMA):
+                hint = (
+                    f"the file drops sqlmig's history table {self.settings.history_name} or its schema (a DROP "
+                    "SCHEMA ... CASCADE?): keep the history out of what migrations drop, or set history_schema "
+                    "to a schema of its own"
+                )
+            else:
+                hint = (
+                    "the file may have left its transaction unable to write (SET transaction_read_only, "
+                    "a lock, a trigger on the history table): remove that from the file"
+                )
         return self._failed(
             m, file, direction, exc, message=message, outcome=outcome, hint=hint, done=done, whole_run=whole_run
         )

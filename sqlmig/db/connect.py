@@ -63,15 +63,15 @@ def connect(
 
     read_only: the server itself refuses writes on it (validate and diff change nothing).
     files_on: the server version, for a connection that runs migration files. Its settings are
-    then startup parameters, the values DISCARD ALL returns to, so each file finds them: text
-    travels as UTF-8, and the client check holds.
+    then startup parameters, the values DISCARD ALL returns to, so each file finds them (the
+    client check; the encoding is one for every connection).
     """
-    startup: dict[str, Any] = {}
-    if files_on is not None:
-        startup["client_encoding"] = "UTF8"
-        if files_on >= 140000:
-            given = conninfo_to_dict(url).get("options")
-            startup["options"] = f"{given or ''} -c {_CHECK_INTERVAL}=1s".strip()
+    # Text travels as UTF-8 whatever the database's encoding: the server converts it (and names a
+    # character its encoding lacks), and an SQL_ASCII database gives back str, not bytes.
+    startup: dict[str, Any] = {"client_encoding": "UTF8"}
+    if files_on is not None and files_on >= 140000:
+        given = conninfo_to_dict(url).get("options")
+        startup["options"] = f"{given or ''} -c {_CHECK_INTERVAL}=1s".strip()
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -109,3 +109,26 @@ def connect(
                     hint="check that the server is up and the URL is right; --wait SECONDS retries",
                 ) from None
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+
+# PostgreSQL's server encodings that are not UTF-8, by the name Python's codecs know them by (the
+# ones without a Python codec, EUC_TW and MULE_INTERNAL, are left to the server to refuse).
+_CODECS = {
+    **{f"LATIN{n}": f"iso8859_{iso}" for n, iso in enumerate((1, 2, 3, 4, 9, 10, 13, 14, 15, 16), start=1)},
+    **{f"WIN{n}": f"cp{n}" for n in (866, 874, 1250, 1251, 1252, 1253, 1254, 1255, 1256, 1257, 1258)},
+    **{f"ISO_8859_{n}": f"iso8859_{n}" for n in (5, 6, 7, 8)},
+    "KOI8R": "koi8_r",
+    "KOI8U": "koi8_u",
+    "EUC_JP": "euc_jp",
+    "EUC_CN": "gb2312",
+    "EUC_KR": "euc_kr",
+    "EUC_JIS_2004": "euc_jis_2004",
+}
+
+
+def narrow_encoding(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[str, str] | None:
+    """The database's encoding and its Python codec, when some characters have no place in it
+    (None for UTF8, for SQL_ASCII, which stores bytes as they come, and for the unknown)."""
+    encoding = conn.info.parameter_status("server_encoding") or ""
+    codec = _CODECS.get(encoding)
+    return (encoding, codec) if codec else None

@@ -7,8 +7,9 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
-from ..errors import HistoryError, Problem
+from ..errors import HistoryError, Problem, RefusedError
 from ..plan import AppliedMigration
+from .refusals import server_refused
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -24,6 +25,20 @@ CREATE TABLE IF NOT EXISTS {table} (
     seq bigint GENERATED ALWAYS AS IDENTITY
 )
 """
+
+# The columns of the table the first sqlmig created: a table of that name without them is not ours.
+CORE_COLUMNS = ("version", "name", "checksum", "applied_at", "applied_by", "execution_ms", "seq")
+
+_KINDS = {
+    "v": "a view",
+    "m": "a materialized view",
+    "f": "a foreign table",
+    "S": "a sequence",
+    "i": "an index",
+    "I": "an index",
+    "c": "a composite type",
+    "t": "a TOAST table",
+}
 
 # Columns later versions added, in order; each is applied with ADD COLUMN IF NOT EXISTS.
 UPGRADES: tuple[tuple[str, str], ...] = (
@@ -61,44 +76,99 @@ class History:
         self._delete: str | None = None
 
     def columns(self) -> set[str] | None:
-        """The table's columns, or None when the table does not exist (nothing applied yet).
+        """The table's columns, or None when no relation of that name exists (nothing applied yet).
 
         Asked once per History: a run holds the migration lock, and only ensure() changes them.
+        Raises RefusedError when the name is taken by something that is not sqlmig's history (a
+        view, or another tool's table): sqlmig neither reads nor alters it.
         """
         if self._looked:
             return self._columns
-        rows = self.conn.execute(
-            "SELECT a.attname FROM pg_catalog.pg_class c"
-            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-            " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
-            " AND NOT a.attisdropped"
-            " WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
-            (self.schema, self.table),
-        ).fetchall()
+        try:
+            rows = self.conn.execute(
+                "SELECT c.relkind, a.attname FROM pg_catalog.pg_class c"
+                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+                " AND NOT a.attisdropped"
+                " WHERE n.nspname = %s AND c.relname = %s ORDER BY a.attnum",
+                (self.schema, self.table),
+            ).fetchall()
+        except psycopg.Error as exc:
+            raise server_refused(exc, f"cannot read the history table {self.name}") from None
         self._looked = True
-        self._columns = {str(r[0]) for r in rows if r[0] is not None} if rows else None
+        if not rows:
+            self._columns = None
+            return None
+        kind = str(rows[0][0])
+        found = [str(r[1]) for r in rows if r[1] is not None]
+        if kind not in ("r", "p"):
+            self._not_ours(f"is {_KINDS.get(kind, 'a relation')}, not sqlmig's history table")
+        missing = [c for c in CORE_COLUMNS if c not in found]
+        if missing:
+            self._not_ours(
+                f"is not sqlmig's history table: it has columns {', '.join(found) or '(none)'}, "
+                f"and not {', '.join(missing)}"
+            )
+        self._columns = set(found)
         return self._columns
 
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    def _not_ours(self, what: str) -> None:
+        raise RefusedError(
+            f"{self.name} {what}; sqlmig left it as it is and ran nothing",
+            [Problem(self.name, what)],
+            hint="it belongs to something else (another migration tool?): give sqlmig a table of its own with "
+            "history_table (and history_schema) in sqlmig.toml or SQLMIG_HISTORY_TABLE, e.g. "
+            "SQLMIG_HISTORY_TABLE=sqlmig_history",
+        )
+
     def ensure(self) -> None:
-        """Create the table, or upgrade an older sqlmig's table in place; idempotent."""
+        """Create the table (and its schema, only when that is missing: a role with CREATE on the
+        schema but not on the database must be able to migrate), or upgrade an older sqlmig's
+        table in place; idempotent."""
         cols = self.columns()
-        if cols is None:
-            self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-            self.conn.execute(sql.SQL(_CREATE).format(table=self.ident))
-            self._looked = False
-            cols = self.columns() or set()
-        for name, ddl in UPGRADES:
-            if name not in cols:
-                self.conn.execute(
-                    sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} " + ddl).format(
-                        self.ident, sql.Identifier(name)
+        try:
+            if cols is None:
+                if not self._schema_exists():
+                    self.conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+                self.conn.execute(sql.SQL(_CREATE).format(table=self.ident))
+                self._looked = False
+                cols = self.columns() or set()
+            for name, ddl in UPGRADES:
+                if name not in cols:
+                    self.conn.execute(
+                        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} " + ddl).format(
+                            self.ident, sql.Identifier(name)
+                        )
                     )
+                    cols.add(name)
+        except psycopg.Error as exc:
+            doing = "create" if self._columns is None else "upgrade"
+            if doing == "create":
+                grant = (
+                    f"GRANT CREATE ON SCHEMA {self.schema} TO {self.conn.info.user}, or create the table as its owner"
                 )
-                cols.add(name)
+            else:
+                grant = f"run once as the owner of {self.name}: sqlmig adds the columns a newer version needs"
+            raise server_refused(exc, f"cannot {doing} the history table {self.name}", privilege_hint=grant) from None
         self._columns = cols
+
+    def _schema_exists(self) -> bool:
+        row = self.conn.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s", (self.schema,)).fetchone()
+        return row is not None
 
     def read(self) -> list[AppliedMigration]:
         """Every row (without the stored SQL, which is fetched only for files whose checksum differs)."""
+        try:
+            return self._read()
+        except psycopg.Error as exc:
+            grant = f"GRANT SELECT ON {self.name} TO {self.conn.info.user} (as the table's owner)"
+            raise server_refused(exc, f"cannot read the history table {self.name}", privilege_hint=grant) from None
+
+    def _read(self) -> list[AppliedMigration]:
         cols = self.columns()
         if cols is None:
             return []

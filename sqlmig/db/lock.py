@@ -9,6 +9,7 @@ from datetime import datetime
 import psycopg
 
 from ..errors import LockTimeout
+from .refusals import server_refused
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -29,9 +30,19 @@ def acquire(conn: Conn, key: int, wait: float | None, *, poll: float = 0.02, max
     """
     deadline = None if wait is None else time.monotonic() + wait
     pause = poll
+    tries = 0
     while True:
-        if conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (key,)).fetchone() == (True,):
-            return
+        try:
+            if conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (key,)).fetchone() == (True,):
+                return
+        except psycopg.Error as exc:
+            doing = "cannot take sqlmig's lock" if tries == 0 else "while waiting for sqlmig's lock"
+            grant = (
+                "GRANT EXECUTE ON FUNCTION pg_try_advisory_lock(bigint), pg_advisory_unlock(bigint) "
+                f"TO {conn.info.user} (as the database owner or a superuser)"
+            )
+            raise server_refused(exc, doing, privilege_hint=grant) from None
+        tries += 1
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             assert wait is not None

@@ -16,11 +16,12 @@ from typing import TypeVar
 
 import psycopg
 
-from ..errors import SqlmigError, first_line
+from ..errors import ServerRefused, SqlmigError, first_line
 from . import lock
 from .catalog import InvalidIndex, invalid_indexes
 from .connect import connect
 from .history import History
+from .refusals import READ_ONLY_HINT
 
 Conn = psycopg.Connection[tuple[object, ...]]
 T = TypeVar("T")
@@ -29,6 +30,26 @@ T = TypeVar("T")
 class HistoryAccessFailed(Exception):
     """The history could not be read or written on the control connection (the server's message,
     or why it could not be reached again)."""
+
+
+def _refuse_read_only(conn: Conn) -> None:
+    """A run writes (files, history): on a database or server that refuses writes, say so before
+    anything, rather than as the failure of the first file or of creating the history table."""
+    row = conn.execute(
+        "SELECT pg_catalog.current_setting('transaction_read_only'), pg_catalog.pg_is_in_recovery()"
+    ).fetchone()
+    if row is None:
+        return
+    read_only, standby = row
+    if standby:
+        raise ServerRefused(
+            "the server is a standby (in recovery) and cannot be migrated; nothing was run",
+            hint="run against the primary",
+        )
+    if read_only == "on":
+        raise ServerRefused(
+            "the database is read-only (transaction_read_only is on); nothing was run", hint=READ_ONLY_HINT
+        )
 
 
 class Session:
@@ -51,6 +72,7 @@ class Session:
             if conn.info.server_version >= 140000:
                 # It sits idle while files run: a server's idle_session_timeout must not end it (and the lock).
                 conn.execute("SET idle_session_timeout = 0")
+            _refuse_read_only(conn)
             lock.acquire(conn, self.key, self.lock_wait)
         except BaseException:
             conn.close()
