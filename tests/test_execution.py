@@ -103,7 +103,7 @@ def test_meta_commands_and_copy_stdin_refused(cli: Cli, project: Project, db: Co
     r = cli("migrate")
     assert r.exit_code == 3
     assert needle in r.stderr
-    assert tables(db) == {"sqlmig_migrations"}
+    assert tables(db) == set()  # refused before anything: not even the history table
 
 
 def test_backslash_inside_string_is_not_a_meta_command(cli: Cli, project: Project, db: Conn) -> None:
@@ -216,7 +216,7 @@ def test_single_transaction_refuses_no_transaction_files(cli: Cli, project: Proj
     r = cli("migrate", "--single-transaction")
     assert r.exit_code == 3
     assert "0002_idx.up.sql: marked -- sqlmig:no-transaction" in r.stderr
-    assert tables(db) == {"sqlmig_migrations"}
+    assert tables(db) == set()  # refused before anything: not even the history table
 
 
 def test_bad_timeout_value_is_usage_error(cli: Cli, project: Project) -> None:

@@ -311,7 +311,7 @@ def test_copy_to_stdout_is_refused_before_running(cli: Cli, project: Project, db
     r = cli("migrate")
     assert r.exit_code == 3
     assert "0002_out.up.sql:2:1: COPY ... TO STDOUT" in r.stderr and "0002_out.up.sql:3:1" in r.stderr
-    assert tables(db) == {"sqlmig_migrations"}
+    assert tables(db) == set()  # refused before anything: not even the history table
 
 
 # ---- 5. no-transaction files: the history tells what happened -----------------------------------------
@@ -374,7 +374,7 @@ def test_begin_without_commit_is_refused(cli: Cli, project: Project, db: Conn) -
     r = cli("migrate")
     assert r.exit_code == 3
     assert "0001_open.up.sql:3:1: this BEGIN is never ended" in r.stderr
-    assert tables(db) == {"sqlmig_migrations"}
+    assert tables(db) == set()  # refused before anything: not even the history table
     project.add(2, "closed", NT + "BEGIN;\nCREATE TABLE t2 (id int);\nCOMMIT;\n")
     (project.sql / "0001_open.up.sql").unlink()
     (project.sql / "0001_open.down.sql").unlink()
@@ -633,7 +633,7 @@ def test_psql_command_after_sql_on_a_line_is_refused_before_running(
     r = cli("migrate")
     assert r.exit_code == 3
     assert f"0002_psql.up.sql:1: psql meta-command {needle}" in r.stderr
-    assert tables(db) == {"sqlmig_migrations"}
+    assert tables(db) == set()  # refused before anything: not even the history table
 
 
 def test_a_block_closed_by_end_is_a_complete_no_transaction_file(cli: Cli, project: Project, db: Conn) -> None:
