@@ -85,10 +85,13 @@ class Migrator:
     def status(self) -> StatusResult:
         """Every migration on disk or in the history, with its state; creates nothing."""
         migrations = self.discover()
+        from .db import lock
+
         with self._connect() as conn:
             plan = self._plan(conn, migrations)
             warnings = integrity.status_warnings(plan) + self._catalog_warnings(conn, plan)
-        return StatusResult(plan.entries, self.settings.history_name, warnings=tuple(warnings))
+            running = lock.holder(conn, lock.lock_key(self.settings.history_schema, self.settings.history_table))
+        return StatusResult(plan.entries, self.settings.history_name, warnings=tuple(warnings), running=running)
 
     def validate(self, *, files_only: bool = False) -> ValidateResult:
         """Every discovery, file and history check migrate makes, without changing anything.
@@ -373,7 +376,7 @@ class Migrator:
     def _connect(self, *, read_only: bool = False) -> Iterator[Conn]:
         from .db.connect import connect
 
-        conn = connect(self._url(), wait=self.settings.wait, read_only=read_only)
+        conn = connect(self._url(), wait=self.settings.wait, read_only=read_only, on_wait=self._waiting)
         try:
             yield conn
         finally:
@@ -405,8 +408,14 @@ class Migrator:
             table=self.settings.history_table,
             lock_wait=self.settings.lock_wait,
             connect_wait=self.settings.wait,
+            on_wait=self._waiting,
         ) as session:
             yield session
+
+    def _waiting(self, message: str) -> None:
+        """What a wait (for the server, for sqlmig's lock) is waiting for, told as a progress event."""
+        if self.on_event is not None:
+            self.on_event(Event("waiting", message=message))
 
     def _plan(self, conn: Conn, migrations: Sequence[Migration], session: Session | None = None) -> Plan:
         from .db.history import History

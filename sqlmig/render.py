@@ -91,7 +91,7 @@ class Output:
     def progress(self) -> Iterator[Callable[[Event], None]]:
         """An on_event handler: a progress bar on a terminal, one line per migration elsewhere."""
         if self.json:
-            yield lambda _event: None
+            yield self.waiting
             return
         if not self.rich:
             yield self._plain_event
@@ -123,6 +123,8 @@ class Output:
                     bar.advance(task[0])
             elif event.kind == "retry":
                 self.console.print(f"[yellow]↻[/] {escape(event.message)}")
+            else:
+                self.waiting(event)
 
         try:
             yield handle
@@ -135,6 +137,17 @@ class Output:
             self.line(f"{verb} {_label(event.item)} ({_ms(event.item.duration_ms)})")
         elif event.kind == "retry":
             self.line(event.message)
+        else:
+            self.waiting(event)
+
+    def waiting(self, event: Event) -> None:
+        """What a wait is waiting for (the server, sqlmig's lock), on stderr: said once when it
+        starts; the reminders every few seconds ("still ...") only on a terminal, not in CI logs."""
+        if event.kind != "waiting":
+            return
+        if event.message.startswith("still ") and not _isatty(self.stderr):
+            return
+        self.note(event.message)
 
     # ---- results -----------------------------------------------------------------------------
 
@@ -187,9 +200,12 @@ class Output:
                     "at_head": result.is_head,
                     "migrations": [_entry_json(e) for e in result.entries],
                     "warnings": [_problem_json(p) for p in result.warnings],
+                    "running": result.running,
                 }
             )
             return
+        if result.running:  # what follows may change under it
+            self.note(f"a sqlmig run is in progress (it holds the migration lock): {result.running}")
         if not result.entries:
             self.line("no migrations found")
             return

@@ -41,6 +41,7 @@ class StatusResult(NamedTuple):
     entries: tuple[Entry, ...]
     history_table: str
     warnings: tuple[Problem, ...] = ()
+    running: str | None = None  # the session of a sqlmig run holding the lock now, if any
 
     @property
     def is_head(self) -> bool:

@@ -315,3 +315,46 @@ def test_a_file_that_drops_the_historys_schema_is_told_so(cli: Cli, project: Pro
     assert r.exit_code == 1, r.stdout + r.stderr
     assert "writing its history row failed" in r.stderr and "drops sqlmig's history table" in r.stderr, r.stderr
     assert [v for v, _, _ in history(db)] == [1] and "first" in tables(db)  # rolled back with the file
+
+
+# ---- waits that say what they wait for ---------------------------------------------------------
+
+
+def test_waiting_for_the_lock_says_who_holds_it(cli: Cli, project: Project, db: Conn, database_url: str) -> None:
+    from sqlmig.db.lock import lock_key
+
+    project.add(1, "items", "CREATE TABLE items (id int);\n")
+    with psycopg.connect(database_url, autocommit=True, application_name="the_other_run") as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "sqlmig_migrations"),))
+        pid = holder.info.backend_pid
+        r = cli("migrate", "--lock-wait", "1")
+        status = cli("status")
+        status_json = cli("--json", "status")
+    assert r.exit_code == 4, r.stderr
+    waiting = [line for line in r.stderr.splitlines() if "waiting for sqlmig's lock" in line]
+    assert len(waiting) == 1, r.stderr  # said once; the reminders are for terminals, not CI logs
+    assert f"held by pid {pid} (application_name the_other_run" in waiting[0], waiting
+    assert "up to 1s" in waiting[0]
+    assert status.exit_code == 0 and "a sqlmig run is in progress" in status.stderr, status.stderr
+    assert f"pid {pid}" in status.stderr
+    import json
+
+    assert f"pid {pid}" in json.loads(status_json.stdout)["running"]
+    assert json.loads(cli("--json", "status").stdout)["running"] is None
+
+
+def test_waiting_for_the_server_says_so_and_the_hint_fits(project: Project) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://someone@127.0.0.1:{port}/nothing"
+    waited = run_cli("--database-url", url, "status", "--wait", "1.2")
+    clean(waited)
+    assert waited.exit_code == 4, waited.stderr
+    assert waited.stderr.count(f"waiting for the database at postgresql://someone@127.0.0.1:{port}/nothing") == 1
+    assert "(up to 1.2s)" in waited.stderr and "--wait SECONDS retries" not in waited.stderr, waited.stderr
+    at_once = run_cli("--database-url", url, "status")
+    assert at_once.exit_code == 4 and "--wait SECONDS retries" in at_once.stderr, at_once.stderr
+    assert "waiting for" not in at_once.stderr

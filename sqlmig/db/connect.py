@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -15,6 +16,30 @@ from ..config import redact_url, scrub
 from ..errors import ConfigError, ConnectionFailed, first_line
 
 APPLICATION_NAME = "sqlmig"
+
+
+class WaitNotice:
+    """Tells a waiter's `on_wait` what is awaited: at once, then again every `every` seconds (with
+    the time waited so far), so a long wait shows it is alive without a line per retry."""
+
+    def __init__(self, on_wait: Callable[[str], None] | None, every: float = 5.0) -> None:
+        self.on_wait = on_wait
+        self.every = every
+        self.started = time.monotonic()
+        self.last: float | None = None
+
+    def __call__(self, text: str | Callable[[], str]) -> None:
+        """Tell `text` if it is time to (a callable is asked only then: it may cost a query)."""
+        if self.on_wait is None:
+            return
+        now = time.monotonic()
+        if self.last is not None and now - self.last < self.every:
+            return
+        said = text() if callable(text) else text
+        self.on_wait(said if self.last is None else f"still {said} ({now - self.started:.0f}s so far)")
+        self.last = now
+
+
 log = logging.getLogger("sqlmig.sql")
 
 
@@ -58,10 +83,13 @@ def connect(
     connect_timeout: int = 10,
     read_only: bool = False,
     files_on: int | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> psycopg.Connection[tuple[object, ...]]:
     """An autocommit connection; transactions are opened explicitly around each migration.
 
     read_only: the server itself refuses writes on it (validate and diff change nothing).
+    on_wait: told what is awaited when the server is not there yet (with `wait`), then every few
+    seconds while it lasts: a wait that says nothing looks like a hang.
     files_on: the server version, for a connection that runs migration files. Its settings are
     then startup parameters, the values DISCARD ALL returns to, so each file finds them (the
     client check; the encoding is one for every connection).
@@ -73,6 +101,7 @@ def connect(
         given = conninfo_to_dict(url).get("options")
         startup["options"] = f"{given or ''} -c {_CHECK_INTERVAL}=1s".strip()
     deadline = time.monotonic() + wait
+    told = WaitNotice(on_wait)
     while True:
         try:
             started = time.perf_counter()
@@ -104,10 +133,12 @@ def connect(
             log.debug("cannot connect yet: %s", reason)
             if time.monotonic() >= deadline:
                 waited = f" (waited {wait:g}s)" if wait else ""
+                retry = "; --wait SECONDS retries" if not wait else ""
                 raise ConnectionFailed(
                     f"cannot connect to {redact_url(url)}{waited}: {reason}",
-                    hint="check that the server is up and the URL is right; --wait SECONDS retries",
+                    hint=f"check that the server is up and the URL is right{retry}",
                 ) from None
+            told(f"waiting for the database at {redact_url(url)} (up to {wait:g}s): {reason}")
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
 

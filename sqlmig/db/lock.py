@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 import psycopg
 
 from ..errors import LockTimeout
+from .connect import WaitNotice
 from .refusals import server_refused
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -20,17 +22,28 @@ def lock_key(schema: str, table: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def acquire(conn: Conn, key: int, wait: float | None, *, poll: float = 0.02, max_poll: float = 0.5) -> None:
+def acquire(
+    conn: Conn,
+    key: int,
+    wait: float | None,
+    *,
+    poll: float = 0.02,
+    max_poll: float = 0.5,
+    on_wait: Callable[[str], None] | None = None,
+) -> None:
     """Take the session-level lock; with `wait`, give up after that many seconds and name the holder.
 
     The wait is a series of short `pg_try_advisory_lock` calls with pauses between them, never one
     blocked `pg_advisory_lock`: a statement blocked inside that function holds a snapshot, and a
     running CREATE INDEX CONCURRENTLY waits for every older snapshot in the database, so the
     waiter and the running migration would deadlock. Between two tries this session has no snapshot.
+    on_wait is told which session holds the lock when the wait starts, and again every few seconds.
     """
     deadline = None if wait is None else time.monotonic() + wait
     pause = poll
     tries = 0
+    told = WaitNotice(on_wait)
+    limit = "" if wait is None else f", up to {wait:g}s"
     while True:
         try:
             if conn.execute("SELECT pg_catalog.pg_try_advisory_lock(%s)", (key,)).fetchone() == (True,):
@@ -50,6 +63,7 @@ def acquire(conn: Conn, key: int, wait: float | None, *, poll: float = 0.02, max
                 f"another sqlmig run holds the migration lock; gave up after {wait:g}s",
                 hint=f"held by {describe_holder(conn, key)}; wait for it to finish, or raise --lock-wait",
             )
+        told(lambda: f"waiting for sqlmig's lock, held by {describe_holder(conn, key)}{limit}")
         time.sleep(pause if left is None else min(pause, left))
         pause = min(pause * 1.5, max_poll)
 
@@ -59,7 +73,13 @@ def release(conn: Conn, key: int) -> None:
 
 
 def describe_holder(conn: Conn, key: int) -> str:
-    """Who holds the lock, from pg_locks and pg_stat_activity (pid, application, client, since)."""
+    """Who holds the lock (see holder), or that nobody does any more."""
+    return holder(conn, key) or "a session that has since let go"
+
+
+def holder(conn: Conn, key: int) -> str | None:
+    """Who holds the lock, from pg_locks and pg_stat_activity (pid, application, client, since);
+    None when nobody does. A read: status shows a run in progress with it."""
     classid, objid = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
     row = conn.execute(
         "SELECT a.pid, a.application_name, a.client_addr::text, a.backend_start, a.usename"
@@ -69,7 +89,7 @@ def describe_holder(conn: Conn, key: int) -> str:
         (classid, objid),
     ).fetchone()
     if row is None:
-        return "a session that has since let go"
+        return None
     pid, app, addr, since, user = row
     since_text = since.isoformat(timespec="seconds") if isinstance(since, datetime) else str(since)
     return (

@@ -55,8 +55,18 @@ def _refuse_read_only(conn: Conn) -> None:
 class Session:
     """One run's connections; as a context manager, it releases the lock and closes both at the end."""
 
-    def __init__(self, url: str, *, schema: str, table: str, lock_wait: float | None, connect_wait: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str,
+        table: str,
+        lock_wait: float | None,
+        connect_wait: float,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         self.url = url
+        self.on_wait = on_wait
         self.schema = schema
         self.table = table
         self.lock_wait = lock_wait
@@ -67,13 +77,13 @@ class Session:
         self._work: Conn | None = None
 
     def _locked_connection(self) -> Conn:
-        conn = connect(self.url, wait=self.connect_wait)
+        conn = connect(self.url, wait=self.connect_wait, on_wait=self.on_wait)
         try:
             if conn.info.server_version >= 140000:
                 # It sits idle while files run: a server's idle_session_timeout must not end it (and the lock).
                 conn.execute("SET idle_session_timeout = 0")
             _refuse_read_only(conn)
-            lock.acquire(conn, self.key, self.lock_wait)
+            lock.acquire(conn, self.key, self.lock_wait, on_wait=self.on_wait)
         except BaseException:
             conn.close()
             raise
