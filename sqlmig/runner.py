@@ -10,6 +10,7 @@ Nothing is reported done before it is committed.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -139,7 +140,10 @@ class Runner:
         except FileFailed as exc:
             m, file = _migration_of(batch[exc.job]), jobs[exc.job].file
             tried = failures if exc.job == 0 else 0
-            if exc.failure.sqlstate == LOCK_NOT_AVAILABLE and self._may_retry(tried, file, items[exc.job], direction):
+            statement = exc.failure.statement
+            if exc.failure.sqlstate == LOCK_NOT_AVAILABLE and self._may_retry(
+                tried, file, items[exc.job], direction, statement
+            ):
                 return exc.job, True
             raise self._transaction_failed(m, file, direction, exc, done) from None
         except KeyboardInterrupt:
@@ -182,7 +186,9 @@ class Runner:
             try:
                 return run_in_savepoint(self.session.work, job), attempt
             except FileFailed as exc:
-                if exc.failure.sqlstate == LOCK_NOT_AVAILABLE and self._may_retry(attempt, file, item, direction):
+                if exc.failure.sqlstate == LOCK_NOT_AVAILABLE and self._may_retry(
+                    attempt, file, item, direction, exc.failure.statement
+                ):
                     continue
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
@@ -218,7 +224,7 @@ class Runner:
                 left = self._left_invalid(before) if watch else []
                 untouched = exc.took_effect == 0 and not left and not exc.lost and not exc.self_committing
                 retryable = untouched and exc.failure.sqlstate == LOCK_NOT_AVAILABLE
-                if retryable and self._may_retry(attempt, file, item, direction):
+                if retryable and self._may_retry(attempt, file, item, direction, exc.failure.statement):
                     continue
                 if untouched:
                     raise self._failed(
@@ -336,7 +342,9 @@ class Runner:
 
     # ---- what went wrong, said once ------------------------------------------------------------
 
-    def _may_retry(self, attempt: int, file: SqlFile, item: RunItem, direction: str) -> bool:
+    def _may_retry(
+        self, attempt: int, file: SqlFile, item: RunItem, direction: str, statement: str | None = None
+    ) -> bool:
         retries = self.settings.lock_retries
         if attempt >= retries:
             return False
@@ -347,11 +355,24 @@ class Runner:
                 item=item,
                 direction=direction,
                 message=f"{file.path}: could not get a lock within lock_timeout "
-                f"(retry {attempt + 1} of {retries} in {pause:g}s)",
+                f"(retry {attempt + 1} of {retries} in {pause:g}s){self._holders(statement)}",
             )
         )
         time.sleep(pause)
         return True
+
+    def _holders(self, statement: str | None) -> str:
+        """'; pid 123 (...) holds a lock on busy': the sessions the statement that timed out may
+        have waited for (locks on tables its words name), or nothing when none is found."""
+        from .db.session import HistoryAccessFailed
+
+        names = {w.lower() for w in re.findall(r'[A-Za-z_][A-Za-z0-9_$]*|"[^"]+"', statement or "")}
+        names = {n.strip('"') for n in names}
+        try:
+            holders = self.session.lock_holders(names)
+        except HistoryAccessFailed:
+            return ""
+        return "".join(f"; {h}" for h in holders)
 
     def _transaction_failed(
         self,

@@ -225,6 +225,8 @@ def test_lock_timeout_retry_runs_each_attempt_once(cli: Cli, database_url: str, 
         r = cli("migrate", "--lock-timeout", "200ms", "--lock-retries", "4")
     assert r.exit_code == 0, r.stderr
     assert "retry 1 of 4" in r.stdout
+    # the retry line names the session whose lock the file waited for (issue 13)
+    assert "(retry 1 of 4 in 0.5s); pid " in r.stdout and "holds a lock on busy" in r.stdout, r.stdout
     assert [v for v, _, _ in history(db)] == [1]
 
 

@@ -32,3 +32,27 @@ def invalid_indexes(conn: Conn) -> list[InvalidIndex]:
         " WHERE NOT i.indisvalid ORDER BY 1, 2"
     ).fetchall()
     return [InvalidIndex(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+
+def lock_holders(conn: Conn, relations: set[str], *, besides: set[int]) -> list[str]:
+    """Other sessions holding locks on tables of these names (lowercase, unqualified), one line
+    each: what a migration that hit lock_timeout waited for, named when it is retried. `besides`:
+    sqlmig's own backends."""
+    if not relations:
+        return []
+    rows = conn.execute(
+        "SELECT DISTINCT ON (a.pid, c.relname) c.relname, a.pid, a.application_name, a.usename, a.state,"
+        " a.xact_start FROM pg_catalog.pg_locks l"
+        " JOIN pg_catalog.pg_class c ON c.oid = l.relation"
+        " JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.granted AND l.locktype = 'relation' AND l.pid <> ALL(%s)"
+        " AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())"
+        " AND lower(c.relname) = ANY(%s) ORDER BY a.pid, c.relname LIMIT 5",
+        (sorted(besides), sorted(relations)),
+    ).fetchall()
+    return [
+        f"pid {pid} (application_name {app or '-'!s}, user {user}, {state or 'unknown state'}, "
+        f"transaction since {since.isoformat(timespec='seconds') if hasattr(since, 'isoformat') else since}) "
+        f"holds a lock on {rel}"
+        for rel, pid, app, user, state, since in rows
+    ]

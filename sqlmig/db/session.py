@@ -18,7 +18,7 @@ import psycopg
 
 from ..errors import ServerRefused, SqlmigError, first_line
 from . import lock
-from .catalog import InvalidIndex, invalid_indexes
+from .catalog import InvalidIndex, invalid_indexes, lock_holders
 from .connect import connect
 from .history import History
 from .refusals import READ_ONLY_HINT
@@ -120,6 +120,13 @@ class Session:
 
     def invalid_indexes(self) -> list[InvalidIndex]:
         return self._on_control(lambda: invalid_indexes(self.control))
+
+    def lock_holders(self, relations: set[str]) -> list[str]:
+        """Other sessions holding locks on tables of these names (see catalog.lock_holders)."""
+        ours = {self.control.info.backend_pid}
+        if self._work is not None and not self._work.closed:
+            ours.add(self._work.info.backend_pid)
+        return self._on_control(lambda: lock_holders(self.control, relations, besides=ours))
 
     def has_row(self, version: int) -> bool:
         """Whether the history has a row for `version` now (after a lost connection or a Ctrl-C)."""
