@@ -38,7 +38,7 @@ demo: install
 	$(VENV)/bin/sqlmig status
 
 reliability: install
-	SQLMIG_RELIABILITY_REPORT=.reliability.json $(PY) -m pytest -q -p no:xdist -m reliability tests/ ; \
+	SQLMIG_RELIABILITY_REPORT=.reliability.json SQLMIG_CORPUS_EXAMPLES=150 $(PY) -m pytest -q -p no:xdist -m reliability tests/ ; \
 	$(PY) -m tests.reliability_report .reliability.json
 
 clean:
