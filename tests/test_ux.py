@@ -195,7 +195,7 @@ def test_json_on_every_command(cli: Cli, project: Project) -> None:
         docs[" ".join(args)] = json.loads(r.stdout)  # stdout is exactly one JSON document
     assert set(docs["migrate"]) == {"applied", "dry_run"}
     assert set(docs["migrate"]["applied"][0]) == {"version", "name", "file", "duration_ms"}
-    assert set(docs["status"]) == {"history_table", "at_head", "migrations", "warnings"}
+    assert set(docs["status"]) == {"history_table", "at_head", "migrations", "warnings", "running"}
     assert set(docs["down"]) == {"reverted", "dry_run", "nothing_applied"}
     assert set(docs["new third"]) == {"version", "name", "up", "down"}
     assert set(docs["config"]) == {"settings", "files"}
