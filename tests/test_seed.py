@@ -149,7 +149,7 @@ def test_catalog_problems_all_reported_and_nothing_loaded(cli: Cli, project: Pro
         'hint: invalid input syntax for type integer: "abc"',
         '/tables/1/rows/2/id: "x" is not valid for column id integer',
         "/tables/1/rows/2/price: 99999999999 is not valid for column price integer",
-        'value "99999999999" is out of range for type integer',
+        "hint: out of range: integer holds -2147483648 to 2147483647",
     ):
         assert expected in err, expected
     assert count(db, "currency") == 0 and count(db, "product") == 0
