@@ -218,7 +218,7 @@ def parse(text: str, path: Path) -> Any:
         odd.append(True)
     if odd:
         problems = Problems()
-        for where, message in _odd_values(doc):
+        for where, message in _odd_values(doc, ""):
             problems.add(Problem(where or "(root)", message))
         problems.raise_if_any(path, "in its JSON")
     return doc
@@ -243,41 +243,23 @@ def _deepest_point(text: str) -> tuple[int, int, int]:
     return line, at - (text.rfind("\n", 0, at) + 1) + 1, deepest
 
 
-class _Found(str):
-    """A problem found in a key, queued among the values so that problems come in document order."""
-
-
-def _odd_values(doc: Any) -> Iterator[tuple[str, str]]:
-    """Every odd value of a document, in document order; a loop, not recursion, whatever the nesting."""
-    todo: list[tuple[str, Any]] = [("", doc)]
-    while todo:
-        where, value = todo.pop()
-        if isinstance(value, _Found):
-            yield where, str(value)
-        elif isinstance(value, _Odd):
-            yield where, f"{shown(value)} {value.why}"
-        elif isinstance(value, str):
-            if not _encodes(value):
-                yield where, "a string with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode"
-        elif isinstance(value, dict):
-            found: list[tuple[str, Any]] = []
-            if isinstance(value, _TwiceDict):
-                for key in value.twice:
-                    found.append(
-                        (pointer(where, key), _Found(f"key {json.dumps(key)} appears more than once in this object"))
-                    )
-            for key, item in value.items():
-                if not _encodes(key):
-                    found.append(
-                        (
-                            pointer(where, key),
-                            _Found("a key with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode"),
-                        )
-                    )
-                found.append((pointer(where, key), item))
-            todo.extend(reversed(found))
-        elif isinstance(value, list):
-            todo.extend(reversed([(f"{where}/{index}", item) for index, item in enumerate(value)]))
+def _odd_values(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, _Odd):
+        yield where, f"{shown(value)} {value.why}"
+    elif isinstance(value, str):
+        if not _encodes(value):
+            yield where, "a string with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode"
+    elif isinstance(value, dict):
+        if isinstance(value, _TwiceDict):
+            for key in value.twice:
+                yield pointer(where, key), f"key {json.dumps(key)} appears more than once in this object"
+        for key, item in value.items():
+            if not _encodes(key):  # pointer() shows it escaped: the raw key cannot even be printed
+                yield pointer(where, key), "a key with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode"
+            yield from _odd_values(item, pointer(where, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _odd_values(item, f"{where}/{index}")
 
 
 def _encodes(text: str) -> bool:
