@@ -525,9 +525,8 @@ def _converter(column: Column) -> Callable[[Any], str | None]:
         convert = functools.partial(to_text, column=column)
     else:
         convert = _scalar_value
-    bound = _INT_BOUNDS.get(column.type)
-    if bound is not None:
-        convert = functools.partial(_integer_value, convert=convert, column=column, bound=bound)
+    if column.type in _INT_BOUNDS:
+        convert = functools.partial(_integer_value, convert=convert, type_name=column.type)
     if not column.not_null:
         return convert
 
@@ -539,12 +538,17 @@ def _converter(column: Column) -> Callable[[Any], str | None]:
     return strict
 
 
-def _integer_value(value: Any, convert: Callable[[Any], str | None], column: Column, bound: int) -> str | None:
-    """A number for a smallint/integer/bigint column, refused here when out of range: the server
-    would quote every digit back (a 5000-digit number) and not say what the column holds."""
-    if (type(value) is int or type(value) is Decimal) and not -bound <= value < bound:
-        raise Unfit(_range(column.type))
+def _integer_value(value: Any, convert: Callable[[Any], str | None], type_name: str) -> str | None:
+    _check_range(value, type_name)
     return convert(value)
+
+
+def _check_range(value: Any, type_name: str) -> None:
+    """A number for a smallint/integer/bigint column is refused here when out of range: the server
+    would quote every digit back (a 5000-digit number) and not say what the column holds."""
+    bound = _INT_BOUNDS.get(type_name)
+    if bound is not None and (type(value) is int or type(value) is Decimal) and not -bound <= value < bound:
+        raise Unfit(_range(type_name))
 
 
 def _range(type_name: str) -> str:
@@ -764,6 +768,7 @@ def _report_values(
             values.append(None)
             continue
         try:
+            _check_range(value, column.type)
             values.append(to_text(value, column))
         except Unfit as exc:
             problems.add(

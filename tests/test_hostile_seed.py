@@ -109,7 +109,7 @@ DEEP_FRACTION = "[" * 500 + "1.50" + "]" * 500
 
 def seed_value(cli: Cli, project: Project, column: str, text: str) -> Result:
     project.add(1, "v", VALUES)
-    return seed(cli, project, '{"tables": [{"table": "v", "rows": [{"id": 1, "%s": %s}]}]}' % (column, text))
+    return seed(cli, project, '{"tables": [{"table": "v", "rows": [{"id": 1, "' + column + '": ' + text + "}]}]}")
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ def test_numbers_and_nesting_that_do_not_fit_are_refused_at_their_pointer(
     ("text", "needles"),
     [
         (
-            '{"tables": [{"table": %s, "rows": []}]}' % BIG,
+            '{"tables": [{"table": ' + BIG + ', "rows": []}]}',
             ["/tables/0/table", "expected a string, found the number 999"],
         ),
         ('{"tables": [], "extra": %s}' % ("[" * 900 + "]" * 900), ["(root)", "extra"]),
