@@ -338,6 +338,7 @@ class Migrator:
                     Runner(session, self.settings, emit).rehearse(pending)
                     problems = seeding.Problems()
                     prepared = seeding.prepare(plan, load.read_catalog(conn, plan.tables), problems)
+                    load.check_reruns(conn, prepared, problems)
                     if problems:  # it does not fit: report every value problem along with these
                         load.check_values(conn, prepared, problems)
                         problems.raise_if_any(path, "against the database")

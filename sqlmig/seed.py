@@ -38,7 +38,11 @@ def _validator() -> Draft202012Validator:
 
 @dataclass(frozen=True, eq=False)
 class SeedTable:
-    """One entry of `tables`: where rows go and what a conflicting key does."""
+    """One entry of `tables`: where rows go and what a conflicting key does.
+
+    on_conflict: `error` inserts and lets a duplicate key fail; `skip` and `update` are upserts,
+    matching rows by `key`; `append` inserts with no key at all, so every run adds the rows again.
+    """
 
     index: int
     table: str  # as written: "product" or "catalog.product"
@@ -51,6 +55,11 @@ class SeedTable:
     @property
     def pointer(self) -> str:
         return f"/tables/{self.index}"
+
+    @property
+    def upserts(self) -> bool:
+        """Rows are matched by key (INSERT ... ON CONFLICT), not simply inserted (COPY)."""
+        return self.on_conflict in ("skip", "update")
 
 
 @dataclass(frozen=True, eq=False)
@@ -709,8 +718,8 @@ def _check_keys(
 ) -> None:
     """Upserts need a key in every row; a key given twice in the file would fail or be ambiguous."""
     where = table.pointer
-    check_keys = table.on_conflict in ("skip", "update")
-    find_duplicates = bool(key) and table.on_conflict in ("error", "update")
+    check_keys = table.upserts
+    find_duplicates = bool(key) and table.on_conflict != "skip"
     seen: dict[tuple[str | None, ...], int] = {}
     for run, shape, rows in runs:
         if check_keys:
@@ -739,6 +748,50 @@ def _check_keys(
                             "each row of a table needs its own key",
                         )
                     )
+
+
+def keyless(table: PreparedTable) -> tuple[int, int] | None:
+    """(first row, count) of the rows of an on_conflict `error` table that give no unique key of it.
+
+    Nothing such a row holds can conflict with the row an earlier seed loaded from it, so loading
+    the file again would insert it again: these rows may load only into an empty table.
+    """
+    if table.source.on_conflict != "error":
+        return None
+    first, count = -1, 0
+    for run in table.runs:
+        given = set(run.columns)
+        covering = [key for key in table.info.unique_keys if key <= given]
+        if any(all(table.column(name).not_null for name in key) for key in covering):
+            continue  # every row gives this key (a null in it is reported as a NOT NULL problem)
+        positions = [[run.columns.index(name) for name in key] for key in covering]
+        for offset, row in enumerate(run.rows):
+            if not any(all(row[p] is not None for p in key) for key in positions):
+                first, count = (run.start + offset if count == 0 else first), count + 1
+    return (first, count) if count else None
+
+
+def keyless_problem(table: PreparedTable, first: int, count: int, *, denied: str = "") -> Problem:
+    """Rows found by keyless(), in a table that holds rows (or, when `denied`, may hold some)."""
+    keys = ["(" + ", ".join(sorted(key)) + ")" for key in table.info.unique_keys]  # the primary key first
+    if keys:
+        no_key = f"this row gives no key, {' or '.join(keys)}"
+        fix = 'give the key in every row ("on_conflict": "skip" or "update" then makes re-running idempotent)'
+    else:
+        no_key = f"this row gives no key ({table.label} has no primary key or unique constraint)"
+        fix = "add a primary key or unique constraint and give it in every row"
+    holds = (
+        f"sqlmig cannot tell whether {table.label} already holds rows ({denied})"
+        if denied
+        else f"{table.label} already holds rows"
+    )
+    return Problem(
+        f"{table.source.pointer}/rows/{first}",
+        f"{holds}, and {no_key}, so on_conflict error cannot tell it from a row loaded before:"
+        f" seeding again would insert it again" + _also_in(count - 1),
+        (f"grant SELECT on {table.label} to this role, " if denied else "")
+        + f'{fix}, or set "on_conflict": "append" to insert these rows on every run',
+    )
 
 
 def _no_key(table: SeedTable, key: tuple[str, ...], name: str, row: int) -> Problem:
@@ -794,7 +847,7 @@ def _key(table: SeedTable, info: TableInfo, problems: Problems) -> tuple[str, ..
                         _did_you_mean(name, names),
                     )
                 )
-        if not missing and table.on_conflict != "error" and frozenset(table.key) not in info.unique_keys:
+        if not missing and table.upserts and frozenset(table.key) not in info.unique_keys:
             keys = ["(" + ", ".join(sorted(k)) + ")" for k in info.unique_keys]
             problems.add(
                 Problem(
@@ -806,7 +859,7 @@ def _key(table: SeedTable, info: TableInfo, problems: Problems) -> tuple[str, ..
         return table.key
     if info.primary_key:
         return info.primary_key
-    if table.on_conflict != "error":
+    if table.upserts:
         problems.add(
             Problem(
                 where,

@@ -19,6 +19,8 @@ from sqlmig.seed import (
     Unfit,
     array_literal,
     json_text,
+    keyless,
+    keyless_problem,
     prepare,
     read,
     schema_text,
@@ -97,7 +99,7 @@ def test_schema_violations_all_reported_with_json_pointers(tmp_path: Path) -> No
         '/tables/1/table: "a.b.c" is not a table name: expected `table` or `schema.table`, '
         "each part 1 to 63 characters without dots",
         "/tables/2/key: [] should be non-empty",
-        "/tables/2/on_conflict: 'ignore' is not one of ['error', 'skip', 'update']",
+        "/tables/2/on_conflict: 'ignore' is not one of ['error', 'skip', 'update', 'append']",
         "/tables/2/rows: expected an array, found an object",
         "/tables/3: 'table' is a required property",
     ]
@@ -309,3 +311,35 @@ def test_json_text_writes_any_nesting_back_exactly() -> None:
     text = json_text(deep)
     assert text == '{"a": [' * 5000 + '[1.50, {"k": null}]' + "]}" * 5000
     assert json_text({"a\u0000": [True, "x"]}) == '{"a\\u0000": [true, "x"]}'
+
+
+ORDERS = TableInfo(
+    "public",
+    "orders",
+    "r",
+    (
+        Column("id", "integer", not_null=True, has_default=True),
+        Column("code", "text"),
+        Column("total", "integer", not_null=True),
+    ),
+    primary_key=("id",),
+    unique_keys=(frozenset({"id"}), frozenset({"code"})),
+)
+
+
+@pytest.mark.parametrize(("on_conflict", "found"), [("error", (1, 3)), ("append", None)])
+def test_rows_that_give_no_unique_key_are_found(tmp_path: Path, on_conflict: str, found: object) -> None:
+    """A row gives a key when every column of one unique key has a value (a null never conflicts)."""
+    rows = [{"id": 1, "total": 1}, {"total": 2}, {"code": "a", "total": 3}, {"code": None, "total": 4}, {"total": 5}]
+    path = write(tmp_path / "seed.json", {"tables": [{"table": "orders", "on_conflict": on_conflict, "rows": rows}]})
+    problems = Problems()
+    [table] = prepare(read(path), [ORDERS], problems)
+    assert not problems
+    assert keyless(table) == found
+    if found:
+        assert str(keyless_problem(table, 1, 3)) == (
+            "/tables/0/rows/1: orders already holds rows, and this row gives no key, (id) or (code), so on_conflict"
+            " error cannot tell it from a row loaded before: seeding again would insert it again (also in 2 more rows)"
+            ' (give the key in every row ("on_conflict": "skip" or "update" then makes re-running idempotent),'
+            ' or set "on_conflict": "append" to insert these rows on every run)'
+        )

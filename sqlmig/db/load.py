@@ -12,7 +12,18 @@ from psycopg import sql
 
 from ..errors import ConnectionFailed, SeedFailed, first_line
 from ..results import Event, SeedTableResult
-from ..seed import Column, PreparedTable, Problems, Run, SeedTable, TableInfo, invalid_value, valid_by_construction
+from ..seed import (
+    Column,
+    PreparedTable,
+    Problems,
+    Run,
+    SeedTable,
+    TableInfo,
+    invalid_value,
+    keyless,
+    keyless_problem,
+    valid_by_construction,
+)
 
 Conn = psycopg.Connection[tuple[object, ...]]
 log = logging.getLogger("sqlmig")
@@ -149,6 +160,24 @@ def check_values(conn: Conn, prepared: Sequence[PreparedTable], problems: Proble
                         problems.add(invalid_value(table, row, column.name, bad[text]))
 
 
+def check_reruns(conn: Conn, prepared: Sequence[PreparedTable], problems: Problems) -> None:
+    """Rows that give no key (on_conflict error) load only into an empty table: a second seed
+    would insert them again (see seed.keyless). A table this role cannot read counts as not empty."""
+    for table in prepared:
+        found = keyless(table)
+        if found is None:
+            continue
+        target = sql.Identifier(table.info.schema, table.info.name)
+        try:
+            with conn.transaction():  # a savepoint: a denied SELECT aborts only this question
+                row = conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(target)).fetchone()
+        except psycopg.errors.InsufficientPrivilege as exc:
+            problems.add(keyless_problem(table, *found, denied=first_line(exc.diag.message_primary or str(exc))))
+            continue
+        if row is not None and row[0]:
+            problems.add(keyless_problem(table, *found))
+
+
 @contextlib.contextmanager
 def transaction(conn: Conn, *, rollback: bool = False) -> Iterator[None]:
     """The seed's one transaction; rolled back with --dry-run. Server errors become SeedFailed."""
@@ -237,7 +266,7 @@ def _load_table(
         if not rows:
             break
         try:
-            if table.source.on_conflict == "error":
+            if not table.source.upserts:
                 if run.columns:
                     _copy(conn, target, run.columns, rows, progress, offset=run.start)
                 else:  # rows of {} only: every column takes its default
@@ -251,7 +280,7 @@ def _load_table(
                 updated += changed
                 skipped += len(rows) - fresh - changed
         except psycopg.Error as exc:
-            copied_into = table.info.name if table.source.on_conflict == "error" else _STAGE_NAME
+            copied_into = _STAGE_NAME if table.source.upserts else table.info.name
             raise _RunFailed(exc, run, copied_into) from None
         progress(run.start + len(rows))
     return inserted, skipped, updated
