@@ -295,6 +295,27 @@ def test_dry_run_reports_real_counts_and_keeps_nothing(cli: Cli, project: Projec
     assert tables(db) == set()
 
 
+def test_dry_run_with_a_pending_no_transaction_migration_says_what_happens(
+    cli: Cli, project: Project, db: Conn
+) -> None:
+    """The rehearsal runs pending migrations in the seed's rolled-back transaction; the user never
+    passed --single-transaction, so the message must not blame it."""
+    shop(project)
+    project.add(2, "index", "-- sqlmig:no-transaction\nCREATE INDEX CONCURRENTLY product_title ON product (title);\n")
+    seed_file(project, CURRENCIES)
+    r = cli("seed", "--dry-run")
+    assert r.exit_code == 3, r.stderr
+    assert "single-transaction" not in r.stdout + r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-2:] == [
+        "  sql/0002_index.up.sql: marked -- sqlmig:no-transaction, so seed --dry-run cannot rehearse it: the dry"
+        " run applies pending migrations inside the seed's one transaction and rolls it back, and this file"
+        " cannot run inside a transaction",
+        "    hint: apply the pending migrations first (sqlmig migrate), then run sqlmig seed --dry-run;"
+        " sqlmig migrate --dry-run lists them",
+    ]
+    assert tables(db) == set()
+
+
 def test_names_and_values_can_never_inject_sql(cli: Cli, project: Project, db: Conn) -> None:
     project.add(
         1,
