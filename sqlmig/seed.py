@@ -682,13 +682,14 @@ def _convert_column(values: list[Any], column: Column) -> list[str | None] | Non
             return [None if v is None else _JSON(v) for v in values]
         except (TypeError, RecursionError):  # a Decimal (a JSON fraction), or deep nesting: json_text
             return [None if v is None else json_text(v) for v in values]
-    bound = _INT_BOUNDS.get(column.type)
-    if bound is not None:  # a number out of range is refused by the row-by-row path, with the range
-        numbers = [v for v in values if type(v) is int or type(v) is Decimal]
-        if numbers and not (-bound <= min(numbers) and max(numbers) < bound):
-            return None
     types = set(map(type, values))
     types.discard(type(None))
+    bound = _INT_BOUNDS.get(column.type)
+    if bound is not None and (int in types or Decimal in types):  # out of range: the row-by-row path says so
+        only_numbers = types <= {int, Decimal} and None not in values
+        numbers = values if only_numbers else [v for v in values if type(v) is int or type(v) is Decimal]
+        if not (-bound <= min(numbers) and max(numbers) < bound):
+            return None
     if column.kind != "array" and len(types) == 1 and (Decimal in types or bool in types):  # as scalar_text
         if Decimal in types:
             return [None if v is None else str(v) for v in values]
