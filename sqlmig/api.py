@@ -47,6 +47,19 @@ if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay f
 EventHandler = Callable[[Event], None]
 
 
+# Why a no-transaction file cannot run: under --single-transaction, and in seed --dry-run's rehearsal.
+_SINGLE_TRANSACTION = (
+    "marked -- sqlmig:no-transaction, so it cannot run inside --single-transaction",
+    "run it in a separate run without --single-transaction",
+)
+_SEED_REHEARSAL = (
+    "marked -- sqlmig:no-transaction, so seed --dry-run cannot rehearse it: the dry run applies pending"
+    " migrations inside the seed's one transaction and rolls it back, and this file cannot run inside a transaction",
+    "apply the pending migrations first (sqlmig migrate), then run sqlmig seed --dry-run;"
+    " sqlmig migrate --dry-run lists them",
+)
+
+
 class Migrator:
     """Migrations of one database from one set of directories.
 
@@ -328,7 +341,7 @@ class Migrator:
         plan = seeding.read(path)
         ran: tuple[RunItem, ...] = self.migrate(dry_run=dry_run).applied if migrate else ()
         pending = [m for m in self.discover() if m.version in {i.version for i in ran}] if dry_run else []
-        self._check_files([m.up for m in pending], single_transaction=True)  # a rehearsal is one transaction
+        self._check_files([m.up for m in pending], single_transaction=True, why=_SEED_REHEARSAL)
         emit = self.on_event or (lambda _event: None)
         with self._session() as session:
             conn = session.work  # a clean session, like a migration's: the lock stays on the control one
@@ -338,6 +351,7 @@ class Migrator:
                     Runner(session, self.settings, emit).rehearse(pending)
                     problems = seeding.Problems()
                     prepared = seeding.prepare(plan, load.read_catalog(conn, plan.tables), problems)
+                    load.check_reruns(conn, prepared, problems)
                     if problems:  # it does not fit: report every value problem along with these
                         load.check_values(conn, prepared, problems)
                         problems.raise_if_any(path, "against the database")
@@ -465,22 +479,22 @@ class Migrator:
                 problems,
             )
 
-    def _check_files(self, files: Sequence[SqlFile], single_transaction: bool = False) -> None:
+    def _check_files(
+        self,
+        files: Sequence[SqlFile],
+        single_transaction: bool = False,
+        *,
+        why: tuple[str, str] = _SINGLE_TRANSACTION,
+    ) -> None:
+        """Refuse files that cannot run; with single_transaction, also no-transaction files, saying
+        `why` (message, hint) they would have to run inside one transaction."""
         if not files:
             return
         from . import checks  # the scanner behind it is imported only when there are files to run
 
         problems = checks.files_problems(files)
         if single_transaction:
-            problems += [
-                Problem(
-                    str(f.path),
-                    "marked -- sqlmig:no-transaction, so it cannot run inside --single-transaction",
-                    "run it in a separate run without --single-transaction",
-                )
-                for f in files
-                if f.directives.no_transaction
-            ]
+            problems += [Problem(str(f.path), *why) for f in files if f.directives.no_transaction]
         if problems:
             raise RefusedError(
                 f"{plural(len(problems), 'problem')} in the files to run; nothing was run",

@@ -9,7 +9,7 @@ import operator
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,11 @@ def _validator() -> Draft202012Validator:
 
 @dataclass(frozen=True, eq=False)
 class SeedTable:
-    """One entry of `tables`: where rows go and what a conflicting key does."""
+    """One entry of `tables`: where rows go and what a conflicting key does.
+
+    on_conflict: `error` inserts and lets a duplicate key fail; `skip` and `update` are upserts,
+    matching rows by `key`; `append` inserts with no key at all, so every run adds the rows again.
+    """
 
     index: int
     table: str  # as written: "product" or "catalog.product"
@@ -51,6 +55,11 @@ class SeedTable:
     @property
     def pointer(self) -> str:
         return f"/tables/{self.index}"
+
+    @property
+    def upserts(self) -> bool:
+        """Rows are matched by key (INSERT ... ON CONFLICT), not simply inserted (COPY)."""
+        return self.on_conflict in ("skip", "update")
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,10 +136,12 @@ def read(path: Path) -> SeedPlan:
 
 
 class _Odd:
-    """Stands in for NaN or Infinity: Python's json accepts them, JSON does not."""
+    """Stands in for a number no PostgreSQL type reads (NaN, Infinity, an exponent beyond any
+    type's range): Python's json accepts them, so they are found and reported after parsing."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, why: str = "is not a JSON number") -> None:
         self.what = what
+        self.why = why
 
 
 class _TwiceDict(dict[str, Any]):
@@ -139,13 +150,34 @@ class _TwiceDict(dict[str, Any]):
     twice: tuple[str, ...] = ()
 
 
+# Integers longer than this are read as Decimal: Python refuses int <-> str beyond a limit
+# (4300 digits by default, as low as 640 if the user sets it), and PostgreSQL's numeric holds more.
+_LONGEST_INT = 640
+# A -0 given as a number (after '[', ':' or ','): int() would drop its sign, which float8 keeps.
+_NEGATIVE_ZERO = re.compile(r"[\[:,]\s*-0(?![0-9.eE])")
+
+
 def parse(text: str, path: Path) -> Any:
-    """json.loads with exact numbers (Decimal), and with NaN/Infinity and repeated keys refused."""
+    """json.loads with exact numbers (Decimal), and with NaN/Infinity and repeated keys refused.
+
+    Integers are parsed by json's C code (a Python hook for each one costs 3% of a large seed);
+    only a file holding a very long integer or a -0 is parsed again with a hook that keeps them exact.
+    """
     odd: list[bool] = []
 
     def constant(name: str) -> _Odd:
         odd.append(True)
         return _Odd(name)
+
+    def number(digits: str) -> Decimal | _Odd:
+        try:
+            return Decimal(digits)
+        except InvalidOperation:  # an exponent beyond what Decimal (and any PostgreSQL type) holds
+            odd.append(True)
+            return _Odd(digits, "has an exponent beyond the range of every PostgreSQL number type")
+
+    def integer(digits: str) -> int | Decimal:
+        return int(digits) if len(digits) <= _LONGEST_INT and digits != "-0" else Decimal(digits)
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(items)
@@ -162,17 +194,34 @@ def parse(text: str, path: Path) -> Any:
         twice.twice = tuple(repeated)
         return twice
 
+    def loads(exact_integers: bool) -> Any:
+        hooks: dict[str, Any] = {"parse_int": integer} if exact_integers else {}
+        return json.loads(text, parse_float=number, parse_constant=constant, object_pairs_hook=pairs, **hooks)
+
     try:
-        doc = json.loads(text, parse_float=Decimal, parse_constant=constant, object_pairs_hook=pairs)
+        try:
+            doc = loads(exact_integers=_NEGATIVE_ZERO.search(text) is not None)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:  # an integer longer than Python's int <-> str limit
+            odd.clear()
+            doc = loads(exact_integers=True)
     except json.JSONDecodeError as exc:
         raise SeedInvalid(
             f"{path} is not valid JSON; nothing was loaded",
             [Problem(f"{path}:{exc.lineno}:{exc.colno}", exc.msg, "fix the JSON syntax")],
         ) from None
     except RecursionError:
+        line, column, depth = _deepest_point(text)
         raise SeedInvalid(
             f"{path} is nested too deeply; nothing was loaded",
-            [Problem(str(path), "JSON nested too deeply")],
+            [
+                Problem(
+                    f"{path}:{line}:{column}",
+                    f"JSON nested {depth} levels deep, deeper than sqlmig's JSON reader goes (about 900 levels)",
+                    "nest the value less deeply",
+                )
+            ],
         ) from None
     if _SURROGATE_ESCAPE.search(text):  # json turns a lone \ud800 escape into a str no encoder accepts
         odd.append(True)
@@ -185,11 +234,27 @@ def parse(text: str, path: Path) -> Any:
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _deepest_point(text: str) -> tuple[int, int, int]:
+    """(line, column, depth) where the text first reaches its deepest nesting; a file json could not read."""
+    depth = deepest = at = 0
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, match.start()
+        elif token in ("]", "}"):
+            depth -= 1
+    line = text.count("\n", 0, at) + 1
+    return line, at - (text.rfind("\n", 0, at) + 1) + 1, deepest
 
 
 def _odd_values(value: Any, where: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, _Odd):
-        yield where, f"{value.what} is not a JSON number"
+        yield where, f"{shown(value)} {value.why}"
     elif isinstance(value, str):
         if not _encodes(value):
             yield where, "a string with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode"
@@ -198,8 +263,7 @@ def _odd_values(value: Any, where: str) -> Iterator[tuple[str, str]]:
             for key in value.twice:
                 yield pointer(where, key), f"key {json.dumps(key)} appears more than once in this object"
         for key, item in value.items():
-            if not _encodes(key):  # shown escaped: the raw key cannot even be printed
-                key = key.encode("utf-8", "backslashreplace").decode("utf-8")
+            if not _encodes(key):  # pointer() shows it escaped: the raw key cannot even be printed
                 yield pointer(where, key), "a key with a lone surrogate escape (\\ud800-\\udfff) is not valid Unicode"
             yield from _odd_values(item, pointer(where, key))
     elif isinstance(value, list):
@@ -216,8 +280,14 @@ def _encodes(text: str) -> bool:
 
 
 def pointer(base: str, key: str | int) -> str:
-    """Extend a JSON Pointer (RFC 6901) by one key."""
-    return f"{base}/{str(key).replace('~', '~0').replace('/', '~1')}"
+    """Extend a JSON Pointer (RFC 6901) by one key; a character that cannot be printed (NUL, a
+    lone surrogate) is shown as its JSON escape, so the pointer can be printed and read."""
+    text = str(key).replace("~", "~0").replace("/", "~1")
+    if not text.isprintable():
+        text = "".join(
+            c if c.isprintable() else f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in text
+        )
+    return f"{base}/{text}"
 
 
 def schema_problems(doc: Any) -> list[Problem]:
@@ -286,7 +356,7 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, Decimal)):
-        return f"the number {value}"
+        return f"the number {shown(value)}"
     if isinstance(value, str):
         return f"the string {shown(value)}"
     return "an array" if isinstance(value, list) else "an object"
@@ -464,6 +534,8 @@ def _converter(column: Column) -> Callable[[Any], str | None]:
         convert = functools.partial(to_text, column=column)
     else:
         convert = _scalar_value
+    if column.type in _INT_BOUNDS:
+        convert = functools.partial(_integer_value, convert=convert, type_name=column.type)
     if not column.not_null:
         return convert
 
@@ -473,6 +545,24 @@ def _converter(column: Column) -> Callable[[Any], str | None]:
         return convert(value)
 
     return strict
+
+
+def _integer_value(value: Any, convert: Callable[[Any], str | None], type_name: str) -> str | None:
+    _check_range(value, type_name)
+    return convert(value)
+
+
+def _check_range(value: Any, type_name: str) -> None:
+    """A number for a smallint/integer/bigint column is refused here when out of range: the server
+    would quote every digit back (a 5000-digit number) and not say what the column holds."""
+    bound = _INT_BOUNDS.get(type_name)
+    if bound is not None and (type(value) is int or type(value) is Decimal) and not -bound <= value < bound:
+        raise Unfit(_range(type_name))
+
+
+def _range(type_name: str) -> str:
+    bound = _INT_BOUNDS[type_name]
+    return f"out of range: {type_name} holds {-bound} to {bound - 1}"
 
 
 def _scalar_value(value: Any) -> str | None:
@@ -495,8 +585,8 @@ def _json_value(value: Any) -> str | None:
     if value is None:
         return None
     try:
-        return json.dumps(value, ensure_ascii=False)  # C speed; fails only on a Decimal (a JSON fraction)
-    except TypeError:
+        return json.dumps(value, ensure_ascii=False)  # C speed; fails on a Decimal (a JSON fraction)
+    except (TypeError, RecursionError):  # or on nesting deeper than the stack left: json_text loops
         return json_text(value)
 
 
@@ -590,10 +680,16 @@ def _convert_column(values: list[Any], column: Column) -> list[str | None] | Non
     if column.kind == "json":
         try:
             return [None if v is None else _JSON(v) for v in values]
-        except TypeError:  # a Decimal (a JSON fraction): exact text from json_text
+        except (TypeError, RecursionError):  # a Decimal (a JSON fraction), or deep nesting: json_text
             return [None if v is None else json_text(v) for v in values]
     types = set(map(type, values))
     types.discard(type(None))
+    bound = _INT_BOUNDS.get(column.type)
+    if bound is not None and (int in types or Decimal in types):  # out of range: the row-by-row path says so
+        only_numbers = types <= {int, Decimal} and None not in values
+        numbers = values if only_numbers else [v for v in values if type(v) is int or type(v) is Decimal]
+        if not (-bound <= min(numbers) and max(numbers) < bound):
+            return None
     if column.kind != "array" and len(types) == 1 and (Decimal in types or bool in types):  # as scalar_text
         if Decimal in types:
             return [None if v is None else str(v) for v in values]
@@ -623,8 +719,8 @@ def _check_keys(
 ) -> None:
     """Upserts need a key in every row; a key given twice in the file would fail or be ambiguous."""
     where = table.pointer
-    check_keys = table.on_conflict in ("skip", "update")
-    find_duplicates = bool(key) and table.on_conflict in ("error", "update")
+    check_keys = table.upserts
+    find_duplicates = bool(key) and table.on_conflict != "skip"
     seen: dict[tuple[str | None, ...], int] = {}
     for run, shape, rows in runs:
         if check_keys:
@@ -655,6 +751,50 @@ def _check_keys(
                     )
 
 
+def keyless(table: PreparedTable) -> tuple[int, int] | None:
+    """(first row, count) of the rows of an on_conflict `error` table that give no unique key of it.
+
+    Nothing such a row holds can conflict with the row an earlier seed loaded from it, so loading
+    the file again would insert it again: these rows may load only into an empty table.
+    """
+    if table.source.on_conflict != "error":
+        return None
+    first, count = -1, 0
+    for run in table.runs:
+        given = set(run.columns)
+        covering = [key for key in table.info.unique_keys if key <= given]
+        if any(all(table.column(name).not_null for name in key) for key in covering):
+            continue  # every row gives this key (a null in it is reported as a NOT NULL problem)
+        positions = [[run.columns.index(name) for name in key] for key in covering]
+        for offset, row in enumerate(run.rows):
+            if not any(all(row[p] is not None for p in key) for key in positions):
+                first, count = (run.start + offset if count == 0 else first), count + 1
+    return (first, count) if count else None
+
+
+def keyless_problem(table: PreparedTable, first: int, count: int, *, denied: str = "") -> Problem:
+    """Rows found by keyless(), in a table that holds rows (or, when `denied`, may hold some)."""
+    keys = ["(" + ", ".join(sorted(key)) + ")" for key in table.info.unique_keys]  # the primary key first
+    if keys:
+        no_key = f"this row gives no key, {' or '.join(keys)}"
+        fix = 'give the key in every row ("on_conflict": "skip" or "update" then makes re-running idempotent)'
+    else:
+        no_key = f"this row gives no key ({table.label} has no primary key or unique constraint)"
+        fix = "add a primary key or unique constraint and give it in every row"
+    holds = (
+        f"sqlmig cannot tell whether {table.label} already holds rows ({denied})"
+        if denied
+        else f"{table.label} already holds rows"
+    )
+    return Problem(
+        f"{table.source.pointer}/rows/{first}",
+        f"{holds}, and {no_key}, so on_conflict error cannot tell it from a row loaded before:"
+        f" seeding again would insert it again" + _also_in(count - 1),
+        (f"grant SELECT on {table.label} to this role, " if denied else "")
+        + f'{fix}, or set "on_conflict": "append" to insert these rows on every run',
+    )
+
+
 def _no_key(table: SeedTable, key: tuple[str, ...], name: str, row: int) -> Problem:
     return Problem(
         f"{table.pointer}/rows/{row}",
@@ -682,6 +822,7 @@ def _report_values(
             values.append(None)
             continue
         try:
+            _check_range(value, column.type)
             values.append(to_text(value, column))
         except Unfit as exc:
             problems.add(
@@ -707,7 +848,7 @@ def _key(table: SeedTable, info: TableInfo, problems: Problems) -> tuple[str, ..
                         _did_you_mean(name, names),
                     )
                 )
-        if not missing and table.on_conflict != "error" and frozenset(table.key) not in info.unique_keys:
+        if not missing and table.upserts and frozenset(table.key) not in info.unique_keys:
             keys = ["(" + ", ".join(sorted(k)) + ")" for k in info.unique_keys]
             problems.add(
                 Problem(
@@ -719,7 +860,7 @@ def _key(table: SeedTable, info: TableInfo, problems: Problems) -> tuple[str, ..
         return table.key
     if info.primary_key:
         return info.primary_key
-    if table.on_conflict != "error":
+    if table.upserts:
         problems.add(
             Problem(
                 where,
@@ -779,14 +920,25 @@ def valid_by_construction(column: Column) -> Callable[[str], bool] | None:
 
 
 def invalid_value(table: PreparedTable, row: int, column: str, reason: str | None) -> Problem:
-    """A value the server's input function refused (pg_input_is_valid)."""
+    """A value the server's input function refused (pg_input_is_valid).
+
+    The server quotes the whole value back: a long one is shortened, and an integer column's
+    'out of range' says what the column holds instead.
+    """
     col = table.column(column)
     value = table.source.rows[row][column]
+    reason = _LONG_QUOTE.sub(lambda m: f'"{m.group(1)[: _SHOWN - 5]}..."', reason or "")
+    integer = col.type.removesuffix("[]")  # an integer array's elements have the same range
+    if integer in _INT_BOUNDS and "out of range" in reason:
+        reason = _range(integer)
     return Problem(
         pointer(f"{table.source.pointer}/rows/{row}", column),
         f"{shown(value)} is not valid for column {column} {col.type}",
-        reason or "",
+        reason,
     )
+
+
+_LONG_QUOTE = re.compile(f'"([^"]{{{_SHOWN},}})"')
 
 
 # ---- JSON values as PostgreSQL text --------------------------------------------------------------
@@ -819,8 +971,19 @@ def scalar_text(value: Any) -> str:
     raise Unfit(f"{type(value).__name__} is not a JSON value")
 
 
-def array_literal(items: Sequence[Any], *, element_json: bool = False) -> str:
-    """A PostgreSQL array literal: nested JSON arrays are dimensions, every element quoted."""
+MAX_DIMENSIONS = 6  # PostgreSQL's MAXDIM
+
+
+def array_literal(items: Sequence[Any], *, element_json: bool = False, depth: int = 1) -> str:
+    """A PostgreSQL array literal: nested JSON arrays are dimensions, every element quoted.
+
+    `depth` is the dimension `items` fills; beyond PostgreSQL's six the value is refused here,
+    before recursion could go as deep as the JSON does.
+    """
+    if depth > MAX_DIMENSIONS:
+        raise Unfit(
+            f"nested {depth - 1 + _nesting(items)} deep: PostgreSQL arrays have at most {MAX_DIMENSIONS} dimensions"
+        )
     if not element_json and items and all(type(item) is str for item in items):
         joined = "".join(items)
         if '"' not in joined and "\\" not in joined and "\x00" not in joined:  # nothing to escape: one join
@@ -832,7 +995,7 @@ def array_literal(items: Sequence[Any], *, element_json: bool = False) -> str:
         elif element_json:
             parts.append(_quoted(json_text(item)))
         elif isinstance(item, list):
-            parts.append(array_literal(item))
+            parts.append(array_literal(item, depth=depth + 1))
         elif isinstance(item, dict):
             raise Unfit("an object inside an array fits only a json[] or jsonb[] column")
         else:
@@ -840,18 +1003,54 @@ def array_literal(items: Sequence[Any], *, element_json: bool = False) -> str:
     return "{" + ",".join(parts) + "}"
 
 
+def _nesting(value: Any) -> int:
+    """How deep arrays nest in a value (1 for a flat array); a loop, for any depth."""
+    deepest = 0
+    todo = [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, list):
+            deepest = max(deepest, depth)
+            todo.extend((member, depth + 1) for member in item)
+    return deepest
+
+
 def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+class _Raw(str):
+    """Text json_text copies as is (punctuation, a key), queued among the values it is writing."""
+
+
 def json_text(value: Any) -> str:
-    """JSON text of a parsed value, numbers exactly as written (they were parsed as Decimal)."""
-    if isinstance(value, dict):
-        return (
-            "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {json_text(v)}" for k, v in value.items()) + "}"
-        )
-    if isinstance(value, list):
-        return "[" + ", ".join(json_text(v) for v in value) + "]"
-    if isinstance(value, Decimal):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
+    """JSON text of a parsed value, numbers exactly as written (they were parsed as Decimal).
+
+    A loop with its own stack, not recursion: any nesting the JSON reader accepted is written back.
+    """
+    parts: list[str] = []
+    todo: list[Any] = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, _Raw):
+            parts.append(item)
+        elif isinstance(item, dict):
+            queued: list[Any] = [_Raw("{")]
+            for index, (key, member) in enumerate(item.items()):
+                queued.append(_Raw((", " if index else "") + json.dumps(str(key), ensure_ascii=False) + ": "))
+                queued.append(member)
+            queued.append(_Raw("}"))
+            todo.extend(reversed(queued))
+        elif isinstance(item, list):
+            queued = [_Raw("[")]
+            for index, member in enumerate(item):
+                if index:
+                    queued.append(_Raw(", "))
+                queued.append(member)
+            queued.append(_Raw("]"))
+            todo.extend(reversed(queued))
+        elif isinstance(item, Decimal):
+            parts.append(str(item))
+        else:
+            parts.append(json.dumps(item, ensure_ascii=False))
+    return "".join(parts)

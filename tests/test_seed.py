@@ -149,7 +149,7 @@ def test_catalog_problems_all_reported_and_nothing_loaded(cli: Cli, project: Pro
         'hint: invalid input syntax for type integer: "abc"',
         '/tables/1/rows/2/id: "x" is not valid for column id integer',
         "/tables/1/rows/2/price: 99999999999 is not valid for column price integer",
-        'value "99999999999" is out of range for type integer',
+        "hint: out of range: integer holds -2147483648 to 2147483647",
     ):
         assert expected in err, expected
     assert count(db, "currency") == 0 and count(db, "product") == 0
@@ -295,6 +295,27 @@ def test_dry_run_reports_real_counts_and_keeps_nothing(cli: Cli, project: Projec
     assert tables(db) == set()
 
 
+def test_dry_run_with_a_pending_no_transaction_migration_says_what_happens(
+    cli: Cli, project: Project, db: Conn
+) -> None:
+    """The rehearsal runs pending migrations in the seed's rolled-back transaction; the user never
+    passed --single-transaction, so the message must not blame it."""
+    shop(project)
+    project.add(2, "index", "-- sqlmig:no-transaction\nCREATE INDEX CONCURRENTLY product_title ON product (title);\n")
+    seed_file(project, CURRENCIES)
+    r = cli("seed", "--dry-run")
+    assert r.exit_code == 3, r.stderr
+    assert "single-transaction" not in r.stdout + r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-2:] == [
+        "  sql/0002_index.up.sql: marked -- sqlmig:no-transaction, so seed --dry-run cannot rehearse it: the dry"
+        " run applies pending migrations inside the seed's one transaction and rolls it back, and this file"
+        " cannot run inside a transaction",
+        "    hint: apply the pending migrations first (sqlmig migrate), then run sqlmig seed --dry-run;"
+        " sqlmig migrate --dry-run lists them",
+    ]
+    assert tables(db) == set()
+
+
 def test_names_and_values_can_never_inject_sql(cli: Cli, project: Project, db: Conn) -> None:
     project.add(
         1,
@@ -420,6 +441,92 @@ def test_a_view_is_not_a_table(cli: Cli, project: Project) -> None:
     seed_file(project, {"table": "v", "rows": [{"id": 1}]})
     r = cli("seed")
     assert r.exit_code == 3 and "/tables/0/table: v is a view, not a table" in r.stderr
+
+
+ORDERS = (
+    "CREATE TABLE orders (id serial PRIMARY KEY, code text UNIQUE, total int NOT NULL);\n"
+    "CREATE TABLE note (body text);\n"
+)
+THREE_ORDERS = {"table": "orders", "rows": [{"total": 1}, {"total": 2}, {"total": 3}]}
+
+
+def test_rows_without_a_key_load_once_and_a_rerun_is_refused_before_anything_is_written(
+    cli: Cli, project: Project, db: Conn
+) -> None:
+    """on_conflict error with the serial key left out: nothing could ever conflict, so a second seed
+    would insert every row again (3 orders became 6, exit 0). It loads into an empty table only."""
+    project.add(1, "orders", ORDERS)
+    seed_file(project, THREE_ORDERS, {"table": "note", "rows": [{"body": "hello"}]})
+    r = cli("seed")
+    assert r.exit_code == 0, r.stderr
+    assert count(db, "orders") == 3 and count(db, "note") == 1
+    for args in (("seed",), ("seed", "--dry-run")):
+        r = cli(*args)
+        assert r.exit_code == 3, (args, r.stdout, r.stderr)
+        assert r.stdout == "" and "Traceback" not in r.stderr
+        assert r.stderr.splitlines() == [
+            "error: invalid seed file: data/seed.json: 2 problems against the database; nothing was loaded",
+            "  /tables/0/rows/0: orders already holds rows, and this row gives no key, (id) or (code), so"
+            " on_conflict error cannot tell it from a row loaded before: seeding again would insert it again"
+            " (also in 2 more rows)",
+            '    hint: give the key in every row ("on_conflict": "skip" or "update" then makes re-running'
+            ' idempotent), or set "on_conflict": "append" to insert these rows on every run',
+            "  /tables/1/rows/0: note already holds rows, and this row gives no key (note has no primary key or"
+            " unique constraint), so on_conflict error cannot tell it from a row loaded before: seeding again"
+            " would insert it again",
+            "    hint: add a primary key or unique constraint and give it in every row, or set"
+            ' "on_conflict": "append" to insert these rows on every run',
+        ]
+        assert count(db, "orders") == 3 and count(db, "note") == 1
+    # Rows that all give a key are not refused: a re-run fails on the duplicate, as on_conflict error says.
+    seed_file(project, {"table": "orders", "rows": [{"code": "c", "total": 3}]})
+    assert cli("seed").exit_code == 0
+    r = cli("seed")
+    assert r.exit_code == 1 and "Key (code)=(c) already exists" in r.stderr
+    assert count(db, "orders") == 4
+
+
+def test_append_inserts_rows_without_a_key_on_every_run(cli: Cli, project: Project, db: Conn) -> None:
+    project.add(1, "orders", ORDERS)
+    seed_file(
+        project, {**THREE_ORDERS, "on_conflict": "append"}, {"table": "note", "on_conflict": "append", "rows": []}
+    )
+    for total in (3, 6):
+        r = cli("seed")
+        assert r.exit_code == 0, r.stderr
+        assert r.stdout.splitlines()[-3].startswith("seeded orders: 3 inserted, 0 skipped, 0 updated (")
+        assert count(db, "orders") == total
+    assert db.execute("SELECT array_agg(id ORDER BY id) FROM orders").fetchone() == ([1, 2, 3, 4, 5, 6],)
+    rows = [{"code": "c", "total": 3}, {"code": "c", "total": 4}]
+    seed_file(project, {"table": "orders", "on_conflict": "append", "rows": rows})
+    r = cli("seed")  # append checks no key: a unique constraint still holds
+    assert r.exit_code == 1 and "Key (code)=(c) already exists" in r.stderr
+
+
+def test_a_role_that_cannot_read_the_table_cannot_seed_rows_without_a_key(
+    cli: Cli, project: Project, db: Conn, database_url: str
+) -> None:
+    project.add(1, "orders", ORDERS)
+    assert cli("migrate").exit_code == 0
+    role = "seeder_" + uuid.uuid4().hex[:8]
+    db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        db.execute(f"GRANT USAGE ON SCHEMA public TO {role}; GRANT INSERT ON orders TO {role};")
+        db.execute(f"GRANT USAGE ON SEQUENCE orders_id_seq TO {role}")
+        seed_file(project, THREE_ORDERS)
+        url = make_conninfo(database_url, user=role)
+        r = run_cli("--database-url", url, "seed", "--no-migrate")
+        assert r.exit_code == 3, r.stderr
+        assert "/tables/0/rows/0: sqlmig cannot tell whether orders already holds rows (permission denied" in r.stderr
+        assert "grant SELECT on orders to this role, give the key in every row" in r.stderr
+        assert count(db, "orders") == 0
+        seed_file(project, {**THREE_ORDERS, "on_conflict": "append"})
+        r = run_cli("--database-url", url, "seed", "--no-migrate")
+        assert r.exit_code == 0, r.stderr
+        assert count(db, "orders") == 3
+    finally:
+        db.execute(f"DROP OWNED BY {role}")
+        db.execute(f"DROP ROLE {role}")
 
 
 def test_drift_in_history_refuses_before_seeding(cli: Cli, project: Project, db: Conn) -> None:

@@ -12,7 +12,20 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from sqlmig.errors import ConfigError, Problem, SeedInvalid
-from sqlmig.seed import Column, Problems, TableInfo, Unfit, array_literal, prepare, read, schema_text, to_text
+from sqlmig.seed import (
+    Column,
+    Problems,
+    TableInfo,
+    Unfit,
+    array_literal,
+    json_text,
+    keyless,
+    keyless_problem,
+    prepare,
+    read,
+    schema_text,
+    to_text,
+)
 
 from .support import ROOT, run_cli
 
@@ -86,7 +99,7 @@ def test_schema_violations_all_reported_with_json_pointers(tmp_path: Path) -> No
         '/tables/1/table: "a.b.c" is not a table name: expected `table` or `schema.table`, '
         "each part 1 to 63 characters without dots",
         "/tables/2/key: [] should be non-empty",
-        "/tables/2/on_conflict: 'ignore' is not one of ['error', 'skip', 'update']",
+        "/tables/2/on_conflict: 'ignore' is not one of ['error', 'skip', 'update', 'append']",
         "/tables/2/rows: expected an array, found an object",
         "/tables/3: 'table' is a required property",
     ]
@@ -259,3 +272,74 @@ def test_lone_surrogate_escapes_are_refused_but_pairs_are_fine(tmp_path: Path) -
     assert r.exit_code == 3 and "/tables/0/rows/0/\\udfff: a key" in r.stderr  # printable, no traceback
     good = write(tmp_path / "good.json", '{"tables": [{"table": "t", "rows": [{"a": "\\ud83d\\ude00"}]}]}')
     assert read(good).tables[0].rows[0]["a"] == "\U0001f600"
+
+
+def test_integers_out_of_their_columns_range_are_refused_without_the_server(tmp_path: Path) -> None:
+    """Both paths: a run with a number out of range leaves the fast path, and the row names the range."""
+    big = "9" * 5000
+    rows = '{"id": 1, "title": "a"}, {"id": BIG, "title": "b"}, {"id": -2147483649}, {"id": -2147483648, "title": "d"}'
+    path = write(
+        tmp_path / "seed.json", '{"tables": [{"table": "product", "rows": [' + rows.replace("BIG", big) + "]}]}"
+    )
+    problems = Problems()
+    prepare(read(path), [PRODUCT], problems)
+    assert [str(p) for p in problems.listed()] == [
+        "/tables/0/rows/2: missing value for column title (NOT NULL, no default)",
+        f"/tables/0/rows/1/id: {big[:57]}... is not valid for column id integer "
+        "(out of range: integer holds -2147483648 to 2147483647)",
+        "/tables/0/rows/2/id: -2147483649 is not valid for column id integer "
+        "(out of range: integer holds -2147483648 to 2147483647)",
+    ]
+
+
+def test_arrays_deeper_than_six_dimensions_are_refused_without_recursing() -> None:
+    column = Column("c", "integer[]", kind="array")
+    six = "[" * 6 + "1" + "]" * 6
+    assert to_text(json.loads(six), column) == "{" * 6 + '"1"' + "}" * 6
+    for depth in (7, 500, 5000):
+        nested: list[object] = []
+        for _ in range(depth - 1):
+            nested = [nested]
+        with pytest.raises(Unfit, match=f"nested {depth} deep: PostgreSQL arrays have at most 6 dimensions"):
+            to_text(nested, column)
+
+
+def test_json_text_writes_any_nesting_back_exactly() -> None:
+    deep: object = [Decimal("1.50"), {"k": None}]
+    for _ in range(5000):
+        deep = {"a": [deep]}
+    text = json_text(deep)
+    assert text == '{"a": [' * 5000 + '[1.50, {"k": null}]' + "]}" * 5000
+    assert json_text({"a\u0000": [True, "x"]}) == '{"a\\u0000": [true, "x"]}'
+
+
+ORDERS = TableInfo(
+    "public",
+    "orders",
+    "r",
+    (
+        Column("id", "integer", not_null=True, has_default=True),
+        Column("code", "text"),
+        Column("total", "integer", not_null=True),
+    ),
+    primary_key=("id",),
+    unique_keys=(frozenset({"id"}), frozenset({"code"})),
+)
+
+
+@pytest.mark.parametrize(("on_conflict", "found"), [("error", (1, 3)), ("append", None)])
+def test_rows_that_give_no_unique_key_are_found(tmp_path: Path, on_conflict: str, found: object) -> None:
+    """A row gives a key when every column of one unique key has a value (a null never conflicts)."""
+    rows = [{"id": 1, "total": 1}, {"total": 2}, {"code": "a", "total": 3}, {"code": None, "total": 4}, {"total": 5}]
+    path = write(tmp_path / "seed.json", {"tables": [{"table": "orders", "on_conflict": on_conflict, "rows": rows}]})
+    problems = Problems()
+    [table] = prepare(read(path), [ORDERS], problems)
+    assert not problems
+    assert keyless(table) == found
+    if found:
+        assert str(keyless_problem(table, 1, 3)) == (
+            "/tables/0/rows/1: orders already holds rows, and this row gives no key, (id) or (code), so on_conflict"
+            " error cannot tell it from a row loaded before: seeding again would insert it again (also in 2 more rows)"
+            ' (give the key in every row ("on_conflict": "skip" or "update" then makes re-running idempotent),'
+            ' or set "on_conflict": "append" to insert these rows on every run)'
+        )

@@ -12,7 +12,18 @@ from psycopg import sql
 
 from ..errors import ConnectionFailed, SeedFailed, first_line
 from ..results import Event, SeedTableResult
-from ..seed import Column, PreparedTable, Problems, Run, SeedTable, TableInfo, invalid_value, valid_by_construction
+from ..seed import (
+    Column,
+    PreparedTable,
+    Problems,
+    Run,
+    SeedTable,
+    TableInfo,
+    invalid_value,
+    keyless,
+    keyless_problem,
+    valid_by_construction,
+)
 
 Conn = psycopg.Connection[tuple[object, ...]]
 log = logging.getLogger("sqlmig")
@@ -61,11 +72,13 @@ WHERE i.indrelid = %s AND i.indisunique AND i.indisvalid AND i.indpred IS NULL A
 ORDER BY i.indisprimary DESC, i.indexrelid
 """
 
-# The values travel as a binary array: four times faster to build than the text form.
+# The values travel as a binary array: four times faster to build than the text form. The detail
+# says why ("\u0000 cannot be converted to text"); OFFSET 0 keeps the error info computed once a value.
 _INVALID = """
-SELECT u.v, (pg_catalog.pg_input_error_info(u.v, %(type)s)).message
-FROM unnest(%(values)b::text[]) AS u(v)
-WHERE NOT pg_catalog.pg_input_is_valid(u.v, %(type)s)
+SELECT s.v, (s.e).message, (s.e).detail
+FROM (SELECT u.v, pg_catalog.pg_input_error_info(u.v, %(type)s) AS e
+      FROM unnest(%(values)b::text[]) AS u(v)
+      WHERE NOT pg_catalog.pg_input_is_valid(u.v, %(type)s) OFFSET 0) AS s
 """
 
 # Moves an owned sequence (serial, identity) past the values a seed gave, never backwards.
@@ -81,6 +94,9 @@ def read_catalog(conn: Conn, tables: Sequence[SeedTable]) -> list[TableInfo | No
     """The relation each seed table names (None when there is none), with columns and unique keys."""
     found: list[TableInfo | None] = []
     for table in tables:
+        if "\x00" in table.table:  # no identifier holds NUL, and psycopg refuses to send it
+            found.append(None)
+            continue
         row = conn.execute(_FIND, {"name": table.name, "schema": table.schema}).fetchone()
         if row is None:
             found.append(None)
@@ -137,11 +153,29 @@ def check_values(conn: Conn, prepared: Sequence[PreparedTable], problems: Proble
                     raise
                 log.info("cannot check values of %s.%s softly; the load will", table.label, column.name)
                 continue
-            bad = {str(v): None if m is None else str(m) for v, m in rows}
+            bad = {str(v): ": ".join(str(part) for part in (m, d) if part) or None for v, m, d in rows}
             if bad:
                 for row, text in given:
                     if text in bad:
                         problems.add(invalid_value(table, row, column.name, bad[text]))
+
+
+def check_reruns(conn: Conn, prepared: Sequence[PreparedTable], problems: Problems) -> None:
+    """Rows that give no key (on_conflict error) load only into an empty table: a second seed
+    would insert them again (see seed.keyless). A table this role cannot read counts as not empty."""
+    for table in prepared:
+        found = keyless(table)
+        if found is None:
+            continue
+        target = sql.Identifier(table.info.schema, table.info.name)
+        try:
+            with conn.transaction():  # a savepoint: a denied SELECT aborts only this question
+                row = conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(target)).fetchone()
+        except psycopg.errors.InsufficientPrivilege as exc:
+            problems.add(keyless_problem(table, *found, denied=first_line(exc.diag.message_primary or str(exc))))
+            continue
+        if row is not None and row[0]:
+            problems.add(keyless_problem(table, *found))
 
 
 @contextlib.contextmanager
@@ -232,7 +266,7 @@ def _load_table(
         if not rows:
             break
         try:
-            if table.source.on_conflict == "error":
+            if not table.source.upserts:
                 if run.columns:
                     _copy(conn, target, run.columns, rows, progress, offset=run.start)
                 else:  # rows of {} only: every column takes its default
@@ -246,7 +280,7 @@ def _load_table(
                 updated += changed
                 skipped += len(rows) - fresh - changed
         except psycopg.Error as exc:
-            copied_into = table.info.name if table.source.on_conflict == "error" else _STAGE_NAME
+            copied_into = _STAGE_NAME if table.source.upserts else table.info.name
             raise _RunFailed(exc, run, copied_into) from None
         progress(run.start + len(rows))
     return inserted, skipped, updated
