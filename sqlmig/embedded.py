@@ -96,10 +96,8 @@ def bin_dir(version: int = DEFAULT_VERSION) -> Path:
 
 def _listed(shipped: dict[int, Path]) -> str:
     """'PostgreSQL 16 and 18'."""
-    versions = [str(v) for v in sorted(shipped)]
-    return "PostgreSQL " + (
-        " and ".join([", ".join(versions[:-1]), versions[-1]]) if len(versions) > 1 else versions[0]
-    )
+    *rest, last = [str(v) for v in sorted(shipped)]
+    return "PostgreSQL " + (f"{', '.join(rest)} and {last}" if rest else last)
 
 
 def _wheel_version() -> str:

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -260,3 +261,15 @@ def test_make_clean_stops_the_server_first(embedded_project: Project) -> None:
     assert done.returncode == 0, done.stderr
     assert "stopped the embedded server" in done.stdout
     assert _gone(postmaster) and not (root / ".sqlmig").exists()
+
+
+def test_concurrent_first_starts_make_one_server(embedded_project: Project) -> None:
+    """Commands that start a new project's server at once (make -j, several terminals): one initdb,
+    one server, the same URL for all."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: run_process("embedded", "url", cwd=embedded_project.root), range(4)))
+    assert [r.exit_code for r in results] == [0] * 4, [r.stderr for r in results]
+    assert len({r.stdout for r in results}) == 1
+    pgdata = embedded_project.root / ".sqlmig" / "pgdata"
+    postmasters = [p for p in psutil.process_iter(["name", "cmdline"]) if str(pgdata) in (p.info["cmdline"] or [])]
+    assert len(postmasters) == 1, postmasters
