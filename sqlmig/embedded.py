@@ -375,15 +375,25 @@ def _pg_ctl_start(pgdata: Path, bins: Path, user: Any, socket_dir: Path) -> None
 def _stop(pgdata: Path) -> bool:
     """Stop this folder's postmaster: a fast shutdown (sessions end, nothing is lost), then an
     immediate one if it takes too long. Only a process checked to be that postmaster is signalled."""
-    ps = _psutil()
     proc = _postmaster(pgdata)
     if proc is None:
         return False
+    lines = _pidfile_lines(pgdata) or []
+    socket_dir = Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else pgdata
+    _signal_until_gone(proc, pgdata)
+    if socket_dir != pgdata:  # the short socket folder of a deep data folder: empty now, and not left behind
+        with contextlib.suppress(OSError):
+            socket_dir.rmdir()
+    return True
+
+
+def _signal_until_gone(proc: Any, pgdata: Path) -> None:
+    ps = _psutil()
     for how, wait in ((signal.SIGINT, _STOP_TIMEOUT), (signal.SIGQUIT, 10)):
         try:
             proc.send_signal(how)  # psutil checks the PID still names the process it looked at
         except ps.NoSuchProcess:
-            return True
+            return
         except ps.AccessDenied:
             raise ConfigError(
                 f"the embedded server (PID {proc.pid}) runs as another user, who alone can stop it",
@@ -392,7 +402,7 @@ def _stop(pgdata: Path) -> bool:
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if not _alive(proc.pid) or _postmaster(pgdata) is None:
-                return True
+                return
             time.sleep(0.05)
     raise SqlmigError(
         f"the embedded server (PID {proc.pid}) did not stop within {_STOP_TIMEOUT + 10} s",

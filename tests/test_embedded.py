@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote
 
 import psutil
 import psycopg
@@ -187,9 +189,12 @@ def test_long_and_odd_project_path(embedded_project: Project) -> None:
             assert conn.execute("SELECT count(*) FROM sqlmig_migrations").fetchone() == (1,)
         q = run_process("embedded", "psql", "-At", "-c", "SELECT 41 + 1", cwd=embedded_project.root, env=env)
         assert (q.exit_code, q.stdout.strip()) == (0, "42"), q.stderr
+        socket_dir = Path(unquote(url.split("host=")[1].split("&")[0]))
+        assert socket_dir.parent == Path(tempfile.gettempdir()) and (socket_dir / ".s.PGSQL.5432").is_socket()
     finally:
         stop = run_cli("embedded", "stop", env=env)
     assert stop.exit_code == 0 and "stopped the embedded server" in stop.stdout
+    assert not socket_dir.exists()
 
 
 def test_server_that_cannot_start_says_why(embedded_project: Project) -> None:
