@@ -259,9 +259,14 @@ def scan(dirs: Sequence[Path]) -> Discovery:
     files: list[SqlFile] = []
     for version in sorted(halves):
         slot = halves[version]
-        read = {kind: _read(path, problems) if ok else None for kind, (_, path, ok) in slot.items()}
-        files.extend(f for f in (read.get("up"), read.get("down")) if f is not None)
-        if "up" not in slot or "down" not in slot:
+        up_half, down_half = slot.get("up"), slot.get("down")
+        up = _read(up_half[1], problems) if up_half and up_half[2] else None
+        down = _read(down_half[1], problems) if down_half and down_half[2] else None
+        if up is not None:
+            files.append(up)
+        if down is not None:
+            files.append(down)
+        if up_half is None or down_half is None:
             have_kind = "up" if "up" in slot else "down"
             missing = "down" if have_kind == "up" else "up"
             name, path, _ = slot[have_kind]
@@ -269,12 +274,11 @@ def scan(dirs: Sequence[Path]) -> Discovery:
             expected = os.path.join(folder, f"{filename.split('_', 1)[0]}_{name}.{missing}.sql")
             problems.append(Problem(path, f"has no {missing} file", f"create {expected}"))
             continue
-        (up_name, up_path, _), (down_name, down_path, _) = slot["up"], slot["down"]
+        (up_name, up_path, _), (down_name, down_path, _) = up_half, down_half
         if up_name != down_name:
             up_file = os.path.basename(up_path)
             problems.append(Problem(down_path, f"name {down_name!r} does not match its up file {up_file}"))
             continue
-        up, down = read["up"], read["down"]
         if up is None or down is None:
             continue
         migrations.append(Migration(version, up_name, up, down, checksum(up.sql)))
