@@ -243,7 +243,7 @@ def scan(dirs: Sequence[Path]) -> Discovery:
                 problems.append(Problem(path, f"version {version} does not fit a bigint (max {MAX_VERSION})"))
                 continue
             # a plain regular file, known from the listing alone; anything else is looked at closely
-            trouble = None if entry.is_file(follow_symlinks=False) else _entry_problem(entry, path, root)
+            trouble = None if _is_plain_file(entry) else _entry_problem(path, root)
             if trouble is not None:
                 problems.append(trouble)
             slot = halves.setdefault(version, {})
@@ -361,7 +361,16 @@ _KINDS = {
 }
 
 
-def _entry_problem(entry: os.DirEntry[str], path: str, root: Path) -> Problem | None:
+def _is_plain_file(entry: os.DirEntry[str]) -> bool:
+    """A regular file, not a link, from the listing's file type (no system call where the file system
+    gives one); False when it must be asked and cannot be, so _entry_problem says why."""
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _entry_problem(path: str, root: Path) -> Problem | None:
     """Why a listed name cannot be read as a migration file, or None: a symbolic link that loops, leads
     nowhere or leaves the directory, or something that is not a regular file (a FIFO would block the
     read forever). Only entries the listing does not already show as regular files get here."""
@@ -370,10 +379,10 @@ def _entry_problem(entry: os.DirEntry[str], path: str, root: Path) -> Problem | 
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return Problem(path, "symbolic link loop: following it never reaches a file", _LINK_HINT)
-        if exc.errno == errno.ENOENT and entry.is_symlink():
+        if exc.errno == errno.ENOENT and os.path.islink(path):
             return Problem(path, f"symbolic link to a missing file ({os.readlink(path)})", _LINK_HINT)
         return Problem(path, f"cannot be read: {exc.strerror}", _READ_HINT)
-    if entry.is_symlink() and not _inside(Path(os.path.realpath(path)), root):
+    if os.path.islink(path) and not _inside(Path(os.path.realpath(path)), root):
         return Problem(path, "symbolic link pointing outside the migration directory")
     if not stat.S_ISREG(info.st_mode):
         kind = _KINDS.get(stat.S_IFMT(info.st_mode), "a special file")
