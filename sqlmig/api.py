@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -14,7 +15,6 @@ from . import integrity
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
-    DiscoveryError,
     HistoryError,
     Interrupted,
     Problem,
@@ -23,7 +23,7 @@ from .errors import (
     WriteFailed,
     plural,
 )
-from .migrations import Migration, SqlFile, discover, next_version_name
+from .migrations import Migration, SqlFile, discover, next_version_name, scan
 from .plan import FAILED, Plan, build_plan
 from .results import (
     BaselineResult,
@@ -111,21 +111,21 @@ class Migrator:
 
         Works with no history table and with a read-only role. `files_only` skips the database.
         """
-        try:
-            migrations = self.discover()
-        except DiscoveryError as exc:  # the history cannot be matched to a broken directory
-            return ValidateResult(tuple(exc.problems), (), (), 0, 0, self.settings.history_name, history_checked=False)
         from . import checks
 
-        problems = checks.files_problems(f for m in migrations for f in (m.up, m.down))
-        warnings: list[Problem] = []
+        found = scan(self.settings.dirs)
+        migrations = found.migrations
+        # every problem at once: the directory's, then the contents of each file it could read
+        problems = found.problems + checks.files_problems(found.files)
+        warnings = checks.marker_warnings(found.files)
         applied = 0
-        if not files_only:
+        check_history = not files_only and not found.problems  # a broken directory cannot be matched to it
+        if check_history:
             with self._connect(read_only=True) as conn:
                 plan = self._plan(conn, migrations)
                 catalog = self._catalog_warnings(conn, plan)
             problems += plan.drift_problems() + plan.out_of_order_problems()
-            warnings = integrity.cosmetic_warnings(plan) + integrity.renamed_warnings(plan) + catalog
+            warnings += integrity.cosmetic_warnings(plan) + integrity.renamed_warnings(plan) + catalog
             applied = sum(e.applied is not None for e in plan.entries)
         notes = integrity.empty_file_notes(migrations)
         return ValidateResult(
@@ -135,7 +135,7 @@ class Migrator:
             len(migrations),
             applied,
             self.settings.history_name,
-            history_checked=not files_only,
+            history_checked=check_history,
         )
 
     def diff(self, version: int) -> DiffResult:
@@ -202,11 +202,12 @@ class Migrator:
             todo = [e for e in plan.pending if to is None or e.version <= to]
             self._check_files([e.migration.up for e in todo if e.migration], single_transaction)
             self._check_encoding(conn, [e.migration.up for e in todo if e.migration])
+            warnings = self._warn([e.migration.up for e in todo if e.migration])
             if dry_run or session is None:
-                return MigrateResult(tuple(item_of(e, "up") for e in todo), dry_run=True)
+                return MigrateResult(tuple(item_of(e, "up") for e in todo), dry_run=True, warnings=warnings)
             session.history.ensure()  # only now that the files are accepted: a refusal writes nothing
             done = Runner(session, self.settings, self.on_event).run(todo, "up", single_transaction=single_transaction)
-        return MigrateResult(tuple(done))
+        return MigrateResult(tuple(done), warnings=warnings)
 
     def down(
         self,
@@ -238,6 +239,7 @@ class Migrator:
                 todo = applied[: steps or 1]
             self._check_files([e.migration.down for e in todo if e.migration], single_transaction)
             self._check_encoding(conn, [e.migration.down for e in todo if e.migration])
+            self._warn([e.migration.down for e in todo if e.migration])
             if dry_run or session is None:
                 return DownResult(tuple(item_of(e, "down") for e in todo), dry_run=True)
             session.history.ensure()  # an older sqlmig's table gets the columns the run writes
@@ -312,7 +314,7 @@ class Migrator:
 
     def new(self, name: str, *, into: Path | None = None) -> NewResult:
         """Create the next up/down pair (highest version on disk + 1, same zero-padding)."""
-        dirs = [d for d in self.settings.dirs if d.is_dir()]
+        dirs = [d for d in self.settings.dirs if os.path.isdir(d)]  # False, not an error, for a path too long
         migrations = discover(dirs) if dirs else []
         version, width = next_version_name(migrations, name)
         target = into or self.settings.dirs[0]
@@ -479,6 +481,20 @@ class Migrator:
                 problems,
             )
 
+    def _warn(self, files: Sequence[SqlFile]) -> tuple[Problem, ...]:
+        """Before a run: a `warning` event for each comment in the files to run that looks like a marker
+        but is not applied (`-- SQLMIG:...`, one below the first statement), so it is seen before the
+        run it would have changed, not after."""
+        if not files:
+            return ()
+        from . import checks
+
+        warnings = tuple(checks.marker_warnings(files))
+        if self.on_event:
+            for p in warnings:
+                self.on_event(Event("warning", message=p.message, extra={"where": p.where, "hint": p.hint}))
+        return warnings
+
     def _check_files(
         self,
         files: Sequence[SqlFile],
@@ -512,11 +528,11 @@ def _check_encoding_of(conn: Conn, files: Sequence[SqlFile]) -> list[Problem]:
 
 def _write_pair(directory: Path, *files: tuple[Path, str]) -> None:
     """Write both files or neither: each goes to a temporary name first, then both are renamed."""
-    for path, _ in files:
-        if path.exists():
-            raise RefusedError(f"{path} already exists", [Problem(str(path), "already exists")])
     written: list[Path] = []
     try:
+        for path, _ in files:  # inside the try: a path too long to look at is an OSError too
+            if path.exists():
+                raise RefusedError(f"{path} already exists", [Problem(str(path), "already exists")])
         directory.mkdir(parents=True, exist_ok=True)
         temps = []
         for path, text in files:
@@ -531,7 +547,10 @@ def _write_pair(directory: Path, *files: tuple[Path, str]) -> None:
         for path in written:
             with contextlib.suppress(OSError):
                 path.unlink()
+        too_long = exc.errno == errno.ENAMETOOLONG
         raise WriteFailed(
             f"cannot write {exc.filename or directory}: {exc.strerror}",
-            hint="check the directory's permissions and free space; nothing was created",
+            hint="use a shorter folder (--into, --dir); nothing was created"
+            if too_long
+            else "check the directory's permissions and free space; nothing was created",
         ) from None

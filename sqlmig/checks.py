@@ -220,3 +220,128 @@ def encoding_problems(files: Iterable[SqlFile], encoding: str, codec: str) -> li
                 )
             )
     return out
+
+
+# A comment that looks like a marker: `sqlmig` in any case right after `--` or `/*`, then a colon.
+_MARKER_LIKE_RE = re.compile(r"(?:--|/\*)[ \t]*sqlmig[ \t]*:", re.IGNORECASE)
+
+
+def unread_markers(file: SqlFile) -> list[Problem]:
+    """Warnings for comments that look like markers but that sqlmig does not apply, so nobody trusts
+    a `-- SQLMIG:lock_timeout=1s` or a `-- sqlmig:no-transaction` below the first statement: each
+    with its file:line:column and what to write instead. Not errors: a comment cannot break a run,
+    and a misspelled marker sqlmig does read is already refused by discovery."""
+    sql = file.sql
+    if "sqlmig" not in sql.lower():  # a third of the regex's time on a 50 MB file
+        return []
+    candidates = list(_MARKER_LIKE_RE.finditer(sql))
+    if not candidates:
+        return []
+    from .migrations import marker_lines
+    from .scanner import line_col  # the scanner's patterns take ~30 ms to compile: only when needed
+
+    read = marker_lines(sql)
+    warnings = _overridden(file, read)
+    read_lines = {lineno for lineno, _, _ in read}
+    leading_end = _leading_end(sql)
+    lexed: _Lexed | None = None
+    for found in candidates:
+        line, column = line_col(sql, found.start())
+        if line in read_lines and not sql[sql.rfind("\n", 0, found.start()) + 1 : found.start()].strip():
+            continue  # read as a marker: applied, or refused as malformed by discovery
+        lexed = lexed or _Lexed(sql)
+        if lexed.inside_token(found.start()):
+            continue  # inside a string or a dollar-quoted body: not a comment at all
+        text = sql[found.start() : _line_end(sql, found.start())].strip()
+        fix = "-- sqlmig:" + _marker_body(text)
+        if found.start() < leading_end:  # a `--` line among the leading ones: misspelled
+            message = f"{_short(text)} is not written exactly `-- sqlmig:` (lowercase, no space before the colon)"
+            hint = f"write `{fix}` if it should apply"
+        elif text.startswith("/*") and found.start() < lexed.first_token:
+            message = f"{_short(text)} is a block comment; markers are `--` comment lines"
+            hint = f"write `{fix}` as a line of its own at the top of the file if it should apply"
+        else:
+            message = (
+                f"it is below the file's leading `--` comment lines, where sqlmig reads markers (before any "
+                f"statement or block comment): {_short(text)}"
+            )
+            hint = f"move it to the top of the file as `{fix}` if it should apply, or reword the comment"
+        warnings.append(Problem(f"{file.path}:{line}:{column}", f"not read as a marker: {message}", hint))
+    return sorted(warnings, key=lambda p: _line_of(p.where))
+
+
+def marker_warnings(files: Iterable[SqlFile]) -> list[Problem]:
+    out: list[Problem] = []
+    for f in files:
+        out.extend(unread_markers(f))
+    return out
+
+
+def _overridden(file: SqlFile, read: Sequence[tuple[int, str, re.Match[str] | None]]) -> list[Problem]:
+    """A timeout set twice: the earlier value is not used, and says so."""
+    last: dict[str, int] = {}
+    for lineno, _, match in read:
+        if match and match.group("value") is not None:
+            last[match.group("key")] = lineno
+    return [
+        Problem(
+            f"{file.path}:{lineno}:1",
+            f"sqlmig:{match.group('key')}={match.group('value')} is not used: line {last[match.group('key')]} "
+            "sets it again",
+            "keep one marker per setting",
+        )
+        for lineno, _, match in read
+        if match and match.group("value") is not None and last[match.group("key")] != lineno
+    ]
+
+
+def _leading_end(sql: str) -> int:
+    """Offset of the first line that is neither blank nor a `--` comment: where markers stop being read."""
+    pos = 0
+    while pos < len(sql):
+        end = _line_end(sql, pos)
+        line = sql[pos:end].strip()
+        if line and not line.startswith("--"):
+            return pos
+        pos = end + 1
+    return len(sql)
+
+
+def _line_end(sql: str, pos: int) -> int:
+    end = sql.find("\n", pos)
+    return len(sql) if end < 0 else end
+
+
+class _Lexed:
+    """A file lexed once, and only when a marker-like text needs it: whether an offset falls inside a
+    significant token (a string, a dollar-quoted body, ...) rather than a comment, and where the first
+    statement starts."""
+
+    def __init__(self, sql: str) -> None:
+        from .scanner import tokenize
+
+        self.tokens = tokenize(sql)
+        self.starts = [t.start for t in self.tokens]
+        self.first_token = self.starts[0] if self.starts else len(sql)
+
+    def inside_token(self, offset: int) -> bool:
+        from bisect import bisect_right
+
+        i = bisect_right(self.starts, offset) - 1
+        return i >= 0 and offset < self.tokens[i].start + len(self.tokens[i].text)
+
+
+def _marker_body(text: str) -> str:
+    """`SQLMIG : Lock_Timeout=1s */` -> `lock_timeout=1s`: the marker as sqlmig would read it."""
+    body = text.split(":", 1)[1].strip()
+    body = body.removesuffix("*/").strip()
+    key, eq, value = body.partition("=")
+    return key.strip().lower() + (f"={value.strip()}" if eq else "")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _line_of(where: str) -> int:
+    return int(where.rsplit(":", 2)[-2])

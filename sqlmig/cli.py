@@ -109,11 +109,11 @@ class State:
         return resolve(merged, os.environ, load_config_files(Path.cwd()))
 
     def migrator(self, **flags: Any) -> "Migrator":
-        """A Migrator whose waits (for the server, for the lock) are told on stderr; commands with
-        progress replace on_event with a handler that tells them too."""
+        """A Migrator whose waits (for the server, for the lock) and warnings are told on stderr;
+        commands with progress replace on_event with a handler that tells them too."""
         from .api import Migrator
 
-        return Migrator(settings=self.settings(**flags), on_event=self.output().waiting)
+        return Migrator(settings=self.settings(**flags), on_event=self.output().notice)
 
 
 def _version(value: bool) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -15,7 +17,9 @@ from .errors import DiscoveryError, Problem, plural
 FILE_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)\.(?P<kind>up|down)\.sql$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 MAX_VERSION = 2**63 - 1  # the history's version column is a bigint
+NAME_MAX = 255  # bytes in a file name: ext4, xfs, btrfs, APFS and NTFS (in characters) alike
 BOM = "\ufeff"
+MARKER_START_RE = re.compile(r"^--\s*sqlmig:")  # a line sqlmig reads as a marker, well-formed or not
 DIRECTIVE_RE = re.compile(r"^--\s*sqlmig:\s*(?P<key>[a-z_-]+)\s*(?:=\s*(?P<value>\S+))?\s*$")
 KNOWN_DIRECTIVES = {"no-transaction", "lock_timeout", "statement_timeout"}
 
@@ -97,22 +101,35 @@ def checksum(sql: str) -> str:
     return hashlib.sha256(sql.encode("utf-8")).hexdigest()
 
 
-def parse_directives(sql: str, path: str | Path) -> tuple[Directives, list[Problem]]:
-    """Read `-- sqlmig:key[=value]` lines among the leading comment lines of a file."""
-    values: dict[str, str | bool] = {}
-    problems: list[Problem] = []
-    if "sqlmig:" not in sql:  # every directive, well-formed or not, has it: most files need no parsing
-        return _NO_DIRECTIVES, problems
+def marker_lines(sql: str) -> list[tuple[int, str, re.Match[str] | None]]:
+    """The lines sqlmig reads as markers: among the leading `--` comment lines (before any statement
+    or block comment), those written `--` then `sqlmig:`. Each as (line number, text, DIRECTIVE_RE
+    match, None when malformed); parse_directives applies them, checks.unread_markers warns about
+    every other comment that looks like one."""
+    lines: list[tuple[int, str, re.Match[str] | None]] = []
+    if "sqlmig:" not in sql:  # every marker, well-formed or not, has it: most files need no parsing
+        return lines
     for lineno, raw in enumerate(sql.split("\n"), start=1):
         line = raw.strip()
         if not line:
             continue
         if not line.startswith("--"):
             break
-        match = DIRECTIVE_RE.match(line)
+        if MARKER_START_RE.match(line):
+            lines.append((lineno, line, DIRECTIVE_RE.match(line)))
+    return lines
+
+
+def parse_directives(sql: str, path: str | Path) -> tuple[Directives, list[Problem]]:
+    """Read `-- sqlmig:key[=value]` lines among the leading comment lines of a file."""
+    values: dict[str, str | bool] = {}
+    problems: list[Problem] = []
+    lines = marker_lines(sql)
+    if not lines:
+        return _NO_DIRECTIVES, problems
+    for lineno, line, match in lines:
         if not match:
-            if re.match(r"^--\s*sqlmig:", line):
-                problems.append(Problem(f"{path}:{lineno}", f"malformed directive {line!r}"))
+            problems.append(Problem(f"{path}:{lineno}", f"malformed directive {line!r}"))
             continue
         key, value = match.group("key"), match.group("value")
         where = f"{path}:{lineno}"
@@ -162,24 +179,52 @@ def parse_filename(name: str) -> tuple[int, str, str] | None:
     return int(match.group("version")), match.group("name"), match.group("kind")
 
 
+class Discovery(NamedTuple):
+    """What the directories hold: the complete pairs, every file that could be read (paired or not, so
+    `validate` can check their contents too), and every problem found."""
+
+    migrations: list[Migration]
+    files: list[SqlFile]
+    problems: list[Problem]
+
+
 def discover(dirs: Sequence[Path]) -> list[Migration]:
     """Read every pair from the directories, sorted by version; raise DiscoveryError listing all problems."""
+    found = scan(dirs)
+    if found.problems:
+        raise DiscoveryError(
+            f"{plural(len(found.problems), 'problem')} in the migration directory",
+            found.problems,
+        )
+    return found.migrations
+
+
+def scan(dirs: Sequence[Path]) -> Discovery:
+    """Read the directories without stopping at a problem: each is located and collected, never raised.
+
+    Raises ConfigError (exit 2) only when a folder is given twice: that is the command line or the
+    configuration, not the folder's content, and every file in it would conflict with itself.
+    """
+    _refuse_repeated(dirs)
     problems: list[Problem] = []
-    halves: dict[int, dict[str, tuple[str, str]]] = {}  # paths as str: Path objects are built on first use
+    # version -> kind -> (name, path, readable): paths as str, Path objects are built on first use; a
+    # half that is there but cannot be read (a loop, a FIFO) still counts, so its other half is not
+    # told to create it
+    halves: dict[int, dict[str, tuple[str, str, bool]]] = {}
+    duplicates: list[str] = []
     for directory in dirs:
-        if not directory.is_dir():
-            problems.append(
-                Problem(
-                    str(directory),
-                    "migration directory does not exist" if not directory.exists() else "not a directory",
-                    "create it with `sqlmig new NAME`, or point --dir at your migrations",
-                )
-            )
+        trouble = _directory_problem(directory)
+        if trouble is not None:
+            problems.append(trouble)
             continue
-        root = directory.resolve()
+        root = Path(os.path.realpath(directory))
         # scandir: names sort like the paths would, and file type and link-ness come without a stat each
-        with os.scandir(directory) as listing:
-            entries = sorted((e for e in listing if e.name.lower().endswith(".sql")), key=lambda e: e.name)
+        try:
+            with os.scandir(directory) as listing:
+                entries = sorted((e for e in listing if e.name.lower().endswith(".sql")), key=lambda e: e.name)
+        except OSError as exc:  # unreadable, or removed since it was checked
+            problems.append(Problem(str(directory), f"cannot list the directory: {exc.strerror}", _READ_HINT))
+            continue
         prefix = "" if str(directory) == "." else os.path.join(directory, "")  # spelled as `directory / name` would be
         for entry in entries:
             path = prefix + entry.name
@@ -197,47 +242,156 @@ def discover(dirs: Sequence[Path]) -> list[Migration]:
             if version > MAX_VERSION:
                 problems.append(Problem(path, f"version {version} does not fit a bigint (max {MAX_VERSION})"))
                 continue
-            if entry.is_symlink() and not _inside(Path(path).resolve(), root):
-                problems.append(Problem(path, "symbolic link pointing outside the migration directory"))
-                continue
-            if not entry.is_file():
-                problems.append(Problem(path, "not a regular file"))
-                continue
+            # a plain regular file, known from the listing alone; anything else is looked at closely
+            trouble = None if _is_plain_file(entry) else _entry_problem(path, root)
+            if trouble is not None:
+                problems.append(trouble)
             slot = halves.setdefault(version, {})
             if kind in slot:
                 other = slot[kind][1]
                 problems.append(Problem(path, f"version {version} is used twice: also {other}"))
+                if trouble is None:
+                    duplicates.append(path)
                 continue
-            slot[kind] = (name, path)
+            slot[kind] = (name, path, trouble is None)
 
     migrations: list[Migration] = []
+    files: list[SqlFile] = []
     for version in sorted(halves):
         slot = halves[version]
-        if "up" not in slot or "down" not in slot:
+        up_half, down_half = slot.get("up"), slot.get("down")
+        up = _read(up_half[1], problems) if up_half and up_half[2] else None
+        down = _read(down_half[1], problems) if down_half and down_half[2] else None
+        if up is not None:
+            files.append(up)
+        if down is not None:
+            files.append(down)
+        if up_half is None or down_half is None:
             have_kind = "up" if "up" in slot else "down"
             missing = "down" if have_kind == "up" else "up"
-            name, path = slot[have_kind]
+            name, path, _ = slot[have_kind]
             folder, filename = os.path.split(path)
             expected = os.path.join(folder, f"{filename.split('_', 1)[0]}_{name}.{missing}.sql")
             problems.append(Problem(path, f"has no {missing} file", f"create {expected}"))
             continue
-        (up_name, up_path), (down_name, down_path) = slot["up"], slot["down"]
+        (up_name, up_path, _), (down_name, down_path, _) = up_half, down_half
         if up_name != down_name:
             up_file = os.path.basename(up_path)
             problems.append(Problem(down_path, f"name {down_name!r} does not match its up file {up_file}"))
             continue
-        up = _read(up_path, problems)
-        down = _read(down_path, problems)
         if up is None or down is None:
             continue
         migrations.append(Migration(version, up_name, up, down, checksum(up.sql)))
+    files.extend(f for f in (_read(path, problems) for path in duplicates) if f is not None)
+    printable = [Problem(shown(p.where), shown(p.message), shown(p.hint)) for p in problems]
+    return Discovery(migrations, files, printable)
 
-    if problems:
-        raise DiscoveryError(
-            f"{plural(len(problems), 'problem')} in the migration directory",
-            problems,
+
+_READ_HINT = "let the user running sqlmig read it (r and x on the folder and x on every folder above it)"
+
+
+def shown(path: str) -> str:
+    """A path as it can be printed: bytes of a name that is not UTF-8 reach Python as lone surrogates,
+    which no UTF-8 output can encode; they are shown as \\xNN instead."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return path
+
+
+def _refuse_repeated(dirs: Sequence[Path]) -> None:
+    """The same folder given twice (`--dir sql --dir ./sql`, or a link to it) is a usage error naming it,
+    not a conflict of every file with itself. Folders that cannot be looked at are left to
+    _directory_problem."""
+    seen: dict[tuple[int, int], Path] = {}
+    for directory in dirs:
+        try:
+            info = os.stat(directory)
+        except (OSError, ValueError):
+            continue
+        key = (info.st_dev, info.st_ino)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = directory
+            continue
+        from .errors import ConfigError
+
+        message = (
+            f"the migration directory {shown(str(first))} is given twice"
+            if str(first) == str(directory)
+            else f"{shown(str(directory))} is the same migration directory as {shown(str(first))}, given twice"
         )
-    return migrations
+        raise ConfigError(message, hint="list each migration directory once (--dir, SQLMIG_DIR or dirs in sqlmig.toml)")
+
+
+def _directory_problem(directory: Path) -> Problem | None:
+    """Why a migration directory cannot be listed (missing, a loop, unreadable, a file), or None."""
+    where = str(directory)
+    try:
+        info = os.stat(directory)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return Problem(where, "symbolic link loop: following it never reaches a folder", _LINK_HINT)
+        if exc.errno == errno.ENOENT and os.path.islink(directory):
+            return Problem(where, f"symbolic link to a missing directory ({os.readlink(directory)})", _LINK_HINT)
+        if exc.errno == errno.ENOENT:
+            return Problem(
+                where,
+                "migration directory does not exist",
+                "create it with `sqlmig new NAME`, or point --dir at your migrations",
+            )
+        if exc.errno == errno.ENOTDIR:
+            return Problem(where, "not a directory", "point --dir at the folder that holds the migrations")
+        return Problem(where, f"cannot be read: {exc.strerror}", _READ_HINT)
+    except ValueError:  # a NUL byte in the path (from SQLMIG_DIR or a config file)
+        return Problem(where.replace("\x00", "\\x00"), "not a valid path (it contains a NUL byte)")
+    if not stat.S_ISDIR(info.st_mode):
+        return Problem(where, "not a directory", "point --dir at the folder that holds the migrations")
+    return None
+
+
+_LINK_HINT = "point the link at the real file or folder, or replace the link with it"
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
+def _is_plain_file(entry: os.DirEntry[str]) -> bool:
+    """A regular file, not a link, from the listing's file type (no system call where the file system
+    gives one); False when it must be asked and cannot be, so _entry_problem says why."""
+    try:
+        return entry.is_file(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _entry_problem(path: str, root: Path) -> Problem | None:
+    """Why a listed name cannot be read as a migration file, or None: a symbolic link that loops, leads
+    nowhere or leaves the directory, or something that is not a regular file (a FIFO would block the
+    read forever). Only entries the listing does not already show as regular files get here."""
+    try:
+        info = os.stat(path)  # follows links
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return Problem(path, "symbolic link loop: following it never reaches a file", _LINK_HINT)
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            return Problem(path, f"symbolic link to a missing file ({os.readlink(path)})", _LINK_HINT)
+        return Problem(path, f"cannot be read: {exc.strerror}", _READ_HINT)
+    if os.path.islink(path) and not _inside(Path(os.path.realpath(path)), root):
+        return Problem(path, "symbolic link pointing outside the migration directory")
+    if not stat.S_ISREG(info.st_mode):
+        kind = _KINDS.get(stat.S_IFMT(info.st_mode), "a special file")
+        return Problem(
+            path,
+            f"{kind}, not a regular file",
+            "a migration must be a regular file: replace it with one, or remove it",
+        )
+    return None
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -284,18 +438,38 @@ def _read_bytes(path: str) -> bytes:
 
 
 def next_version_name(migrations: Sequence[Migration], name: str) -> tuple[int, int]:
-    """(next version, zero-pad width) for `new`: highest on disk + 1, padded like the existing files."""
-    if not NAME_RE.match(name):
-        from .errors import ConfigError
+    """(next version, zero-pad width) for `new`: highest on disk + 1, padded like the existing files.
 
+    Refuses what discovery would refuse once written: a version past the bigint the history stores,
+    or a name whose files (with the temporary name `new` writes first) the file system cannot hold.
+    """
+    from .errors import ConfigError, RefusedError
+
+    if not NAME_RE.match(name):
         raise ConfigError(
             f"invalid migration name {name!r}",
             hint="use lowercase letters, digits and underscores, e.g. add_customer_email",
         )
     width = 4
-    highest = 0
+    highest: Migration | None = None
     for m in migrations:
-        if m.version >= highest:
-            highest = m.version
+        if highest is None or m.version >= highest.version:
+            highest = m
             width = len(m.up.path.name.split("_", 1)[0])
-    return highest + 1, width
+    if highest is not None and highest.version >= MAX_VERSION:
+        raise RefusedError(
+            f"no version is left after {highest.version}, the largest the history's bigint holds; nothing was written",
+            [Problem(str(highest.up.path), f"has version {highest.version}")],
+            hint="if it is not applied anywhere yet, rename its pair to a smaller version "
+            "(e.g. a timestamp like 20260101120000), then run `sqlmig new` again",
+        )
+    version = 1 if highest is None else highest.version + 1
+    longest = f".{version:0{width}d}_{name}.down.sql.tmp"  # the temporary name `new` writes first
+    if len(longest) > NAME_MAX:
+        room = NAME_MAX - (len(longest) - len(name))
+        raise ConfigError(
+            f"migration name too long ({len(name)} characters): its files would have names longer than "
+            f"{NAME_MAX} bytes, the most a file system allows",
+            hint=f"use a name of at most {room} characters",
+        )
+    return version, width

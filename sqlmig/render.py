@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +55,11 @@ class Output:
     tty: bool | None = None
 
     def __post_init__(self) -> None:
+        for stream in (self.stdout, self.stderr):
+            # A path whose bytes are not UTF-8 (a folder named in Latin-1) reaches Python as lone
+            # surrogates, which a strict UTF-8 stream refuses with a traceback: print it escaped.
+            if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+                stream.reconfigure(errors="backslashreplace")
         if self.tty is None:
             self.tty = _isatty(self.stdout)
         self.rich = bool(self.tty) and not self.json
@@ -91,7 +97,7 @@ class Output:
     def progress(self) -> Iterator[Callable[[Event], None]]:
         """An on_event handler: a progress bar on a terminal, one line per migration elsewhere."""
         if self.json:
-            yield self.waiting
+            yield self.notice  # on stderr: stdout holds the one JSON document
             return
         if not self.rich:
             yield self._plain_event
@@ -124,7 +130,7 @@ class Output:
             elif event.kind == "retry":
                 self.console.print(f"[yellow]↻[/] {escape(event.message)}")
             else:
-                self.waiting(event)
+                self.notice(event)
 
         try:
             yield handle
@@ -138,7 +144,12 @@ class Output:
         elif event.kind == "retry":
             self.line(event.message)
         else:
-            self.waiting(event)
+            self.notice(event)
+
+    def notice(self, event: Event) -> None:
+        """The events every mode tells on stderr: waits and warnings."""
+        self.waiting(event)
+        self.warning(event)
 
     def waiting(self, event: Event) -> None:
         """What a wait is waiting for (the server, sqlmig's lock), on stderr: said once when it
@@ -148,6 +159,17 @@ class Output:
         if event.message.startswith("still ") and not _isatty(self.stderr):
             return
         self.note(event.message)
+
+    def warning(self, event: Event) -> None:
+        """A `warning` event (a comment that looks like a marker but is not applied), on stderr before
+        the run starts, in every mode: the run goes on, and a JSON document on stdout stays whole."""
+        if event.kind != "warning":
+            return
+        where = event.extra.get("where")
+        self.err_console.print(f"[yellow]warning:[/] {escape(f'{where}: ' if where else '')}{escape(event.message)}")
+        hint = event.extra.get("hint")
+        if hint:
+            self.err_console.print(f"  [dim]hint:[/] {escape(str(hint))}")
 
     # ---- results -----------------------------------------------------------------------------
 
@@ -458,7 +480,7 @@ class Output:
     def seed_progress(self) -> Iterator[Callable[[Event], None]]:
         """Events of `seed`: the migrations it runs first, then rows loaded per table (a bar on a terminal)."""
         if self.json:
-            yield lambda _event: None
+            yield self.warning
             return
         if not self.rich:
 
@@ -502,6 +524,8 @@ class Output:
                 bar.update(tasks[event.index], completed=done if isinstance(done, int) else 0)
             elif event.kind == "seed_table_done" and event.index in tasks:
                 bar.update(tasks[event.index], visible=False)
+            else:
+                self.warning(event)
 
         try:
             yield handle

@@ -117,6 +117,11 @@ FAMILIES: list[tuple[str, str, str]] = [
         NOTHING_WRITTEN,
     ),
     (
+        r"test_hostile_discovery.py::",
+        "hostile directories: link loops, FIFOs, unreadable, repeated, odd bytes, markers not read",
+        NOTHING_WRITTEN,
+    ),
+    (
         r"test_hostile_seed.py::|test_seed.py::test_names_and_values_can_never_inject",
         "hostile seed.json (deep, duplicate keys, NaN, huge numbers, quotes)",
         NOTHING_WRITTEN,

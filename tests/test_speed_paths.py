@@ -95,8 +95,8 @@ def test_discovery_follows_links_inside_and_refuses_non_files(tmp_path: Path) ->
     with pytest.raises(sqlmig.DiscoveryError) as err:
         discover([d])
     assert sorted((Path(p.where).name, p.message) for p in err.value.problems) == [
-        ("0002_y.down.sql", "not a regular file"),
-        ("0002_y.up.sql", "not a regular file"),
+        ("0002_y.down.sql", f"symbolic link to a missing file ({d / 'missing.sql'})"),
+        ("0002_y.up.sql", "a directory, not a regular file"),
     ]
 
 
