@@ -195,7 +195,7 @@ class Migrator:
         """Apply pending migrations in version order, each in its own transaction."""
         migrations = self.discover()
         if to is not None and to not in {m.version for m in migrations}:
-            raise ConfigError(f"--to {to}: no migration with that version on disk")
+            raise _unknown_target(to, "on disk", "`sqlmig status` lists every version")
         with self._run(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
             self._check_history(plan, allow_out_of_order=allow_out_of_order)
@@ -227,6 +227,10 @@ class Migrator:
         migrations = self.discover()
         with self._run(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
+            if to is not None and to not in {e.version for e in plan.entries}:
+                raise _unknown_target(
+                    to, "on disk or in the history", "`sqlmig status` lists every version; --all reverts them all"
+                )
             self._check_history(plan, allow_out_of_order=True)
             applied = list(plan.applied_newest_first)
             if not applied:
@@ -524,6 +528,12 @@ def _check_encoding_of(conn: Conn, files: Sequence[SqlFile]) -> list[Problem]:
 
     narrow = narrow_encoding(conn)
     return checks.encoding_problems(files, *narrow) if narrow and files else []
+
+
+def _unknown_target(to: int, where: str, hint: str) -> ConfigError:
+    """`--to V` names a migration, for migrate and down alike: a version that is none (a typo, or
+    one above the head) is refused rather than read as "everything" or "nothing"."""
+    return ConfigError(f"--to {to}: no migration with that version {where}", hint=hint)
 
 
 def _write_pair(directory: Path, *files: tuple[Path, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -13,14 +14,17 @@ from urllib.parse import unquote
 from .errors import ConfigError
 
 EMBEDDED = "embedded"
-DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$")
-_UNIT_MS = {
-    "us": 0.001,
-    "ms": 1.0,
-    "s": 1000.0,
-    "min": 60_000.0,
-    "h": 3_600_000.0,
+_BLANK = r"[ \t\n\r\f\v]*"  # what C's isspace() skips, as PostgreSQL does: not every Unicode space
+DURATION_RE = re.compile(rf"^{_BLANK}([0-9]+(?:\.[0-9]+)?){_BLANK}(us|ms|s|min|h|d)?{_BLANK}$")
+PG_MAX_MS = 2**31 - 1  # PostgreSQL's limit for lock_timeout and statement_timeout (an int of ms)
+MAX_LOCK_RETRIES = 1000  # with pauses of up to 30 s, over 8 hours of retries
+_UNIT_MS = {  # largest first, as PostgreSQL's table: a fraction of one is rounded to the next
     "d": 86_400_000.0,
+    "h": 3_600_000.0,
+    "min": 60_000.0,
+    "s": 1000.0,
+    "ms": 1.0,
+    "us": 0.001,
 }
 
 
@@ -79,8 +83,8 @@ class Settings:
     lock_timeout: str | None = None
     statement_timeout: str | None = None
     lock_retries: int = 0
-    lock_wait: float | None = None
-    wait: float = 0.0
+    lock_wait: float | None = None  # None: wait for the lock as long as it takes
+    wait: float | None = 0.0  # None: wait for the server as long as it takes
     seed_file: Path = Path("data/seed.json")
     embedded_dir: Path = Path(".sqlmig")
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -164,8 +168,8 @@ def resolve(
         lock_timeout=_opt_str(values["lock_timeout"]),
         statement_timeout=_opt_str(values["statement_timeout"]),
         lock_retries=_as_int(values["lock_retries"]),
-        lock_wait=None if values["lock_wait"] is None else _as_float(values["lock_wait"]),
-        wait=_as_float(values["wait"]),
+        lock_wait=_opt_float(values["lock_wait"]),
+        wait=_opt_float(values["wait"]),
         seed_file=Path(str(values["seed_file"])),
         embedded_dir=Path(str(values["embedded_dir"])),
         sources=sources,
@@ -222,17 +226,37 @@ def _relative_to(base: Path, value: object, key: str, where: Path) -> object:
 
 
 def _coerce(key: str, value: object, source: str) -> object:
+    """The setting's value checked and normalised, or a ConfigError naming the setting, its source
+    and the accepted form: a bad number must stop the run here, not spin a wait loop or be blamed
+    on a migration file by the server later."""
     if value is None:
         return None
+    reason = ""
     try:
         if key in ("lock_timeout", "statement_timeout"):
-            parse_duration_ms(str(value))
-        elif key == "lock_retries":
-            if isinstance(value, bool) or _as_int(value) < 0:
-                raise ValueError
-        elif key in ("lock_wait", "wait"):
-            if isinstance(value, bool) or _as_float(value) < 0:
-                raise ValueError
+            try:
+                parse_duration_ms(str(value))
+            except DurationError as exc:
+                reason = exc.reason
+                raise
+            return str(value)
+        if key == "lock_retries":
+            retries = _as_int(value)
+            if not 0 <= retries <= MAX_LOCK_RETRIES:
+                raise ValueError(value)
+            return retries
+        if key in ("lock_wait", "wait"):
+            seconds = _as_float(value)
+            if math.isnan(seconds) or seconds < 0:
+                raise ValueError(value)
+            return None if math.isinf(seconds) else seconds  # None: as long as it takes
+        if key == "database_url":
+            problem = url_problem(str(value)) if isinstance(value, str) else UrlProblem("not a string", "")
+            if problem:
+                raise ConfigError(
+                    f"invalid value {_shown(key, value)} for {key} (from {source}): {problem.what}",
+                    hint=problem.hint or _expected(key),
+                )
         elif key in ("history_schema", "history_table"):
             if not isinstance(value, str) or not value or len(value) > 63:
                 raise ValueError
@@ -251,7 +275,7 @@ def _coerce(key: str, value: object, source: str) -> object:
     except ValueError:
         raise ConfigError(
             f"invalid value {_shown(key, value)} for {key} (from {source})",
-            hint=_expected(key),
+            hint=f"{reason}; {_expected(key)}" if reason else _expected(key),
         ) from None
     return value
 
@@ -267,25 +291,56 @@ def _shown(key: str, value: object) -> str:
     return repr(redact_url(str(value))) if key == "database_url" else repr(value)
 
 
+_DURATION_FORM = (
+    "expected a duration such as 200ms, 5s or 1min (units us, ms, s, min, h, d; a bare number is ms) "
+    f"of at most {PG_MAX_MS}ms (about 24.8 days)"
+)
+
+
 def _expected(key: str) -> str:
     return {
-        "lock_timeout": "expected a duration such as 200ms, 5s or 1min",
-        "statement_timeout": "expected a duration such as 200ms, 5s or 1min",
-        "lock_retries": "expected a whole number >= 0",
-        "lock_wait": "expected a number of seconds >= 0",
-        "wait": "expected a number of seconds >= 0",
+        "database_url": "expected postgresql://user:password@host:port/dbname or key=value pairs (host=... dbname=...)",
+        "lock_timeout": _DURATION_FORM,
+        "statement_timeout": _DURATION_FORM,
+        "lock_retries": f"expected a whole number from 0 to {MAX_LOCK_RETRIES}",
+        "lock_wait": "expected a number of seconds >= 0 (inf: as long as it takes)",
+        "wait": "expected a number of seconds >= 0 (inf: as long as it takes)",
         "history_schema": "expected a non-empty name of at most 63 characters",
         "history_table": "expected a non-empty name of at most 63 characters",
         "dirs": "expected one or more directory paths",
     }.get(key, "expected a string")
 
 
-def parse_duration_ms(text: str) -> float:
-    """Validate a PostgreSQL duration ('200ms', '5s', '1min'; a bare number is ms) and return ms."""
+class DurationError(ValueError):
+    """A duration sqlmig will not pass to PostgreSQL, and why."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        super().__init__(f"{text!r}: {reason}")
+        self.reason = reason
+
+
+def parse_duration_ms(text: str) -> int:
+    """Validate a PostgreSQL duration ('200ms', '5s', '1min'; a bare number is ms) and return the
+    milliseconds the server will set, computed as it does (guc.c parse_int): a fraction of a unit
+    is rounded to whole units of the next smaller one, then to whole ms, half to even like round().
+    Refused: more than 2**31 - 1 ms (the server's limit), a value it would round to 0 (that turns
+    the timeout off), and a leading 0 (the server reads 010 as octal: 8)."""
     match = DURATION_RE.match(text)
     if not match:
-        raise ValueError(text)
-    return float(match.group(1)) * _UNIT_MS[match.group(2) or "ms"]
+        raise DurationError(text, "not a duration")
+    number, unit = match.group(1), match.group(2)
+    if len(number) > 1 and number[0] == "0" and number[1].isdigit():
+        raise DurationError(text, "PostgreSQL reads a number with a leading 0 as octal; leave the 0 out")
+    ms = float(number) * _UNIT_MS[unit or "ms"]
+    units = list(_UNIT_MS)
+    if unit and unit != units[-1] and math.isfinite(ms):
+        smaller = _UNIT_MS[units[units.index(unit) + 1]]
+        ms = round(ms / smaller) * smaller
+    if not math.isfinite(ms) or round(ms) > PG_MAX_MS:
+        raise DurationError(text, f"{text.strip()} is more than PostgreSQL's limit")
+    if round(ms) == 0 and ms > 0:
+        raise DurationError(text, "PostgreSQL rounds it to 0, which turns the timeout off (say 0 for that)")
+    return round(ms)
 
 
 def _as_list(value: object) -> list[object]:
@@ -316,38 +371,195 @@ def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
+def _opt_float(value: object) -> float | None:
+    return None if value is None else _as_float(value)
 
 
-_URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*:([^@/?#]*)@")
+# ---- database URLs: what libpq can read, and what output may show of them ---------------------------
+
+HIDDEN = "***"
+_LIBPQ_SCHEMES = ("postgresql://", "postgres://")  # libpq reads any other string as key=value pairs
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_QUERY_KEY = re.compile(r"[?&]([^&=]*)=")
+_NEXT_PARAM = re.compile(r"&[A-Za-z_%0-9]+=")
+_SPACE = " \t\n\r\f\v"  # C isspace(), as libpq tests it
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})|%00")
+_ENCODE_HINT = (
+    "percent-encode the password: '/' as %2F, '@' as %40, '?' as %3F, '#' as %23, '%' as %25, "
+    "':' as %3A (urllib.parse.quote(password, safe='')); or leave it out and use PGPASSWORD or ~/.pgpass"
+)
+_KV_HINT = "expected postgresql://user:password@host:port/dbname or key=value pairs (host=... password='...')"
+
+
+class UrlProblem(NamedTuple):
+    """Why libpq cannot read a database URL, worded without quoting any of it."""
+
+    what: str
+    hint: str
+
+
+class _Pair(NamedTuple):
+    key: str
+    start: int  # where the value is in the text, quotes included
+    end: int
+
+
+def _kv_pairs(text: str) -> list[_Pair] | UrlProblem:
+    """key=value pairs split as libpq's conninfo_parse splits them: blanks allowed around '=', a
+    value runs to the next blank (a backslash escapes the next character) or is 'single-quoted'."""
+    pairs: list[_Pair] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i] in _SPACE:
+            i += 1
+        if i == n:
+            return pairs
+        start = i
+        while i < n and text[i] != "=" and text[i] not in _SPACE:
+            i += 1
+        key = text[start:i]
+        while i < n and text[i] in _SPACE:
+            i += 1
+        if i == n or text[i] != "=":
+            return UrlProblem("it is neither a postgresql:// URL nor key=value pairs", _KV_HINT)
+        i += 1
+        while i < n and text[i] in _SPACE:
+            i += 1
+        value = i
+        if i < n and text[i] == "'":
+            i += 1
+            while i < n and text[i] != "'":
+                i += 2 if text[i] == "\\" else 1
+            if i >= n:
+                return UrlProblem("a value has an unterminated quote", _KV_HINT + "; write \\' for a quote inside one")
+            i += 1
+        else:
+            while i < n and text[i] not in _SPACE:
+                i += 2 if text[i] == "\\" else 1
+        pairs.append(_Pair(key, value, min(i, n)))
+
+
+def url_problem(url: str) -> UrlProblem | None:
+    """Why libpq would refuse `url`, or misread a password in it; None when it reads it as written.
+
+    libpq's own messages quote the part they choke on, which may be the password (an unencoded
+    '/' makes it the port, an '@' the host), so such a URL is refused before libpq sees it.
+    """
+    if url == EMBEDDED:
+        return None
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        pairs = _kv_pairs(url)
+        return pairs if isinstance(pairs, UrlProblem) else None
+    if not url.startswith(_LIBPQ_SCHEMES):
+        return UrlProblem(
+            f"libpq does not read {scheme.group(0)} URLs",
+            "write postgresql:// or postgres:// (a +driver suffix is SQLAlchemy's, not libpq's)",
+        )
+    body = scheme.end()
+    slash = url.find("/", body)
+    authority = url[body : slash if slash != -1 else len(url)]
+    if authority.count("@") > 1:
+        return UrlProblem("its user or password holds an unencoded '@'", _ENCODE_HINT)
+    rest = url[len(url) if slash == -1 else slash :]
+    if "@" not in authority and "@" in rest and ":" in authority and not authority.startswith("["):
+        port = authority.rpartition(":")[2]
+        if not port.isdigit():  # libpq ends the host at the first '/': user:pass would be host:port
+            return UrlProblem("its password holds an unencoded '/'", _ENCODE_HINT)
+    if _BAD_PERCENT.search(url, body):
+        return UrlProblem("it holds a '%' that does not start a %XX escape (or is %00)", _ENCODE_HINT)
+    query = url.find("?", body + authority.find("@") + 1)
+    if query != -1:
+        params = url[query + 1 :].split("&")
+        if params[-1] == "":
+            params.pop()  # libpq accepts a trailing '&'
+        if any(p.count("=") != 1 for p in params):
+            return UrlProblem(
+                "its query is not key=value pairs joined by '&'",
+                "percent-encode '&' as %26 and '=' as %3D inside a value",
+            )
+    return None
+
+
+def _secret_spans(url: str) -> list[tuple[int, int]] | None:
+    """Where `url` holds a password, merged and in order; None when it cannot be read (hide it all).
+
+    In a URL the password runs from the first ':' after scheme:// to the LAST '@' (a password may
+    hold '/', '?', '#' or '@'), and a query's password= value to the next '&key='. When a URL is
+    ambiguous this hides more than the password, never less.
+    """
+    spans: list[tuple[int, int]] = []
+    scheme = _SCHEME.match(url)
+    if url == EMBEDDED:
+        return spans
+    if scheme is None:
+        pairs = _kv_pairs(url)
+        if isinstance(pairs, UrlProblem):
+            return None
+        spans = [(p.start, p.end) for p in pairs if p.key.lower() == "password"]
+    else:
+        at = url.rfind("@", scheme.end())
+        colon = url.find(":", scheme.end())
+        if -1 < colon < at:
+            spans.append((colon + 1, at))
+        for param in _QUERY_KEY.finditer(url, scheme.end()):
+            if unquote(param.group(1)).lower() == "password":  # libpq decodes keys too
+                following = _NEXT_PARAM.search(url, param.end())
+                spans.append((param.end(), following.start() if following else len(url)))
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _secrets(url: str) -> list[str]:
+    """Each password in `url` as written, unquoted and percent-decoded: the forms a message may quote."""
+    spans = _secret_spans(url)
+    if spans is None:  # libpq quotes the blank-separated piece it choked on
+        pieces = [p for token in url.split() for p in (token, token.partition("=")[2].strip("'"))]
+        return sorted({url, *(p for p in pieces if len(p) >= 3)}, key=len, reverse=True)
+    found: list[str] = []
+    for start, end in spans:
+        whole = url[start:end]
+        # An ambiguous span may run past the password, which then ends at one of its '@' or '&'.
+        for raw in [whole, *(whole[:i] for i, c in enumerate(whole) if c in "@&")]:
+            inner = raw[1:-1] if len(raw) > 1 and raw[0] == raw[-1] == "'" else raw
+            found += [raw, inner, re.sub(r"\\(.)", r"\1", inner), unquote(raw)]
+    return sorted({s for s in found if s}, key=len, reverse=True)
 
 
 def url_password(url: str | None) -> str | None:
     """The password in a URL or DSN (even one too malformed to parse), so output can be scrubbed of it."""
     if not url:
         return None
-    match = _URL_PASSWORD.match(url) or _KV_PASSWORD.search(url)
-    if match is None:
-        return None
-    secret = match.group(1) if match.re is _URL_PASSWORD else match.group(2).strip("'")
-    return secret or None
+    spans = _secret_spans(url)
+    if not spans:
+        return url if spans is None else None
+    raw = url[spans[0][0] : spans[0][1]]
+    return raw[1:-1] if len(raw) > 1 and raw[0] == raw[-1] == "'" else raw
 
 
 def redact_url(url: str) -> str:
-    """Hide the password of a URL or key=value DSN, keeping the rest readable."""
-    secret = url_password(url)
-    if "://" not in url:
-        return _KV_PASSWORD.sub(r"\1***", url)
-    url = _URL_PASSWORD.sub(lambda m: m.group(0).replace(f":{m.group(1)}@", ":***@"), url, count=1)
-    return _KV_PASSWORD.sub(r"\1***", url) if secret is None or "password" in url.lower() else url
+    """The URL or key=value DSN with every password replaced by ***; the whole of it when it
+    cannot be read, since then no part of it is known not to be the password."""
+    spans = _secret_spans(url)
+    if spans is None:
+        return HIDDEN
+    shown, last = [], 0
+    for start, end in spans:
+        shown += [url[last:start], HIDDEN]
+        last = end
+    return "".join(shown) + url[last:]
 
 
 def scrub(text: str, url: str | None) -> str:
-    """Remove a URL's password from any text that might quote it (driver errors do)."""
-    secret = url_password(url)
-    if secret:
-        text = text.replace(secret, "***")
-        decoded = unquote(secret)
-        if decoded != secret:
-            text = text.replace(decoded, "***")
+    """Remove a URL's password from any text that might quote it (driver errors do), in every form."""
+    if not url:
+        return text
+    text = text.replace(url, redact_url(url))
+    for secret in _secrets(url):
+        text = text.replace(secret, HIDDEN)
     return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from ..config import redact_url, scrub
+from ..config import redact_url, scrub, url_problem
 from ..errors import ConfigError, ConnectionFailed, first_line
 
 APPLICATION_NAME = "sqlmig"
@@ -79,7 +80,7 @@ _CHECK_INTERVAL = "client_connection_check_interval"
 def connect(
     url: str,
     *,
-    wait: float = 0.0,
+    wait: float | None = 0.0,
     connect_timeout: int = 10,
     read_only: bool = False,
     files_on: int | None = None,
@@ -87,6 +88,7 @@ def connect(
 ) -> psycopg.Connection[tuple[object, ...]]:
     """An autocommit connection; transactions are opened explicitly around each migration.
 
+    wait: seconds to retry an unreachable server; None retries as long as it takes.
     read_only: the server itself refuses writes on it (validate and diff change nothing).
     on_wait: told what is awaited when the server is not there yet (with `wait`), then every few
     seconds while it lasts: a wait that says nothing looks like a hang.
@@ -94,13 +96,16 @@ def connect(
     then startup parameters, the values DISCARD ALL returns to, so each file finds them (the
     client check; the encoding is one for every connection).
     """
+    problem = url_problem(url)  # Settings made by hand skip resolve(): libpq would quote the password
+    if problem:
+        raise ConfigError(f"invalid database URL {redact_url(url)!r}: {problem.what}", hint=problem.hint)
     # Text travels as UTF-8 whatever the database's encoding: the server converts it (and names a
     # character its encoding lacks), and an SQL_ASCII database gives back str, not bytes.
     startup: dict[str, Any] = {"client_encoding": "UTF8"}
     if files_on is not None and files_on >= 140000:
         given = conninfo_to_dict(url).get("options")
         startup["options"] = f"{given or ''} -c {_CHECK_INTERVAL}=1s".strip()
-    deadline = time.monotonic() + wait
+    deadline = math.inf if wait is None else time.monotonic() + wait
     told = WaitNotice(on_wait)
     while True:
         try:
@@ -138,7 +143,8 @@ def connect(
                     f"cannot connect to {redact_url(url)}{waited}: {reason}",
                     hint=f"check that the server is up and the URL is right{retry}",
                 ) from None
-            told(f"waiting for the database at {redact_url(url)} (up to {wait:g}s): {reason}")
+            limit = "as long as it takes" if wait is None else f"up to {wait:g}s"
+            told(f"waiting for the database at {redact_url(url)} ({limit}): {reason}")
             time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
 

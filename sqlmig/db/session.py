@@ -62,7 +62,7 @@ class Session:
         schema: str,
         table: str,
         lock_wait: float | None,
-        connect_wait: float,
+        connect_wait: float | None,
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
         self.url = url
