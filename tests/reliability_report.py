@@ -147,6 +147,23 @@ FAMILIES: list[tuple[str, str, str]] = [
         "the server or the lock's holder named once; lock-retry lines name the blocking session",
     ),
     (
+        r"test_hostile_settings.py::test_(bad_numbers|wait_nan|an_infinite|infinite|every_duration|a_marker|lock_retries)"
+        r"|test_config.py::test_(numbers|an_infinite)",
+        "nan, inf, huge and octal waits, timeouts and retries",
+        "exit 2 naming setting and source before connecting; inf waits; durations = the server's ms",
+    ),
+    (
+        r"test_hostile_settings.py::test_down_to",
+        "--to a version that is none (migrate and down alike)",
+        "exit 2 naming the version; nothing reverted",
+    ),
+    (
+        r"test_hostile_settings.py::test_(a_checked|an_unencoded|the_library|config_file)"
+        r"|test_config.py::test_(redaction_of|a_url_libpq|urls_libpq|no_password)",
+        "passwords with / # ? @ in URLs, queries and key=value (checked by the server)",
+        "never shown in errors, config, --json or -v logs; unreadable URLs refused before connecting",
+    ),
+    (
         r"test_hostile_corpus.py::",
         "hostile corpus: options, env, URLs, bytes, seed JSON (table below)",
         "documented exit code; no traceback; no password; a failed run wrote nothing",
