@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import unquote
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidSettings
 
 EMBEDDED = "embedded"
 _BLANK = r"[ \t\n\r\f\v]*"  # what C's isspace() skips, as PostgreSQL does: not every Unicode space
@@ -156,10 +156,16 @@ def resolve(
     sources: dict[str, str] = {}
     for cfg in files:
         _check_keys(cfg)
+    errors: list[ConfigError] = []
     for setting in SETTINGS:
         value, source = _pick(setting, flags, environ, files)
-        values[setting.key] = _coerce(setting.key, value, source)
         sources[setting.key] = source
+        try:
+            values[setting.key] = _coerce(setting.key, value, source)
+        except ConfigError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0] if len(errors) == 1 else InvalidSettings(errors)
     return Settings(
         database_url=_opt_str(values["database_url"]),
         dirs=tuple(Path(str(d)) for d in _as_list(values["dirs"])),
@@ -231,15 +237,18 @@ def _coerce(key: str, value: object, source: str) -> object:
     on a migration file by the server later."""
     if value is None:
         return None
-    reason = ""
+    if key in ("lock_timeout", "statement_timeout"):
+        try:
+            parse_duration_ms(str(value))
+        except DurationError as exc:
+            raise _invalid(key, value, source, exc.reason) from None
+        return str(value)
+    if key == "database_url" and isinstance(value, str):
+        problem = url_problem(value)
+        if problem:
+            raise _invalid(key, value, source, problem.what, hint=problem.hint)
+        return value
     try:
-        if key in ("lock_timeout", "statement_timeout"):
-            try:
-                parse_duration_ms(str(value))
-            except DurationError as exc:
-                reason = exc.reason
-                raise
-            return str(value)
         if key == "lock_retries":
             retries = _as_int(value)
             if not 0 <= retries <= MAX_LOCK_RETRIES:
@@ -250,14 +259,7 @@ def _coerce(key: str, value: object, source: str) -> object:
             if math.isnan(seconds) or seconds < 0:
                 raise ValueError(value)
             return None if math.isinf(seconds) else seconds  # None: as long as it takes
-        if key == "database_url":
-            problem = url_problem(str(value)) if isinstance(value, str) else UrlProblem("not a string", "")
-            if problem:
-                raise ConfigError(
-                    f"invalid value {_shown(key, value)} for {key} (from {source}): {problem.what}",
-                    hint=problem.hint or _expected(key),
-                )
-        elif key in ("history_schema", "history_table"):
+        if key in ("history_schema", "history_table"):
             if not isinstance(value, str) or not value or len(value) > 63:
                 raise ValueError
             if key == "history_schema" and _is_system_schema(value):
@@ -273,11 +275,16 @@ def _coerce(key: str, value: object, source: str) -> object:
         elif not isinstance(value, (str, Path)):
             raise ValueError
     except ValueError:
-        raise ConfigError(
-            f"invalid value {_shown(key, value)} for {key} (from {source})",
-            hint=f"{reason}; {_expected(key)}" if reason else _expected(key),
-        ) from None
+        raise _invalid(key, value, source) from None
     return value
+
+
+def _invalid(key: str, value: object, source: str, why: str = "", *, hint: str = "") -> ConfigError:
+    """'invalid value X for KEY (from SOURCE)[: why]' with the form the setting takes."""
+    return ConfigError(
+        f"invalid value {_shown(key, value)} for {key} (from {source})" + (f": {why}" if why else ""),
+        hint=hint or _expected(key),
+    )
 
 
 def _is_system_schema(name: str) -> bool:
@@ -315,8 +322,8 @@ class DurationError(ValueError):
     """A duration sqlmig will not pass to PostgreSQL, and why."""
 
     def __init__(self, text: str, reason: str) -> None:
-        super().__init__(f"{text!r}: {reason}")
-        self.reason = reason
+        super().__init__(f"{text!r}: {reason or 'not a duration'}")
+        self.reason = reason  # "" when it is no duration at all: the accepted form says enough
 
 
 def parse_duration_ms(text: str) -> int:
@@ -327,7 +334,7 @@ def parse_duration_ms(text: str) -> int:
     the timeout off), and a leading 0 (the server reads 010 as octal: 8)."""
     match = DURATION_RE.match(text)
     if not match:
-        raise DurationError(text, "not a duration")
+        raise DurationError(text, "")
     number, unit = match.group(1), match.group(2)
     if len(number) > 1 and number[0] == "0" and number[1].isdigit():
         raise DurationError(text, "PostgreSQL reads a number with a leading 0 as octal; leave the 0 out")

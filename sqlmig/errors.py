@@ -87,6 +87,17 @@ class ConfigError(SqlmigError):
     title = "configuration error"
 
 
+class InvalidSettings(ConfigError):
+    """Several settings are invalid: each is reported (setting, source, accepted form), not just the first."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        super().__init__(f"{plural(len(errors), 'invalid setting')}; nothing was run", hint="fix each one as it says")
+        self.errors = list(errors)
+
+    def details(self) -> list[str]:
+        return [f"{e.message} ({e.hint})" if e.hint else e.message for e in self.errors]
+
+
 class ProblemsError(SqlmigError):
     """Several problems found before anything ran; all are reported at once."""
 

@@ -128,7 +128,7 @@ def test_numbers_out_of_range_are_refused_naming_setting_source_and_form(
     assert f"for {key} " in err.message
     where = {"flag": "(from flag)", "env": f"(from env SQLMIG_{key.upper()})", "file": "sqlmig.toml)"}[source]
     assert where in err.message, err.message
-    assert accepted in err.hint, err.hint
+    assert accepted in f"{err.message} {err.hint}", (err.message, err.hint)
 
 
 @pytest.mark.parametrize("value", [float("inf"), "inf", "Infinity", "1e309"])
@@ -274,3 +274,18 @@ def test_no_password_survives_redaction_whatever_it_holds(password: str, form: s
         assert password not in text and encoded not in text
         for run in re.findall(r"[A-Z0-9]{4,}", password):
             assert run not in text, (run, text)
+
+
+def test_every_invalid_setting_is_reported_at_once(tmp_path: Path) -> None:
+    cfg = ConfigFile(tmp_path / "sqlmig.toml", {"lock_retries": -1})
+    env = {"SQLMIG_WAIT": "nan", "DATABASE_URL": "postgresql://app:S3cr/et@db/app"}
+    with pytest.raises(ConfigError) as info:
+        resolve({"lock_timeout": "25d"}, env, [cfg])
+    err = info.value
+    assert err.exit_code == 2 and err.message.startswith("4 invalid settings")
+    shown = "\n".join(err.details())
+    for needle in ("database_url (from env DATABASE_URL)", "lock_timeout (from flag)", "wait (from env SQLMIG_WAIT)"):
+        assert needle in shown, shown
+    assert "sqlmig.toml)" in shown and "S3cr" not in shown
+    details = err.to_dict()["details"]
+    assert isinstance(details, list) and len(details) == 4
