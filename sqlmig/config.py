@@ -398,6 +398,9 @@ _ENCODE_HINT = (
 _KV_HINT = "expected postgresql://user:password@host:port/dbname or key=value pairs (host=... password='...')"
 
 
+_KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class UrlProblem(NamedTuple):
     """Why libpq cannot read a database URL, worded without quoting any of it."""
 
@@ -427,7 +430,8 @@ def _kv_pairs(text: str) -> list[_Pair] | UrlProblem:
         key = text[start:i]
         while i < n and text[i] in _SPACE:
             i += 1
-        if i == n or text[i] != "=":
+        # libpq quotes a key it does not know: one that is no keyword at all may be part of a password
+        if i == n or text[i] != "=" or not _KEYWORD.fullmatch(key):
             return UrlProblem("it is neither a postgresql:// URL nor key=value pairs", _KV_HINT)
         i += 1
         while i < n and text[i] in _SPACE:

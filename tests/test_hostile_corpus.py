@@ -199,3 +199,12 @@ def test_random_seed_json(corpus: CorpusRunner, document: object) -> None:
     data = Path(corpus.project.root / "seed.json")
     data.write_text(json.dumps(document))
     corpus.run("seed", "--no-migrate", "--dry-run", "--file", str(data), what=f"seed {document!r}")
+
+
+def test_a_password_libpq_would_take_for_a_keyword_is_never_shown(corpus: CorpusRunner) -> None:
+    """Found by the fuzzer above: no scheme, and an '=' in the password: libpq reads key=value
+    pairs and quotes the 'keyword' it does not know, which was the password's first half."""
+    port = _closed_port()
+    for junk in ("=", " =", "= "):
+        url = f":{SECRET[:5]}{junk}{SECRET[5:]}@127.0.0.1:{port}/db"
+        corpus.run("status", url=url, what=f"status with {url!r}")
