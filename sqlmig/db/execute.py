@@ -491,16 +491,7 @@ def _placed(exc: psycopg.Error, file: SqlFile, stmt: Statement | Piece) -> Failu
     inner = _do_block_line(file.sql, stmt, diag.context)
     if inner is not None:
         line, column = inner
-    return Failure(
-        first_line(diag.message_primary or str(exc)),
-        sqlstate=diag.sqlstate,
-        detail=diag.message_detail,
-        hint=diag.message_hint or "",
-        context=diag.context,
-        line=line,
-        column=column,
-        statement=stmt.text,
-    )
+    return _unplaced(exc)._replace(line=line, column=column, statement=stmt.text)
 
 
 def _unplaced(exc: psycopg.Error) -> Failure:
