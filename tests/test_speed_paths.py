@@ -77,7 +77,7 @@ def test_public_names_resolve_lazily() -> None:
     assert set(sqlmig.__all__) <= set(dir(sqlmig))
     assert sqlmig.Migrator.__module__ == "sqlmig.api"
     with pytest.raises(AttributeError):
-        _ = sqlmig.NoSuchThing  # type: ignore[attr-defined]
+        _ = sqlmig.NoSuchThing
 
 
 def test_discovery_follows_links_inside_and_refuses_non_files(tmp_path: Path) -> None:
