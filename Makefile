@@ -3,7 +3,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: install test lint demo bench bench-profile reliability clean
+.PHONY: install test test-fast lint demo bench bench-profile reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,6 +15,10 @@ install: $(STAMP)
 
 test: install
 	$(PY) -m pytest -n 2 -q
+
+# The tests that need no PostgreSQL (scanner, config, plan, file checks, properties): seconds.
+test-fast: install
+	$(PY) -m pytest -q -m "not database"
 
 lint: install
 	$(VENV)/bin/ruff check sqlmig tests bench

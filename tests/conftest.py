@@ -129,6 +129,19 @@ def cli(database_url: str, project: Project) -> object:
 
 _OUTCOMES: dict[str, str] = {}
 
+# A test that reaches a PostgreSQL server: through these fixtures (a fixture's closure holds what it
+# depends on, so `cli` and `db` count through server_url), or by starting one itself. The others
+# make `make test-fast` (-m "not database").
+_SERVER_FIXTURES = {"server_url", "embedded_project"}
+_STARTS_ITS_OWN = ("tests/test_embedded.py", "test_server_restarted_between_migrations")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & _SERVER_FIXTURES or any(part in item.nodeid for part in _STARTS_ITS_OWN):
+            item.add_marker(pytest.mark.database)
+
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     """Remember each test's outcome for the reliability report (SQLMIG_RELIABILITY_REPORT)."""
