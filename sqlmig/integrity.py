@@ -7,15 +7,14 @@ from collections.abc import Iterable, Sequence
 
 from .errors import ConfigError, Problem, RefusedError, plural
 from .migrations import Migration
+from .migrations import label as migration_label
 from .plan import APPLIED, FAILED, MISSING, MODIFIED, PENDING, Entry, Plan
 from .results import RepairChange
 
 
 def label(entry: Entry) -> str:
-    """How a migration is named in messages: its file stem when on disk, else version_name."""
-    if entry.migration is not None:
-        return entry.migration.up.path.name.removesuffix(".up.sql")
-    return f"{entry.version}_{entry.name}"
+    """How a migration is named in messages (migrations.label), for a plan entry."""
+    return migration_label(entry.version, entry.name, entry.migration.up.path if entry.migration else None)
 
 
 def cosmetic_warnings(plan: Plan) -> list[Problem]:

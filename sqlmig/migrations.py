@@ -86,7 +86,18 @@ class Migration(NamedTuple):
 
     @property
     def label(self) -> str:
-        return f"{self.version:04d}_{self.name}"
+        return label(self.version, self.name, self.up.path)
+
+
+def label(version: int, name: str, path: Path | str | None = None) -> str:
+    """How a migration is named in messages and output: its file's stem when it has a file on disk
+    (0001_create_x, padded as the file is), else version_name. The one place that says so."""
+    if path is not None:
+        file = Path(path).name
+        for suffix in (".up.sql", ".down.sql"):
+            if file.endswith(suffix):
+                return file.removesuffix(suffix)
+    return f"{version}_{name}"
 
 
 def normalize(text: str) -> str:

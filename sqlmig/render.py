@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .config import ConfigValue
 from .embedded import ServerStatus
 from .errors import MigrationFailed, Problem, ProblemsError, SqlmigError, done_verb, plural
+from .migrations import label as migration_label
 from .plan import Entry
 from .results import (
     BaselineResult,
@@ -629,7 +630,7 @@ def _isatty(stream: IO[str]) -> bool:
 
 
 def _label(item: RunItem) -> str:
-    return item.path.name.rsplit(".", 2)[0] if item.path.name.endswith(".sql") else f"{item.version}_{item.name}"
+    return migration_label(item.version, item.name, item.path)
 
 
 def _ms(value: float | None) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .config import EMBEDDED, Settings
 from .errors import ConnectionFailed, Interrupted, MigrationFailed, agree, done_verb, plural, what_stays
-from .migrations import Migration, SqlFile
+from .migrations import Migration, SqlFile, label
 from .plan import Entry
 from .results import Event, RunItem
 from .statements import Piece, split_plain
@@ -49,7 +49,7 @@ def statements_of(file: SqlFile) -> Sequence[Statement | Piece]:
 
 def item_of(entry: Entry, direction: str) -> RunItem:
     m = entry.migration
-    path = (m.up.path if direction == "up" else m.down.path) if m else Path(f"{entry.version}_{entry.name}")
+    path = (m.up.path if direction == "up" else m.down.path) if m else Path(label(entry.version, entry.name))
     return RunItem(entry.version, entry.name, path)
 
 

@@ -327,3 +327,14 @@ def test_a_marker_set_twice_warns_about_the_value_not_used(tmp_path: Path) -> No
     assert len(found) == 1
     assert "0001_x.up.sql:1:1: sqlmig:lock_timeout=1s is not used: line 2 sets it again" in found[0]
     assert discover([tmp_path])[0].up.directives.lock_timeout == "5s"
+
+
+def test_one_label_for_a_migration_everywhere() -> None:
+    """The file's stem, padded as written; version_name when there is no file (issue 14)."""
+    from sqlmig.migrations import label
+
+    assert label(1, "x", "sql/0001_x.up.sql") == "0001_x"
+    assert label(1, "x", Path("sql/1_x.down.sql")) == "1_x"
+    assert label(20240101, "add_y", "db/20240101_add_y.up.sql") == "20240101_add_y"
+    assert label(7, "gone") == "7_gone"
+    assert label(7, "gone", "7_gone") == "7_gone"  # a path that is no file name of a pair
