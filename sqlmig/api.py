@@ -200,9 +200,10 @@ class Migrator:
             plan = self._plan(conn, migrations, session)
             self._check_history(plan, allow_out_of_order=allow_out_of_order)
             todo = [e for e in plan.pending if to is None or e.version <= to]
-            self._check_files([e.migration.up for e in todo if e.migration], single_transaction)
-            self._check_encoding(conn, [e.migration.up for e in todo if e.migration])
-            warnings = self._warn([e.migration.up for e in todo if e.migration])
+            files = [e.migration.up for e in todo if e.migration]
+            self._check_files(files, single_transaction)
+            self._check_encoding(conn, files)
+            warnings = self._warn(files)
             if dry_run or session is None:
                 return MigrateResult(tuple(item_of(e, "up") for e in todo), dry_run=True, warnings=warnings)
             session.history.ensure()  # only now that the files are accepted: a refusal writes nothing
@@ -241,9 +242,10 @@ class Migrator:
                 todo = [e for e in applied if e.version > to]
             else:
                 todo = applied[: steps or 1]
-            self._check_files([e.migration.down for e in todo if e.migration], single_transaction)
-            self._check_encoding(conn, [e.migration.down for e in todo if e.migration])
-            self._warn([e.migration.down for e in todo if e.migration])
+            files = [e.migration.down for e in todo if e.migration]
+            self._check_files(files, single_transaction)
+            self._check_encoding(conn, files)
+            self._warn(files)
             if dry_run or session is None:
                 return DownResult(tuple(item_of(e, "down") for e in todo), dry_run=True)
             session.history.ensure()  # an older sqlmig's table gets the columns the run writes
@@ -478,7 +480,11 @@ class Migrator:
 
     def _check_encoding(self, conn: Conn, files: Sequence[SqlFile]) -> None:
         """Refuse files with characters the database's encoding lacks, before anything runs."""
-        problems = _check_encoding_of(conn, files)
+        from . import checks
+        from .db.connect import narrow_encoding
+
+        narrow = narrow_encoding(conn) if files else None
+        problems = checks.encoding_problems(files, *narrow) if narrow else []
         if problems:
             raise RefusedError(
                 f"{plural(len(problems), 'file')} with characters the database cannot store; nothing was run",
@@ -520,14 +526,6 @@ class Migrator:
                 f"{plural(len(problems), 'problem')} in the files to run; nothing was run",
                 problems,
             )
-
-
-def _check_encoding_of(conn: Conn, files: Sequence[SqlFile]) -> list[Problem]:
-    from . import checks
-    from .db.connect import narrow_encoding
-
-    narrow = narrow_encoding(conn)
-    return checks.encoding_problems(files, *narrow) if narrow and files else []
 
 
 def _unknown_target(to: int, where: str, hint: str) -> ConfigError:

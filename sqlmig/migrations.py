@@ -88,6 +88,10 @@ class Migration(NamedTuple):
     def label(self) -> str:
         return label(self.version, self.name, self.up.path)
 
+    def file(self, direction: str) -> SqlFile:
+        """The file a run in `direction` runs: up applies, down reverts."""
+        return self.up if direction == "up" else self.down
+
 
 def label(version: int, name: str, path: Path | str | None = None) -> str:
     """How a migration is named in messages and output: its file's stem when it has a file on disk

@@ -49,7 +49,7 @@ def statements_of(file: SqlFile) -> Sequence[Statement | Piece]:
 
 def item_of(entry: Entry, direction: str) -> RunItem:
     m = entry.migration
-    path = (m.up.path if direction == "up" else m.down.path) if m else Path(label(entry.version, entry.name))
+    path = m.file(direction).path if m else Path(label(entry.version, entry.name))
     return RunItem(entry.version, entry.name, path)
 
 
@@ -164,7 +164,7 @@ class Runner:
         """A transactional file as the executor takes it: statements, timeouts, history change."""
         from .db.execute import Job
 
-        file = m.up if direction == "up" else m.down
+        file = m.file(direction)
         history = self.session.history
         row = (
             history.insert_query(m.version, m.name, m.checksum, m.up.sql, in_savepoint=in_savepoint)
@@ -286,9 +286,8 @@ class Runner:
         try:
             with whole_run(self.session.work):
                 for index, entry in enumerate(todo, start=1):
-                    m = entry.migration
-                    assert m is not None
-                    file = m.up if direction == "up" else m.down
+                    m = _migration_of(entry)
+                    file = m.file(direction)
                     current = (m, file)
                     item = item_of(entry, direction)
                     self._check_lock(item, (), direction)
@@ -631,8 +630,7 @@ def _migration_of(entry: Entry) -> Migration:
 
 
 def _file_of(entry: Entry, direction: str) -> SqlFile:
-    m = _migration_of(entry)
-    return m.up if direction == "up" else m.down
+    return _migration_of(entry).file(direction)
 
 
 def _versions(items: Sequence[RunItem]) -> tuple[int, ...]:

@@ -211,11 +211,7 @@ def run_in_transactions(conn: Conn, jobs: Sequence[Job], committed: Callable[[in
     if lost:  # the job in flight is the first not known to have committed
         raise FileFailed(_unplaced(exc), lost=True, job=count) from None
     _end_failed(conn, None)
-    span = spans[count]
-    if span.first_statement <= at < span.guard:
-        failure = _placed(exc, jobs[count].file, jobs[count].statements[at - span.first_statement])
-        raise FileFailed(failure, job=count) from None
-    raise FileFailed(_unplaced(exc), stage=_stage(at, span), job=count) from None
+    raise _file_failed(exc, at, jobs[count], spans[count], job_index=count) from None
 
 
 def run_in_savepoint(conn: Conn, job: Job) -> float:
@@ -234,9 +230,15 @@ def run_in_savepoint(conn: Conn, job: Job) -> float:
     if conn.closed or conn.broken:
         raise FileFailed(_unplaced(exc), lost=True) from None
     _end_failed(conn, savepoint)
+    raise _file_failed(exc, at, job, span) from None
+
+
+def _file_failed(exc: psycopg.Error, at: int, job: Job, span: _Span, *, job_index: int = 0) -> FileFailed:
+    """The failure of query `at` of a pipeline, in the file `job` whose queries `span` places: one
+    of its statements, placed at file:line:column, or one of sqlmig's own around them."""
     if span.first_statement <= at < span.guard:
-        raise FileFailed(_placed(exc, job.file, job.statements[at - span.first_statement])) from None
-    raise FileFailed(_unplaced(exc), stage=_stage(at, span)) from None
+        return FileFailed(_placed(exc, job.file, job.statements[at - span.first_statement]), job=job_index)
+    return FileFailed(_unplaced(exc), stage=_stage(at, span), job=job_index)
 
 
 def _stage(at: int, span: _Span) -> Stage:
