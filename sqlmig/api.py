@@ -434,10 +434,11 @@ class Migrator:
         ) as session:
             yield session
 
-    def _waiting(self, message: str) -> None:
-        """What a wait (for the server, for sqlmig's lock) is waiting for, told as a progress event."""
+    def _waiting(self, message: str, again: bool) -> None:
+        """What a wait (for the server, for sqlmig's lock) is waiting for, told as a progress event
+        (again: a reminder that it still waits)."""
         if self.on_event is not None:
-            self.on_event(Event("waiting", message=message))
+            self.on_event(Event("waiting", message=message, extra={"again": again}))
 
     def _plan(self, conn: Conn, migrations: Sequence[Migration], session: Session | None = None) -> Plan:
         from .db.history import History

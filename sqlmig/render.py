@@ -154,10 +154,10 @@ class Output:
 
     def waiting(self, event: Event) -> None:
         """What a wait is waiting for (the server, sqlmig's lock), on stderr: said once when it
-        starts; the reminders every few seconds ("still ...") only on a terminal, not in CI logs."""
+        starts; the reminders every few seconds only on a terminal, not in CI logs."""
         if event.kind != "waiting":
             return
-        if event.message.startswith("still ") and not _isatty(self.stderr):
+        if event.extra.get("again") and not _isatty(self.stderr):
             return
         self.note(event.message)
 

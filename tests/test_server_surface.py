@@ -358,3 +358,33 @@ def test_waiting_for_the_server_says_so_and_the_hint_fits(project: Project) -> N
     at_once = run_cli("--database-url", url, "status")
     assert at_once.exit_code == 4 and "--wait SECONDS retries" in at_once.stderr, at_once.stderr
     assert "waiting for" not in at_once.stderr
+
+
+def test_a_wait_is_told_once_and_reminded_only_on_a_terminal() -> None:
+    import io
+
+    from sqlmig.db.connect import WaitNotice
+    from sqlmig.render import Output
+    from sqlmig.results import Event
+
+    told: list[tuple[str, bool]] = []
+    notice = WaitNotice(lambda text, again: told.append((text, again)), every=0.0)
+    asked: list[int] = []
+
+    def text() -> str:  # asked only when it is time to tell
+        asked.append(1)
+        return f"waiting for x ({len(asked)})"
+
+    for _ in range(3):
+        notice(text)
+    assert [again for _, again in told] == [False, True, True]
+    assert told[0][0] == "waiting for x (1)" and told[1][0].startswith("still waiting for x (2) (")
+    quiet = WaitNotice(lambda text, again: told.append((text, again)), every=60.0)
+    quiet("first")
+    quiet(lambda: pytest.fail("not asked when it is not time to tell"))
+
+    log = io.StringIO()
+    out = Output(stderr=log, stdout=io.StringIO(), tty=False)
+    out.notice(Event("waiting", message="waiting for the lock", extra={"again": False}))
+    out.notice(Event("waiting", message="still waiting for the lock (5s so far)", extra={"again": True}))
+    assert log.getvalue().count("waiting for the lock") == 1 and "still" not in log.getvalue()

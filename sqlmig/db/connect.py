@@ -19,11 +19,15 @@ from ..errors import ConfigError, ConnectionFailed, first_line
 APPLICATION_NAME = "sqlmig"
 
 
+# Told what a wait waits for: (text, again); again is False the first time, True for each reminder.
+WaitHandler = Callable[[str, bool], None]
+
+
 class WaitNotice:
     """Tells a waiter's `on_wait` what is awaited: at once, then again every `every` seconds (with
     the time waited so far), so a long wait shows it is alive without a line per retry."""
 
-    def __init__(self, on_wait: Callable[[str], None] | None, every: float = 5.0) -> None:
+    def __init__(self, on_wait: WaitHandler | None, every: float = 5.0) -> None:
         self.on_wait = on_wait
         self.every = every
         self.started = time.monotonic()
@@ -37,7 +41,10 @@ class WaitNotice:
         if self.last is not None and now - self.last < self.every:
             return
         said = text() if callable(text) else text
-        self.on_wait(said if self.last is None else f"still {said} ({now - self.started:.0f}s so far)")
+        if self.last is None:
+            self.on_wait(said, False)
+        else:
+            self.on_wait(f"still {said} ({now - self.started:.0f}s so far)", True)
         self.last = now
 
 
@@ -84,7 +91,7 @@ def connect(
     connect_timeout: int = 10,
     read_only: bool = False,
     files_on: int | None = None,
-    on_wait: Callable[[str], None] | None = None,
+    on_wait: WaitHandler | None = None,
 ) -> psycopg.Connection[tuple[object, ...]]:
     """An autocommit connection; transactions are opened explicitly around each migration.
 

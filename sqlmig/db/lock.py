@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
 from datetime import datetime
 
 import psycopg
 
 from ..errors import LockTimeout
-from .connect import WaitNotice
+from .connect import WaitHandler, WaitNotice
 from .refusals import server_refused
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -29,7 +28,7 @@ def acquire(
     *,
     poll: float = 0.02,
     max_poll: float = 0.5,
-    on_wait: Callable[[str], None] | None = None,
+    on_wait: WaitHandler | None = None,
 ) -> None:
     """Take the session-level lock; with `wait`, give up after that many seconds and name the holder.
 

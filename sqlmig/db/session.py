@@ -19,7 +19,7 @@ import psycopg
 from ..errors import ServerRefused, SqlmigError, first_line
 from . import lock
 from .catalog import InvalidIndex, invalid_indexes, lock_holders
-from .connect import connect
+from .connect import WaitHandler, connect
 from .history import History
 from .refusals import READ_ONLY_HINT
 
@@ -63,7 +63,7 @@ class Session:
         table: str,
         lock_wait: float | None,
         connect_wait: float | None,
-        on_wait: Callable[[str], None] | None = None,
+        on_wait: WaitHandler | None = None,
     ) -> None:
         self.url = url
         self.on_wait = on_wait
