@@ -365,8 +365,8 @@ class Runner:
         have waited for (locks on tables its words name), or nothing when none is found."""
         from .db.session import HistoryAccessFailed
 
-        names = {w.lower() for w in re.findall(r'[A-Za-z_][A-Za-z0-9_$]*|"[^"]+"', statement or "")}
-        names = {n.strip('"') for n in names}
+        # Words and "quoted names", compared in lowercase with the catalog's names.
+        names = {w.strip('"').lower() for w in re.findall(r'[A-Za-z_][A-Za-z0-9_$]*|"[^"]+"', statement or "")}
         try:
             holders = self.session.lock_holders(names)
         except HistoryAccessFailed:
