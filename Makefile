@@ -44,7 +44,7 @@ demo: install
 # The table is printed even when a test failed (it shows which family), and then the failure is
 # the target's exit status: a red reliability run must not look green.
 reliability: install
-	SQLMIG_RELIABILITY_REPORT=.reliability.json SQLMIG_CORPUS_EXAMPLES=150 $(PY) -m pytest -q -p no:xdist -m reliability tests/ ; \
+	SQLMIG_RELIABILITY_REPORT=.reliability.json SQLMIG_HYPOTHESIS=explore SQLMIG_CORPUS_EXAMPLES=150 $(PY) -m pytest -q -p no:xdist -m reliability tests/ ; \
 	status=$$?; $(PY) -m tests.reliability_report .reliability.json && exit $$status
 
 # The embedded server lives in .sqlmig: stop it first, or it would run on without its folder.

@@ -458,6 +458,10 @@ def url_problem(url: str) -> UrlProblem | None:
     """
     if url == EMBEDDED:
         return None
+    try:
+        url.encode()
+    except UnicodeEncodeError:  # bytes the locale could not decode (argv, environment): not UTF-8
+        return UrlProblem("it holds bytes that are not UTF-8", "write the URL in UTF-8, or percent-encode the bytes")
     scheme = _SCHEME.match(url)
     if scheme is None:
         pairs = _kv_pairs(url)

@@ -3,8 +3,9 @@
 For every run: the exit code is a documented one, there is no traceback, no password is shown,
 and a run that did not succeed changed nothing in the database. The fixed corpus holds the cases
 the issue found; hypothesis generates files of random bytes, option values, URLs and seed JSON.
-`make test` tries a few examples of each; `make reliability` (SQLMIG_CORPUS_EXAMPLES) many more,
-and its report counts them: tried, clear error, documented exit code, no password, nothing written.
+`make test` tries a few examples of each, the same ones every run (conftest's hypothesis profile);
+`make reliability` (SQLMIG_CORPUS_EXAMPLES) many more, new ones each run, and its report counts them: tried, clear error, documented exit code, no
+password, nothing written.
 """
 
 from __future__ import annotations
@@ -208,3 +209,12 @@ def test_a_password_libpq_would_take_for_a_keyword_is_never_shown(corpus: Corpus
     for junk in ("=", " =", "= "):
         url = f":{SECRET[:5]}{junk}{SECRET[5:]}@127.0.0.1:{port}/db"
         corpus.run("status", url=url, what=f"status with {url!r}")
+
+
+def test_a_host_name_the_resolver_cannot_encode_is_a_clear_error(corpus: CorpusRunner) -> None:
+    """Found by the fuzzer above in CI: a user name of '\\xad/' makes the soft hyphen the host, and
+    Python's resolver raised UnicodeError (idna) through psycopg: a traceback, not an error."""
+    for host in ("\xad", "a..b\u3002", "x" * 70, "\udcad"):  # the last: a byte argv could not decode
+        url = f"postgresql://u:{SECRET}@{host}:5432/db"
+        r = corpus.run("status", url=url, what=f"status with {url!r}")
+        assert r.exit_code == 2 and ("host name" in r.stderr or "not UTF-8" in r.stderr), r.stderr

@@ -140,6 +140,15 @@ def connect(
                 f"invalid database URL {redact_url(url)!r}: {scrub(str(exc), url)}",
                 hint="expected postgresql://user:password@host:port/dbname",
             ) from None
+        except UnicodeError as exc:
+            # psycopg resolves host names in Python first; a name IDNA cannot encode (an empty or
+            # over-long label, a soft hyphen) raises UnicodeError from the resolver, not a psycopg error.
+            host = conninfo_to_dict(url).get("host") or ""
+            raise ConfigError(
+                f"invalid database URL {redact_url(url)!r}: the host name {scrub(repr(host), url)} "
+                f"cannot be looked up ({scrub(str(exc), url)})",
+                hint="check the host part of the URL (between '@' and ':port')",
+            ) from None
         except psycopg.OperationalError as exc:
             reason = scrub(first_line(str(exc), type(exc).__name__), url)
             log.debug("cannot connect yet: %s", reason)
