@@ -3,9 +3,9 @@
 For every run: the exit code is a documented one, there is no traceback, no password is shown,
 and a run that did not succeed changed nothing in the database. The fixed corpus holds the cases
 the issue found; hypothesis generates files of random bytes, option values, URLs and seed JSON.
-`make test` tries a few examples of each, the same ones every run (conftest's hypothesis profile);
-`make reliability` (SQLMIG_CORPUS_EXAMPLES) many more, new ones each run, and its report counts them: tried, clear error, documented exit code, no
-password, nothing written.
+`make test` tries a few examples of each, the same ones every run (conftest's hypothesis
+profile); `make reliability` (SQLMIG_CORPUS_EXAMPLES) many more, new ones each run, and its report
+counts them: tried, clear error, documented exit code, no password, nothing written.
 """
 
 from __future__ import annotations
