@@ -41,7 +41,7 @@ from .results import (
 from .runner import Runner, item_of
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
-    from .db.history import Conn
+    from .db.connect import Conn
     from .db.session import Session
 
 EventHandler = Callable[[Event], None]

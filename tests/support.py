@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 from typer.testing import CliRunner
 
 from sqlmig.cli import app
+from sqlmig.db.connect import Conn as Conn  # the tests use the alias sqlmig's db/ uses
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,9 +40,6 @@ class Result:
     stderr: str
 
 
-Conn = psycopg.Connection[tuple[object, ...]]
-
-
 def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run the CLI in-process (Typer's CliRunner), stdout and stderr kept apart."""
     runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120", **(env or {})})
@@ -65,14 +62,12 @@ def run_process(*args: str, cwd: Path, env: dict[str, str] | None = None, timeou
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
-def tables(conn: psycopg.Connection[tuple[object, ...]], schema: str = "public") -> set[str]:
+def tables(conn: Conn, schema: str = "public") -> set[str]:
     rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)).fetchall()
     return {str(r[0]) for r in rows}
 
 
-def history(
-    conn: psycopg.Connection[tuple[object, ...]], table: str = "public.sqlmig_migrations"
-) -> list[tuple[object, ...]]:
+def history(conn: Conn, table: str = "public.sqlmig_migrations") -> list[tuple[object, ...]]:
     return conn.execute(f"SELECT version, name, checksum FROM {table} ORDER BY seq").fetchall()
 
 

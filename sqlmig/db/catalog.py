@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import psycopg
 from psycopg import sql
 
-Conn = psycopg.Connection[tuple[object, ...]]
+from .connect import Conn
 
 
 @dataclass(frozen=True)

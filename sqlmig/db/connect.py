@@ -18,6 +18,11 @@ from ..errors import ConfigError, ConnectionFailed, first_line
 
 APPLICATION_NAME = "sqlmig"
 
+# Every connection sqlmig opens (one alias for all of db/): rows come back as tuples of unknown
+# values, so a reader must check what it takes; a query that wants typed records asks for them with
+# a row factory (history reads build AppliedMigration with class_row).
+Conn = psycopg.Connection[tuple[object, ...]]
+
 
 # Told what a wait waits for: (text, again); again is False the first time, True for each reminder.
 WaitHandler = Callable[[str, bool], None]
@@ -92,7 +97,7 @@ def connect(
     read_only: bool = False,
     files_on: int | None = None,
     on_wait: WaitHandler | None = None,
-) -> psycopg.Connection[tuple[object, ...]]:
+) -> Conn:
     """An autocommit connection; transactions are opened explicitly around each migration.
 
     wait: seconds to retry an unreachable server; None retries as long as it takes.
@@ -179,7 +184,7 @@ _CODECS = {
 }
 
 
-def narrow_encoding(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[str, str] | None:
+def narrow_encoding(conn: Conn) -> tuple[str, str] | None:
     """The database's encoding and its Python codec, when some characters have no place in it
     (None for UTF8, for SQL_ASCII, which stores bytes as they come, and for the unknown)."""
     encoding = conn.info.parameter_status("server_encoding") or ""

@@ -35,15 +35,14 @@ from psycopg.pq.abc import PGconn
 from ..checks import transaction_control
 from ..errors import first_line
 from ..migrations import SqlFile
+from .connect import Conn, preview
 from .connect import log as sql_log
-from .connect import preview
 from .history import FILE_STARTED
 
 if TYPE_CHECKING:
     from ..scanner import Statement
     from ..statements import Piece
 
-Conn = psycopg.Connection[tuple[object, ...]]
 Query = tuple[str, Sequence[object] | None]  # libpq placeholders: $1, $2, ...
 log = logging.getLogger("sqlmig")
 

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import class_row
 
 from ..errors import HistoryError, Problem, RefusedError
 from ..plan import AppliedMigration
+from .connect import Conn
 from .refusals import server_refused
 
-Conn = psycopg.Connection[tuple[object, ...]]
+
+class _RecordedSql(NamedTuple):
+    """What applied_sql() reads: the SQL a migration ran with (None where an older sqlmig kept none)."""
+
+    version: int
+    applied_sql: str | None
+
 
 # The table as the first sqlmig created it; never change this statement, add an upgrade instead.
 _CREATE = """
@@ -175,22 +184,12 @@ class History:
         state = sql.Identifier("state") if "state" in cols else sql.SQL("'applied'")
         error = sql.Identifier("error") if "error" in cols else sql.SQL("NULL")
         query = sql.SQL(
-            "SELECT version, name, checksum, applied_at, applied_by, execution_ms, seq, {}, {} FROM {} ORDER BY seq"
+            "SELECT version, name, checksum, applied_at, applied_by, execution_ms, seq,"
+            " {} AS state, {} AS error FROM {} ORDER BY seq"
         ).format(state, error, self.ident)
-        return [
-            AppliedMigration(
-                version=int(r[0]),  # type: ignore[call-overload]
-                name=str(r[1]),
-                checksum=str(r[2]),
-                applied_at=r[3],  # type: ignore[arg-type]
-                applied_by=None if r[4] is None else str(r[4]),
-                execution_ms=None if r[5] is None else int(r[5]),  # type: ignore[call-overload]
-                seq=int(r[6]),  # type: ignore[call-overload]
-                state=str(r[7]),
-                error=None if r[8] is None else str(r[8]),
-            )
-            for r in self.conn.execute(query).fetchall()
-        ]
+        # The columns are named as the record's fields: psycopg builds the records (typed rows).
+        with self.conn.cursor(row_factory=class_row(AppliedMigration)) as cur:
+            return cur.execute(query).fetchall()
 
     def applied_sql(self, versions: Iterable[int]) -> dict[int, str | None]:
         """The SQL recorded when these migrations ran (None where an older sqlmig kept none)."""
@@ -198,11 +197,9 @@ class History:
         cols = self.columns()
         if not wanted or cols is None or "applied_sql" not in cols:
             return {v: None for v in wanted}
-        rows = self.conn.execute(
-            sql.SQL("SELECT version, applied_sql FROM {} WHERE version = ANY(%s)").format(self.ident),
-            (wanted,),
-        ).fetchall()
-        found = {int(r[0]): (None if r[1] is None else str(r[1])) for r in rows}  # type: ignore[call-overload]
+        query = sql.SQL("SELECT version, applied_sql FROM {} WHERE version = ANY(%s)").format(self.ident)
+        with self.conn.cursor(row_factory=class_row(_RecordedSql)) as cur:
+            found = {r.version: r.applied_sql for r in cur.execute(query, (wanted,))}
         return {v: found.get(v) for v in wanted}
 
     def insert_query(

@@ -9,10 +9,8 @@ from datetime import datetime
 import psycopg
 
 from ..errors import LockTimeout
-from .connect import WaitHandler, WaitNotice
+from .connect import Conn, WaitHandler, WaitNotice
 from .refusals import server_refused
-
-Conn = psycopg.Connection[tuple[object, ...]]
 
 
 def lock_key(schema: str, table: str) -> int:

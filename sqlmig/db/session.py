@@ -19,11 +19,10 @@ import psycopg
 from ..errors import ServerRefused, SqlmigError, first_line
 from . import lock
 from .catalog import InvalidIndex, invalid_indexes, lock_holders
-from .connect import WaitHandler, connect
+from .connect import Conn, WaitHandler, connect
 from .history import History
 from .refusals import READ_ONLY_HINT
 
-Conn = psycopg.Connection[tuple[object, ...]]
 T = TypeVar("T")
 
 
