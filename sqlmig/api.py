@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import integrity
+from . import history_checks, repair
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
@@ -102,7 +102,7 @@ class Migrator:
 
         with self._connect() as conn:
             plan = self._plan(conn, migrations)
-            warnings = integrity.status_warnings(plan) + self._catalog_warnings(conn, plan)
+            warnings = history_checks.status_warnings(plan) + self._catalog_warnings(conn, plan)
             running = lock.holder(conn, lock.lock_key(self.settings.history_schema, self.settings.history_table))
         return StatusResult(plan.entries, self.settings.history_name, warnings=tuple(warnings), running=running)
 
@@ -111,13 +111,13 @@ class Migrator:
 
         Works with no history table and with a read-only role. `files_only` skips the database.
         """
-        from . import checks
+        from . import file_checks
 
         found = scan(self.settings.dirs)
         migrations = found.migrations
         # every problem at once: the directory's, then the contents of each file it could read
-        problems = found.problems + checks.files_problems(found.files)
-        warnings = checks.marker_warnings(found.files)
+        problems = found.problems + file_checks.files_problems(found.files)
+        warnings = file_checks.marker_warnings(found.files)
         applied = 0
         check_history = not files_only and not found.problems  # a broken directory cannot be matched to it
         if check_history:
@@ -125,9 +125,9 @@ class Migrator:
                 plan = self._plan(conn, migrations)
                 catalog = self._catalog_warnings(conn, plan)
             problems += plan.drift_problems() + plan.out_of_order_problems()
-            warnings += integrity.cosmetic_warnings(plan) + integrity.renamed_warnings(plan) + catalog
+            warnings += history_checks.cosmetic_warnings(plan) + history_checks.renamed_warnings(plan) + catalog
             applied = sum(e.applied is not None for e in plan.entries)
-        notes = integrity.empty_file_notes(migrations)
+        notes = file_checks.empty_file_notes(migrations)
         return ValidateResult(
             tuple(problems),
             tuple(warnings),
@@ -165,11 +165,11 @@ class Migrator:
                 hint=f"compare by hand; after review `sqlmig repair --accept {version}` records the current text",
             )
         m = entry.migration
-        text = integrity.unified_diff(
+        text = history_checks.unified_diff(
             recorded,
             m.up.sql if m else "",
-            f"{integrity.label(entry)} (as applied)",
-            str(m.up.path) if m else f"{integrity.label(entry)} (no file on disk)",
+            f"{history_checks.label(entry)} (as applied)",
+            str(m.up.path) if m else f"{history_checks.label(entry)} (no file on disk)",
         )
         return DiffResult(
             version,
@@ -270,7 +270,7 @@ class Migrator:
         migrations = self.discover()
         with self._run(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
-            changes, skipped = integrity.repair_changes(
+            changes, skipped = repair.repair_changes(
                 plan, accept=accept, accept_all=accept_all, forget=forget, resolve=resolve
             )
             if dry_run or session is None or not changes:
@@ -481,11 +481,11 @@ class Migrator:
 
     def _check_encoding(self, conn: Conn, files: Sequence[SqlFile]) -> None:
         """Refuse files with characters the database's encoding lacks, before anything runs."""
-        from . import checks
+        from . import file_checks
         from .db.connect import narrow_encoding
 
         narrow = narrow_encoding(conn) if files else None
-        problems = checks.encoding_problems(files, *narrow) if narrow else []
+        problems = file_checks.encoding_problems(files, *narrow) if narrow else []
         if problems:
             raise RefusedError(
                 f"{plural(len(problems), 'file')} with characters the database cannot store; nothing was run",
@@ -498,9 +498,9 @@ class Migrator:
         run it would have changed, not after."""
         if not files:
             return ()
-        from . import checks
+        from . import file_checks
 
-        warnings = tuple(checks.marker_warnings(files))
+        warnings = tuple(file_checks.marker_warnings(files))
         if self.on_event:
             for p in warnings:
                 self.on_event(Event("warning", message=p.message, extra={"where": p.where, "hint": p.hint}))
@@ -517,9 +517,9 @@ class Migrator:
         `why` (message, hint) they would have to run inside one transaction."""
         if not files:
             return
-        from . import checks  # the scanner behind it is imported only when there are files to run
+        from . import file_checks  # the scanner behind it is imported only when there are files to run
 
-        problems = checks.files_problems(files)
+        problems = file_checks.files_problems(files)
         if single_transaction:
             problems += [Problem(str(f.path), *why) for f in files if f.directives.no_transaction]
         if problems:

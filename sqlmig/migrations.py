@@ -119,7 +119,7 @@ def checksum(sql: str) -> str:
 def marker_lines(sql: str) -> list[tuple[int, str, re.Match[str] | None]]:
     """The lines sqlmig reads as markers: among the leading `--` comment lines (before any statement
     or block comment), those written `--` then `sqlmig:`. Each as (line number, text, DIRECTIVE_RE
-    match, None when malformed); parse_directives applies them, checks.unread_markers warns about
+    match, None when malformed); parse_directives applies them, file_checks.unread_markers warns about
     every other comment that looks like one."""
     lines: list[tuple[int, str, re.Match[str] | None]] = []
     if "sqlmig:" not in sql:  # every marker, well-formed or not, has it: most files need no parsing

@@ -263,9 +263,9 @@ def test_transaction_ended_by_the_file_is_recorded_as_failed(
     cli: Cli, project: Project, db: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever the checks believe: with them switched off, a COMMIT in a file is caught at its end."""
-    import sqlmig.checks
+    import sqlmig.file_checks
 
-    monkeypatch.setattr(sqlmig.checks, "files_problems", lambda files: [])
+    monkeypatch.setattr(sqlmig.file_checks, "files_problems", lambda files: [])
     project.add(1, "commit", "CREATE TABLE a1 (id int);\nCOMMIT;\nCREATE TABLE a2 (id int);\n")
     r = cli("migrate")
     assert r.exit_code == 1
@@ -387,9 +387,9 @@ def test_begin_without_commit_is_refused(cli: Cli, project: Project, db: Conn) -
 def test_transaction_left_open_is_detected_at_run_time(
     cli: Cli, project: Project, db: Conn, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sqlmig.checks
+    import sqlmig.file_checks
 
-    monkeypatch.setattr(sqlmig.checks, "files_problems", lambda files: [])
+    monkeypatch.setattr(sqlmig.file_checks, "files_problems", lambda files: [])
     project.add(1, "open", NT + "CREATE TABLE t0 (id int);\nBEGIN;\nCREATE TABLE t1 (id int);\n")
     r = cli("migrate")
     assert r.exit_code == 1

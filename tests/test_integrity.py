@@ -12,7 +12,7 @@ from psycopg.conninfo import make_conninfo
 from sqlmig import BaselineResult, DiffResult, Migrator, RepairResult, ValidateResult
 from sqlmig.db.lock import lock_key
 from sqlmig.errors import ConfigError, HistoryError, RefusedError
-from sqlmig.integrity import unified_diff
+from sqlmig.history_checks import unified_diff
 from sqlmig.migrations import checksum
 from sqlmig.plan import is_cosmetic
 from sqlmig.scanner import significant_tokens, tokenize

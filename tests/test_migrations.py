@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sqlmig.checks import unread_markers
 from sqlmig.errors import ConfigError, DiscoveryError, RefusedError
+from sqlmig.file_checks import unread_markers
 from sqlmig.migrations import MAX_VERSION, discover, next_version_name, parse_filename, scan
 
 

@@ -164,10 +164,10 @@ _CHECK_WORDS = st.sampled_from(
 def test_checks_prefilter_never_hides_a_refusal(sql: str, no_transaction: bool) -> None:
     """Files the cheap pre-filter lets through without lexing get the same answer as the full checks."""
     count_case("test_checks_prefilter_never_hides_a_refusal")
-    from sqlmig import checks
+    from sqlmig import file_checks
 
     file = SqlFile(Path("0001_x.down.sql"), sql, Directives(no_transaction=no_transaction))
-    assert checks.file_problems(file) == checks._scanned_problems(file)
+    assert file_checks.file_problems(file) == file_checks._scanned_problems(file)
 
 
 @settings(max_examples=1000, deadline=None)

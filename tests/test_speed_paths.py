@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import sqlmig
-from sqlmig import checks
+from sqlmig import file_checks
 from sqlmig.migrations import Directives, discover
 from sqlmig.scanner import split_statements, tokenize
 
@@ -137,7 +137,7 @@ def test_benchmark_migrations_are_valid_and_round_trip(tmp_path: Path, database_
     w = _workload().generate(tmp_path, 3)  # type: ignore[attr-defined]
     migrations = discover([w.sqlmig_dir])
     assert [m.version for m in migrations] == [1, 2, 3]
-    assert checks.files_problems([f for m in migrations for f in (m.up, m.down)]) == []
+    assert file_checks.files_problems([f for m in migrations for f in (m.up, m.down)]) == []
     assert [len(split_statements(m.up.sql)) for m in migrations] == [4, 4, 4]
     migrator = sqlmig.Migrator(database_url, dirs=[w.sqlmig_dir])
     assert len(migrator.migrate().applied) == 3

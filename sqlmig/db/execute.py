@@ -32,7 +32,7 @@ from psycopg import sql
 from psycopg.pq import ExecStatus
 from psycopg.pq.abc import PGconn
 
-from ..checks import transaction_control
+from ..file_checks import transaction_control
 from ..errors import first_line
 from ..migrations import SqlFile
 from .connect import Conn, preview

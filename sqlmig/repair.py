@@ -1,83 +1,14 @@
-"""The pure checks and decisions behind validate, diff, repair and baseline; no database."""
+"""The decisions behind `sqlmig repair`: which history rows to accept, forget or resolve, and why
+a request is refused; pure (the api writes the changes in one transaction)."""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from .errors import ConfigError, Problem, RefusedError, plural
-from .migrations import Migration
-from .migrations import label as migration_label
+from .history_checks import label
 from .plan import APPLIED, FAILED, MISSING, MODIFIED, PENDING, Entry, Plan
 from .results import RepairChange
-
-
-def label(entry: Entry) -> str:
-    """How a migration is named in messages (migrations.label), for a plan entry."""
-    return migration_label(entry.version, entry.name, entry.migration.up.path if entry.migration else None)
-
-
-def cosmetic_warnings(plan: Plan) -> list[Problem]:
-    """Applied files edited only in whitespace or comments: worth a word, never blocking."""
-    return [
-        Problem(
-            str(e.migration.up.path),
-            f"applied migration {e.version} changed only in whitespace or comments since it ran "
-            "(a cosmetic edit, not drift; nothing blocks)",
-            f"`sqlmig diff {e.version}` shows it; `sqlmig repair --accept {e.version}` records the new text",
-        )
-        for e in plan.entries
-        if e.cosmetic_change and e.migration is not None
-    ]
-
-
-def renamed_warnings(plan: Plan) -> list[Problem]:
-    """Applied files whose name differs from the recorded one (same version, same checksum)."""
-    return [
-        Problem(
-            str(e.migration.up.path),
-            f"the history records migration {e.version} as {e.applied.name!r}; the file is now named {e.name!r}",
-            f"harmless; `sqlmig repair --accept {e.version}` records the new name",
-        )
-        for e in plan.entries
-        if e.migration is not None and e.applied is not None and e.applied.name != e.migration.name
-    ]
-
-
-def status_warnings(plan: Plan) -> list[Problem]:
-    """What status explains below its table: drift, out-of-order files and cosmetic edits."""
-    return plan.drift_problems() + plan.out_of_order_problems() + cosmetic_warnings(plan)
-
-
-def empty_file_notes(migrations: Iterable[Migration]) -> list[Problem]:
-    """Files with no statement: valid no-ops, mentioned so an accidental empty file is noticed."""
-    notes: list[Problem] = []
-    for m in migrations:
-        if m.up.is_empty:
-            notes.append(
-                Problem(str(m.up.path), f"no statements (empty or only comments): applying {m.version} is a no-op")
-            )
-        if m.down.is_empty:
-            notes.append(
-                Problem(str(m.down.path), f"no statements (empty or only comments): reverting {m.version} is a no-op")
-            )
-    return notes
-
-
-def unified_diff(old: str, new: str, fromfile: str, tofile: str) -> str:
-    """A unified diff as `diff -u` prints it, including the no-newline-at-end marker."""
-    lines = list(difflib.unified_diff(_lines(old), _lines(new), fromfile, tofile))
-    out: list[str] = []
-    for line in lines:
-        if line.endswith("\n"):
-            out.append(line)
-        else:
-            out.append(line + "\n\\ No newline at end of file\n")
-    return "".join(out)
-
-
-def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
 
 
 def repair_changes(

@@ -1,4 +1,5 @@
-"""Refuse file contents that cannot run safely, before anything is sent; pure."""
+"""Checks of migration file contents: refuse what cannot run safely, before anything is sent, and
+warn about markers sqlmig does not read and files with no statement; pure."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from .errors import Problem
-from .migrations import SqlFile
+from .migrations import Migration, SqlFile
 
 if TYPE_CHECKING:
     from .scanner import Statement
@@ -345,3 +346,18 @@ def _short(text: str, limit: int = 60) -> str:
 
 def _line_of(where: str) -> int:
     return int(where.rsplit(":", 2)[-2])
+
+
+def empty_file_notes(migrations: Iterable[Migration]) -> list[Problem]:
+    """Files with no statement: valid no-ops, mentioned so an accidental empty file is noticed."""
+    notes: list[Problem] = []
+    for m in migrations:
+        if m.up.is_empty:
+            notes.append(
+                Problem(str(m.up.path), f"no statements (empty or only comments): applying {m.version} is a no-op")
+            )
+        if m.down.is_empty:
+            notes.append(
+                Problem(str(m.down.path), f"no statements (empty or only comments): reverting {m.version} is a no-op")
+            )
+    return notes
