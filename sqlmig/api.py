@@ -24,7 +24,7 @@ from .errors import (
     plural,
 )
 from .migrations import Migration, SqlFile, discover, next_version_name, scan
-from .plan import FAILED, Plan, build_plan
+from .plan import MigrationState, Plan, build_plan
 from .results import (
     BaselineResult,
     DiffResult,
@@ -456,7 +456,7 @@ class Migrator:
 
     def _catalog_warnings(self, conn: Conn, plan: Plan) -> list[Problem]:
         """After a failed non-transactional migration: INVALID indexes its CONCURRENTLY build left."""
-        if not any(e.state == FAILED for e in plan.entries):
+        if not any(e.state == MigrationState.FAILED for e in plan.entries):
             return []
         from .db.catalog import invalid_indexes
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from functools import cached_property
 from typing import NamedTuple
 
 from .errors import Problem
 from .migrations import Migration
 
-APPLIED = "applied"
-PENDING = "pending"
-MODIFIED = "modified"
-MISSING = "missing"
-FAILED = "failed"
+
+class MigrationState(StrEnum):
+    """Where a migration stands, as status shows it. A history row records APPLIED or FAILED; the
+    rest come from comparing it with the files. Members are strings: JSON and text show the value."""
+
+    PENDING = "pending"
+    APPLIED = "applied"
+    MODIFIED = "modified"
+    MISSING = "missing"
+    FAILED = "failed"
 
 
 class AppliedMigration(NamedTuple):
@@ -29,7 +35,7 @@ class AppliedMigration(NamedTuple):
     execution_ms: int | None
     seq: int
     applied_sql: str | None = None
-    state: str = APPLIED
+    state: str = MigrationState.APPLIED  # as read: 'applied' or 'failed'
     error: str | None = None
 
 
@@ -38,7 +44,7 @@ class Entry(NamedTuple):
 
     version: int
     name: str
-    state: str
+    state: MigrationState
     migration: Migration | None
     applied: AppliedMigration | None
     cosmetic_change: bool = False
@@ -68,7 +74,7 @@ class Plan:
 
     @cached_property
     def pending(self) -> tuple[Entry, ...]:
-        return tuple(e for e in self.entries if e.state == PENDING)
+        return tuple(e for e in self.entries if e.state == MigrationState.PENDING)
 
     @cached_property
     def applied_newest_first(self) -> tuple[Entry, ...]:
@@ -89,7 +95,7 @@ class Plan:
         """Modified, missing and failed migrations: these block migrate and down."""
         problems: list[Problem] = []
         for e in self.entries:
-            if e.state == MODIFIED and e.migration and e.applied:
+            if e.state == MigrationState.MODIFIED and e.migration and e.applied:
                 problems.append(
                     Problem(
                         str(e.migration.up.path),
@@ -99,7 +105,7 @@ class Plan:
                         f"`sqlmig repair --accept {e.version}`",
                     )
                 )
-            elif e.state == MISSING and e.applied:
+            elif e.state == MigrationState.MISSING and e.applied:
                 problems.append(
                     Problem(
                         f"history version {e.version}",
@@ -107,7 +113,7 @@ class Plan:
                         f"restore its files, or drop the history row with `sqlmig repair --forget {e.version}`",
                     )
                 )
-            elif e.state == FAILED and e.applied:
+            elif e.state == MigrationState.FAILED and e.applied:
                 problems.append(
                     Problem(
                         e.where,
@@ -136,7 +142,7 @@ class Plan:
 
 def at_head(entries: Sequence[Entry]) -> bool:
     """Nothing pending, modified, missing or failed: the database matches the directory."""
-    return all(e.state == APPLIED for e in entries)
+    return all(e.state == MigrationState.APPLIED for e in entries)
 
 
 def build_plan(migrations: Sequence[Migration], applied_rows: Sequence[AppliedMigration]) -> Plan:
@@ -154,22 +160,22 @@ def build_plan(migrations: Sequence[Migration], applied_rows: Sequence[AppliedMi
                 Entry(
                     version,
                     m.name,
-                    PENDING,
+                    MigrationState.PENDING,
                     m,
                     None,
                     out_of_order=top is not None and version < top,
                 )
             )
-        elif row.state == FAILED:
-            entries.append(Entry(version, row.name, FAILED, m, row))
+        elif row.state == MigrationState.FAILED:
+            entries.append(Entry(version, row.name, MigrationState.FAILED, m, row))
         elif m is None:
-            entries.append(Entry(version, row.name, MISSING, None, row))
+            entries.append(Entry(version, row.name, MigrationState.MISSING, None, row))
         elif m.checksum == row.checksum:
-            entries.append(Entry(version, m.name, APPLIED, m, row))
+            entries.append(Entry(version, m.name, MigrationState.APPLIED, m, row))
         elif is_cosmetic(row.applied_sql, m.up.sql):
-            entries.append(Entry(version, m.name, APPLIED, m, row, cosmetic_change=True))
+            entries.append(Entry(version, m.name, MigrationState.APPLIED, m, row, cosmetic_change=True))
         else:
-            entries.append(Entry(version, m.name, MODIFIED, m, row))
+            entries.append(Entry(version, m.name, MigrationState.MODIFIED, m, row))
     return Plan(tuple(entries))
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from .errors import ConfigError, Problem, RefusedError, plural
 from .history_checks import label
-from .plan import APPLIED, FAILED, MISSING, MODIFIED, PENDING, Entry, Plan
+from .plan import Entry, MigrationState, Plan
 from .results import RepairChange
 
 
@@ -52,7 +52,9 @@ def repair_changes(
         _accept(by_version[v], changes, skipped, problems)
     if accept_all:
         for e in plan.entries:
-            if e.version not in named and (e.state == MODIFIED or (e.state == APPLIED and e.cosmetic_change)):
+            if e.version not in named and (
+                e.state == MigrationState.MODIFIED or (e.state == MigrationState.APPLIED and e.cosmetic_change)
+            ):
                 _accept(e, changes, skipped, problems)
     for v in forget:
         _forget(by_version[v], changes, problems)
@@ -68,11 +70,11 @@ def repair_changes(
 
 
 def _accept(e: Entry, changes: list[RepairChange], skipped: list[Problem], problems: list[Problem]) -> None:
-    if e.state == PENDING:
+    if e.state == MigrationState.PENDING:
         problems.append(
             Problem(e.where, f"--accept {e.version}: migration {e.version} was never applied, nothing to accept")
         )
-    elif e.state == MISSING:
+    elif e.state == MigrationState.MISSING:
         problems.append(
             Problem(
                 e.where,
@@ -80,7 +82,7 @@ def _accept(e: Entry, changes: list[RepairChange], skipped: list[Problem], probl
                 f"restore its files, or drop its history row with `sqlmig repair --forget {e.version}`",
             )
         )
-    elif e.state == FAILED:
+    elif e.state == MigrationState.FAILED:
         problems.append(
             Problem(
                 e.where,
@@ -96,7 +98,9 @@ def _accept(e: Entry, changes: list[RepairChange], skipped: list[Problem], probl
             skipped.append(Problem(e.where, f"{label(e)} already matches its file; nothing to accept"))
             return
         changes.append(
-            RepairChange("accept", e.version, label(e), e.state, APPLIED, e.applied.checksum, e.migration.checksum)
+            RepairChange(
+                "accept", e.version, label(e), e.state, MigrationState.APPLIED, e.applied.checksum, e.migration.checksum
+            )
         )
 
 
@@ -105,7 +109,7 @@ def _forget(e: Entry, changes: list[RepairChange], problems: list[Problem]) -> N
         problems.append(
             Problem(e.where, f"--forget {e.version}: migration {e.version} is not in the history, nothing to forget")
         )
-    elif e.state in (MISSING, FAILED):
+    elif e.state in (MigrationState.MISSING, MigrationState.FAILED):
         changes.append(RepairChange("forget", e.version, label(e), e.state, None, e.applied.checksum, None))
     else:
         problems.append(
@@ -114,13 +118,17 @@ def _forget(e: Entry, changes: list[RepairChange], problems: list[Problem]) -> N
                 f"--forget {e.version}: migration {e.version} is {e.state} and its files are on disk; "
                 "forgetting it would make `migrate` run it again over objects that already exist",
                 "revert it with `sqlmig down`, or remove its files first if it should no longer exist"
-                + (f"; for an edited file use `sqlmig repair --accept {e.version}`" if e.state == MODIFIED else ""),
+                + (
+                    f"; for an edited file use `sqlmig repair --accept {e.version}`"
+                    if e.state == MigrationState.MODIFIED
+                    else ""
+                ),
             )
         )
 
 
 def _resolve(e: Entry, changes: list[RepairChange], problems: list[Problem]) -> None:
-    if e.state != FAILED or e.applied is None:
+    if e.state != MigrationState.FAILED or e.applied is None:
         problems.append(
             Problem(
                 e.where,
@@ -130,5 +138,13 @@ def _resolve(e: Entry, changes: list[RepairChange], problems: list[Problem]) -> 
         )
         return
     changes.append(
-        RepairChange("resolve", e.version, label(e), FAILED, APPLIED, e.applied.checksum, e.applied.checksum)
+        RepairChange(
+            "resolve",
+            e.version,
+            label(e),
+            MigrationState.FAILED,
+            MigrationState.APPLIED,
+            e.applied.checksum,
+            e.applied.checksum,
+        )
     )

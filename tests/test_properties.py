@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sqlmig.migrations import FILE_RE, Directives, Migration, SqlFile, discover, parse_filename
-from sqlmig.plan import APPLIED, MISSING, MODIFIED, PENDING, AppliedMigration, build_plan
+from sqlmig.plan import AppliedMigration, MigrationState, build_plan
 
 from .support import count_case
 
@@ -86,19 +86,21 @@ def test_plan_invariants(data: tuple[dict[int, str], dict[int, str], list[int]])
     top = max(in_history, default=None)
     for e in plan.entries:
         if e.version not in in_history:
-            assert e.state == PENDING
+            assert e.state == MigrationState.PENDING
             assert e.out_of_order == (top is not None and e.version < top)
         elif e.version not in on_disk:
-            assert e.state == MISSING
+            assert e.state == MigrationState.MISSING
         elif on_disk[e.version] == in_history[e.version]:
-            assert e.state == APPLIED and not e.cosmetic_change
+            assert e.state == MigrationState.APPLIED and not e.cosmetic_change
         elif on_disk[e.version].replace(" ", "") == in_history[e.version].replace(" ", ""):
-            assert e.state == APPLIED and e.cosmetic_change  # whitespace only
+            assert e.state == MigrationState.APPLIED and e.cosmetic_change  # whitespace only
         else:
-            assert e.state == MODIFIED
+            assert e.state == MigrationState.MODIFIED
     assert [e.version for e in plan.applied_newest_first] == sorted(in_history, key=lambda v: -seq_of[v])
-    assert plan.is_head == all(e.state == APPLIED for e in plan.entries)
-    assert len(plan.drift_problems()) == sum(e.state in (MODIFIED, MISSING) for e in plan.entries)
+    assert plan.is_head == all(e.state == MigrationState.APPLIED for e in plan.entries)
+    assert len(plan.drift_problems()) == sum(
+        e.state in (MigrationState.MODIFIED, MigrationState.MISSING) for e in plan.entries
+    )
 
 
 # Pieces a refused statement is made of, and near-misses, spelled in mixed case and glued in any order.

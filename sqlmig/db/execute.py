@@ -32,8 +32,8 @@ from psycopg import sql
 from psycopg.pq import ExecStatus
 from psycopg.pq.abc import PGconn
 
-from ..file_checks import transaction_control
 from ..errors import first_line
+from ..file_checks import transaction_control
 from ..migrations import SqlFile
 from .connect import Conn, preview
 from .connect import log as sql_log
