@@ -97,7 +97,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     for var in list(os.environ):
         if var.startswith("SQLMIG_") and var not in (
             "SQLMIG_TEST_DATABASE_URL",
-            "SQLMIG_TEST_PG_VERSION",
+            "SQLMIG_TEST_PG",
         ):
             monkeypatch.delenv(var)
     monkeypatch.delenv("DATABASE_URL", raising=False)
