@@ -196,7 +196,7 @@ class Migrator:
         migrations = self.discover()
         if to is not None and to not in {m.version for m in migrations}:
             raise _unknown_target(to, "on disk", "`sqlmig status` lists every version")
-        with self._run(write=not dry_run, ensure=False) as (conn, session):
+        with self._connected(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
             self._check_history(plan, allow_out_of_order=allow_out_of_order)
             todo = [e for e in plan.pending if to is None or e.version <= to]
@@ -215,18 +215,18 @@ class Migrator:
         *,
         steps: int | None = None,
         to: int | None = None,
-        all: bool = False,
+        all_applied: bool = False,
         dry_run: bool = False,
         single_transaction: bool = False,
     ) -> DownResult:
         """Revert applied migrations, newest application first (default: the last one)."""
-        chosen = sum(x is not None and x is not False for x in (steps, to, all or None))
+        chosen = sum(x is not None and x is not False for x in (steps, to, all_applied or None))
         if chosen > 1:
             raise ConfigError("give only one of --steps, --to and --all")
         if steps is not None and steps < 1:
             raise ConfigError(f"--steps {steps}: expected a whole number >= 1")
         migrations = self.discover()
-        with self._run(write=not dry_run, ensure=False) as (conn, session):
+        with self._connected(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
             if to is not None and to not in {e.version for e in plan.entries}:
                 raise _unknown_target(
@@ -236,7 +236,7 @@ class Migrator:
             applied = list(plan.applied_newest_first)
             if not applied:
                 return DownResult((), dry_run=dry_run, nothing_applied=True)
-            if all:
+            if all_applied:
                 todo = applied
             elif to is not None:
                 todo = [e for e in applied if e.version > to]
@@ -268,7 +268,7 @@ class Migrator:
         that does not fit its migration's state refuses the whole repair.
         """
         migrations = self.discover()
-        with self._run(write=not dry_run, ensure=False) as (conn, session):
+        with self._connected(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
             changes, skipped = repair.repair_changes(
                 plan, accept=accept, accept_all=accept_all, forget=forget, resolve=resolve
@@ -297,7 +297,7 @@ class Migrator:
                 f"baseline {version}: no migration with that version on disk",
                 hint="name the last migration the database already contains",
             )
-        with self._run(write=not dry_run, ensure=False) as (conn, session):
+        with self._connected(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
             rows = [e.version for e in plan.entries if e.applied is not None]
             if rows:
@@ -405,7 +405,7 @@ class Migrator:
             conn.close()
 
     @contextlib.contextmanager
-    def _run(self, *, write: bool, ensure: bool = True) -> Iterator[tuple[Conn, Session | None]]:
+    def _connected(self, *, write: bool, ensure: bool = True) -> Iterator[tuple[Conn, Session | None]]:
         """For writing: a Session (lock held, history table ready unless ensure=False, which leaves
         creating it to the caller once its input is checked) and its control connection. For
         reading: a plain connection and no Session."""

@@ -271,7 +271,7 @@ def _down(
     to: Annotated[
         int | None, typer.Option("--to", metavar="VERSION", help="revert every applied migration above this version")
     ] = None,
-    all_: Annotated[bool, typer.Option("--all", help="revert every applied migration")] = False,
+    all_applied: Annotated[bool, typer.Option("--all", help="revert every applied migration")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be reverted; change nothing")] = False,
     lock_timeout: LockTimeout = None,
     statement_timeout: StatementTimeout = None,
@@ -286,7 +286,9 @@ def _down(
                 lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries
             )
             m.on_event = on_event
-            result = m.down(steps=steps, to=to, all=all_, dry_run=dry_run, single_transaction=single_transaction)
+            result = m.down(
+                steps=steps, to=to, all_applied=all_applied, dry_run=dry_run, single_transaction=single_transaction
+            )
         out.down(result)
 
     _run(ctx, action)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from .migrations import Direction
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -23,12 +26,12 @@ def agree(n: int, verb: str) -> str:
     return f"{verb}s" if n == 1 else verb
 
 
-def done_verb(direction: str) -> str:
+def done_verb(direction: Direction) -> str:
     """What a run does to a migration: 'applied' going up, 'reverted' going down."""
     return "applied" if direction == "up" else "reverted"
 
 
-def what_stays(versions: Sequence[int], direction: str) -> str:
+def what_stays(versions: Sequence[int], direction: Direction) -> str:
     """The migrations of this run still in effect, as every run error says it."""
     verb = done_verb(direction)
     if not versions:
@@ -156,7 +159,7 @@ class MigrationFailed(SqlmigError):
         detail: str | None = None,
         hint: str = "",
         statement: str | None = None,
-        direction: str = "up",
+        direction: Direction = "up",
         context: str | None = None,
         outcome: str = "",
         ran: tuple[int, ...] = (),

@@ -9,10 +9,13 @@ import re
 import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from .config import parse_duration_ms
 from .errors import DiscoveryError, Problem, plural
+
+# Which way a run goes: "up" applies migrations, "down" reverts them.
+Direction = Literal["up", "down"]
 
 FILE_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[a-z0-9][a-z0-9_]*)\.(?P<kind>up|down)\.sql$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
@@ -88,7 +91,7 @@ class Migration(NamedTuple):
     def label(self) -> str:
         return label(self.version, self.name, self.up.path)
 
-    def file(self, direction: str) -> SqlFile:
+    def file(self, direction: Direction) -> SqlFile:
         """The file a run in `direction` runs: up applies, down reverts."""
         return self.up if direction == "up" else self.down
 

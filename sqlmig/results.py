@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import Problem
-from .migrations import Migration
+from .migrations import Direction, Migration
 from .plan import Entry, at_head
 
 
@@ -120,7 +120,7 @@ class Event:  # a dataclass: its field `index` would shadow tuple.index
     total: int = 0
     index: int = 0
     item: RunItem | None = None
-    direction: str = "up"
+    direction: Direction = "up"
     message: str = ""
     extra: dict[str, object] = field(default_factory=dict)
 

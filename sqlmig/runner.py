@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .config import EMBEDDED, Settings
 from .errors import ConnectionFailed, Interrupted, MigrationFailed, agree, done_verb, plural, what_stays
-from .migrations import Migration, SqlFile, label
+from .migrations import Direction, Migration, SqlFile, label
 from .plan import Entry
 from .results import Event, RunItem
 from .statements import Piece, split_plain
@@ -47,7 +47,7 @@ def statements_of(file: SqlFile) -> Sequence[Statement | Piece]:
     return split_statements(file.sql)
 
 
-def item_of(entry: Entry, direction: str) -> RunItem:
+def item_of(entry: Entry, direction: Direction) -> RunItem:
     m = entry.migration
     path = m.file(direction).path if m else Path(label(entry.version, entry.name))
     return RunItem(entry.version, entry.name, path)
@@ -63,7 +63,7 @@ class Runner:
 
     # ---- public --------------------------------------------------------------------------------
 
-    def run(self, todo: Sequence[Entry], direction: str, *, single_transaction: bool = False) -> list[RunItem]:
+    def run(self, todo: Sequence[Entry], direction: Direction, *, single_transaction: bool = False) -> list[RunItem]:
         """Apply (direction "up") or revert ("down") each entry in order; what this run completed."""
         self.emit(Event("run_start", total=len(todo), direction=direction))
         if single_transaction:
@@ -112,7 +112,7 @@ class Runner:
         todo: Sequence[Entry],
         at: int,
         batch: Sequence[Entry],
-        direction: str,
+        direction: Direction,
         done: list[RunItem],
         failures: int,
     ) -> tuple[int, bool]:
@@ -160,7 +160,7 @@ class Runner:
             raise self._interrupted_in_transaction(m, jobs[running].file, direction, done) from None
         return len(done) - before, False
 
-    def _job(self, m: Migration, direction: str, *, in_savepoint: bool = False, record: bool = True) -> Job:
+    def _job(self, m: Migration, direction: Direction, *, in_savepoint: bool = False, record: bool = True) -> Job:
         """A transactional file as the executor takes it: statements, timeouts, history change."""
         from .db.execute import Job
 
@@ -175,7 +175,7 @@ class Runner:
         return Job(file, statements_of(file), lock_timeout, statement_timeout, [row] if record else [])
 
     def _in_savepoint(
-        self, m: Migration, file: SqlFile, direction: str, item: RunItem, *, record: bool = True
+        self, m: Migration, file: SqlFile, direction: Direction, item: RunItem, *, record: bool = True
     ) -> tuple[float, int]:
         """The file and its history change in a savepoint of the caller's transaction (the whole
         run's, or a rehearsal's); failures are re-raised for the caller to describe."""
@@ -196,7 +196,7 @@ class Runner:
     # ---- a no-transaction file, statement by statement ---------------------------------------------
 
     def _without_transaction(
-        self, entry: Entry, direction: str, item: RunItem, done: Sequence[RunItem]
+        self, entry: Entry, direction: Direction, item: RunItem, done: Sequence[RunItem]
     ) -> tuple[float, int]:
         from .db.execute import FileFailed, Progress, run_statements
         from .db.session import HistoryAccessFailed
@@ -266,7 +266,9 @@ class Runner:
             ) from None
         return duration, attempt
 
-    def _record_done(self, m: Migration, direction: str, duration: float, *, unless_recorded: bool = False) -> None:
+    def _record_done(
+        self, m: Migration, direction: Direction, duration: float, *, unless_recorded: bool = False
+    ) -> None:
         """The history row of a no-transaction file that ran to its end (on the control connection)."""
         if unless_recorded and self._committed(m.version, direction):
             return
@@ -277,7 +279,7 @@ class Runner:
 
     # ---- the whole run in one transaction ------------------------------------------------------
 
-    def _whole_run(self, todo: Sequence[Entry], direction: str) -> list[RunItem]:
+    def _whole_run(self, todo: Sequence[Entry], direction: Direction) -> list[RunItem]:
         from .db.execute import FileFailed, whole_run
 
         ran: list[RunItem] = []
@@ -322,7 +324,7 @@ class Runner:
             self.emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
         return ran
 
-    def _check_lock(self, item: RunItem | None, done: Sequence[RunItem], direction: str) -> None:
+    def _check_lock(self, item: RunItem | None, done: Sequence[RunItem], direction: Direction) -> None:
         """Before a file, or a batch of files, and at the end of the run (item None): sqlmig's lock
         is still held (its connection can be ended from outside, by an administrator, an idle-
         connection killer or a file); without it another run could be running the same files. The
@@ -342,7 +344,7 @@ class Runner:
     # ---- what went wrong, said once ------------------------------------------------------------
 
     def _may_retry(
-        self, attempt: int, file: SqlFile, item: RunItem, direction: str, statement: str | None = None
+        self, attempt: int, file: SqlFile, item: RunItem, direction: Direction, statement: str | None = None
     ) -> bool:
         retries = self.settings.lock_retries
         if attempt >= retries:
@@ -377,7 +379,7 @@ class Runner:
         self,
         m: Migration,
         file: SqlFile,
-        direction: str,
+        direction: Direction,
         exc: FileFailed,
         done: Sequence[RunItem],
         *,
@@ -430,7 +432,7 @@ class Runner:
         self,
         m: Migration,
         file: SqlFile,
-        direction: str,
+        direction: Direction,
         exc: FileFailed,
         left: list[InvalidIndex],
         done: Sequence[RunItem],
@@ -458,7 +460,7 @@ class Runner:
         self,
         m: Migration,
         file: SqlFile,
-        direction: str,
+        direction: Direction,
         progress: Progress,
         left: list[InvalidIndex],
         done: Sequence[RunItem],
@@ -481,7 +483,7 @@ class Runner:
         )
 
     def _interrupted_in_transaction(
-        self, m: Migration, file: SqlFile, direction: str, done: Sequence[RunItem]
+        self, m: Migration, file: SqlFile, direction: Direction, done: Sequence[RunItem]
     ) -> Interrupted:
         self.session.drop_work()  # closing the connection ends its transaction, whatever state the cancel left
         committed = self._committed(m.version, direction)
@@ -499,7 +501,7 @@ class Runner:
         )
 
     def _lost(
-        self, m: Migration, file: SqlFile, direction: str, exc: FileFailed, done: Sequence[RunItem]
+        self, m: Migration, file: SqlFile, direction: Direction, exc: FileFailed, done: Sequence[RunItem]
     ) -> ConnectionFailed:
         committed = self._committed(m.version, direction)
         if committed is None:
@@ -517,7 +519,7 @@ class Runner:
         self,
         m: Migration,
         file: SqlFile,
-        direction: str,
+        direction: Direction,
         exc: FileFailed,
         *,
         outcome: str,
@@ -556,7 +558,7 @@ class Runner:
 
     # ---- small helpers -------------------------------------------------------------------------
 
-    def _record_failed(self, m: Migration, direction: str, error: str) -> str:
+    def _record_failed(self, m: Migration, direction: Direction, error: str) -> str:
         """Record `failed`; the sentence that says so (or why it could not)."""
         from .db.session import HistoryAccessFailed
 
@@ -569,7 +571,7 @@ class Runner:
             )
         return f"the history marks {m.version} as failed"
 
-    def _committed(self, version: int, direction: str) -> bool | None:
+    def _committed(self, version: int, direction: Direction) -> bool | None:
         """Whether the history shows this file's change committed (None: the history is out of reach)."""
         from .db.session import HistoryAccessFailed
 
@@ -612,7 +614,7 @@ _BATCH_FILES = 25
 _BATCH_BYTES = 1 << 20
 
 
-def _batch_size(todo: Sequence[Entry], at: int, direction: str) -> int:
+def _batch_size(todo: Sequence[Entry], at: int, direction: Direction) -> int:
     """How many transactional files from todo[at] on go in one pipeline (at least one)."""
     size, total = 0, 0
     for entry in todo[at : at + _BATCH_FILES]:
@@ -629,7 +631,7 @@ def _migration_of(entry: Entry) -> Migration:
     return entry.migration
 
 
-def _file_of(entry: Entry, direction: str) -> SqlFile:
+def _file_of(entry: Entry, direction: Direction) -> SqlFile:
     return _migration_of(entry).file(direction)
 
 
@@ -646,7 +648,7 @@ def _what_stays(took_effect: int, left: Sequence[InvalidIndex]) -> str:
     return "; ".join(parts) or "nothing of it took effect"
 
 
-def _resolve_hint(version: int, direction: str, left: Sequence[InvalidIndex]) -> str:
+def _resolve_hint(version: int, direction: Direction, left: Sequence[InvalidIndex]) -> str:
     drops = "".join(f"drop the INVALID index with: {ix.drop_statement} " for ix in left)
     again = "applied" if direction == "up" else "applied again"
     return (

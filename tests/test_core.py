@@ -265,7 +265,7 @@ def test_library_api(database_url: str, project: Project) -> None:
     assert [i.version for i in result.applied] == [1, 2]
     assert events[0] == "run_start" and events.count("migration_done") == 2
     assert [e.state for e in m.status().entries] == ["applied", "applied", "pending"]
-    assert [i.version for i in m.down(all=True).reverted] == [2, 1]
+    assert [i.version for i in m.down(all_applied=True).reverted] == [2, 1]
     project.add(4, "bad", "SELECT 1/0;\n")
     with pytest.raises(MigrationFailed) as info:
         m.migrate()
@@ -331,7 +331,7 @@ def test_example_sql_directory_round_trips(database_url: str, db: Conn) -> None:
     m = Migrator(database_url, dirs=[root / "sql"])
     assert len(m.migrate().applied) >= 5
     assert {"currency", "region", "product", "product_variant", "customer", "cart", "cart_item", "orders"} <= tables(db)
-    m.down(all=True)
+    m.down(all_applied=True)
     assert tables(db) == {"sqlmig_migrations"}
     leftovers = db.execute(
         "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"

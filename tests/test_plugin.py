@@ -21,7 +21,7 @@ def test_each_test_gets_this_repo_migrated_to_head(sqlmig_migrator: Migrator, sq
 
 
 def test_example_migrations_round_trip_from_head(sqlmig_migrator: Migrator, sqlmig_database_url: str) -> None:
-    reverted = sqlmig_migrator.down(all=True).reverted
+    reverted = sqlmig_migrator.down(all_applied=True).reverted
     assert [i.version for i in reverted] == sorted((i.version for i in reverted), reverse=True)
     with psycopg.connect(sqlmig_database_url) as conn:
         assert tables(conn) == {"sqlmig_migrations"}

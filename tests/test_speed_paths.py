@@ -141,7 +141,7 @@ def test_benchmark_migrations_are_valid_and_round_trip(tmp_path: Path, database_
     assert [len(split_statements(m.up.sql)) for m in migrations] == [4, 4, 4]
     migrator = sqlmig.Migrator(database_url, dirs=[w.sqlmig_dir])
     assert len(migrator.migrate().applied) == 3
-    assert len(migrator.down(all=True).reverted) == 3
+    assert len(migrator.down(all_applied=True).reverted) == 3
 
 
 @pytest.mark.parametrize("spelling", [".", "sql", "sql/", "./sql"])
