@@ -22,7 +22,7 @@ import pytest
 from .api import Migrator
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import MigrationFailed, SqlmigError
-from .runner import embedded_hint
+from .failures import embedded_hint
 
 SERVER_ENV = "SQLMIG_TEST_DATABASE_URL"
 VERSION_ENV = "SQLMIG_TEST_PG_VERSION"

