@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from hypothesis import settings
-from psycopg.conninfo import make_conninfo
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .support import Project, Result, run_cli
+from .support import GROUP, PASSWORD, Conn, Login, Project, Result, check_passwords_of_group, run_cli
 
 pytest_plugins = ["pytester"]
 
@@ -87,6 +89,42 @@ def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """An autocommit connection to the test's database, for checking what sqlmig did."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def login(server_url: str, database_url: str, db: Conn) -> Iterator[Login]:
+    """A role with PASSWORD that may migrate the test's database; the server checks the password."""
+    check_passwords_of_group(server_url)
+    params = conninfo_to_dict(database_url)
+    role = "app_" + uuid.uuid4().hex[:8]
+    dbname = str(params["dbname"])
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+                sql.Identifier(role), sql.Literal(PASSWORD), sql.Identifier(GROUP)
+            )
+        )
+        admin.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(dbname), sql.Identifier(role)))
+    db.execute(sql.SQL("GRANT CREATE, USAGE ON SCHEMA public TO {}").format(sql.Identifier(role)))
+    found = Login(role, str(params["host"]), dbname)
+    deadline = time.monotonic() + 10
+    while True:  # the reload is asynchronous: wait until a wrong password is refused
+        try:
+            psycopg.connect(found.url("kv", password="wrong")).close()
+        except psycopg.OperationalError as exc:
+            if "password authentication failed" in str(exc):
+                break
+        assert time.monotonic() < deadline, "pg_hba.conf reload did not take effect"
+        time.sleep(0.05)
+    try:
+        yield found
+    finally:
+        db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(sql.Identifier(dbname), sql.Identifier(role))
+            )
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
 @pytest.fixture

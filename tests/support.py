@@ -8,7 +8,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import quote
 
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner
 
 from sqlmig.cli import app
@@ -88,3 +94,53 @@ def three(project: Project) -> None:
     project.add(1, "create_a", "CREATE TABLE a (id int PRIMARY KEY);\n", "DROP TABLE a;\n")
     project.add(2, "create_b", "CREATE TABLE b (id int REFERENCES a);\n", "DROP TABLE b;\n")
     project.add(3, "create_c", "CREATE TABLE c (id int);\n", "DROP TABLE c;\n")
+
+
+# ---- a password that is present, and checked by the server (the `login` fixture, conftest.py) ----
+
+PASSWORD = "S3cr/et#x?y@z"
+# The password, its URL encoding, and the pieces a wrong split at '/', '#', '?' or '@' would leave.
+SECRETS = (PASSWORD, quote(PASSWORD, safe=""), "S3cr", "et#x", "x?y")
+GROUP = "sqlmig_password_login"  # pg_hba.conf checks the passwords of this role's members
+HBA = f"local all +{GROUP} scram-sha-256\n"
+
+
+class Login(NamedTuple):
+    """The `login` fixture's role, whose password the server checks, and URLs for it in each form."""
+
+    role: str
+    host: str
+    dbname: str
+
+    def url(self, form: str, password: str = PASSWORD, dbname: str | None = None) -> str:
+        db, host, secret = dbname or self.dbname, quote(self.host, safe=""), quote(password, safe="")
+        return {
+            "url": f"postgresql://{self.role}:{secret}@/{db}?host={host}",
+            "query": f"postgresql:///{db}?host={host}&user={self.role}&password={secret}",
+            "kv": make_conninfo("", host=self.host, dbname=db, user=self.role, password=password),
+            "raw": f"postgresql://{self.role}:{password}@/{db}?host={host}",
+        }[form]
+
+
+def check_passwords_of_group(server_url: str) -> None:
+    """The test server trusts every local connection; make it check the passwords of GROUP's members."""
+    if os.environ.get("SQLMIG_TEST_DATABASE_URL"):
+        pytest.skip("edits pg_hba.conf: only on a throwaway server")
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (GROUP,)).fetchone() is None:
+            admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(GROUP)))
+        row = admin.execute("SHOW hba_file").fetchone()
+        assert row is not None
+        hba = Path(str(row[0]))
+        text = hba.read_text()
+        if HBA not in text:
+            hba.write_text(HBA + text)  # first match wins: before the trust lines
+            admin.execute("SELECT pg_reload_conf()")
+
+
+def shows_no_secret(r: Result, *, verbose: bool = False) -> None:
+    """No piece of the password anywhere; no traceback unless -v asked for one in the log."""
+    out = r.stdout + r.stderr
+    assert verbose or "Traceback" not in out
+    for secret in SECRETS:
+        assert secret not in out, (secret, out)

@@ -16,6 +16,9 @@ from sqlmig.migrations import discover
 
 from .support import Cli, Conn, Project, Result, history, run_cli, run_process, tables, three
 
+# The subset .ci/run also runs on PostgreSQL 16 and the machine's own PostgreSQL (`pytest -m smoke`).
+pytestmark = pytest.mark.smoke
+
 
 def test_migrate_applies_in_order_and_records_history(cli: Cli, project: Project, db: Conn) -> None:
     three(project)

@@ -11,6 +11,9 @@ import pytest
 
 from .support import Cli, Conn, Project, history, run_cli, tables
 
+# The subset .ci/run also runs on PostgreSQL 16 and the machine's own PostgreSQL (`pytest -m smoke`).
+pytestmark = pytest.mark.smoke
+
 
 def states(db: Conn) -> list[tuple[object, ...]]:
     return db.execute("SELECT version, state, error FROM sqlmig_migrations ORDER BY version").fetchall()

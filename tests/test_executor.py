@@ -19,7 +19,8 @@ import pytest
 
 from .support import Cli, Conn, Project, history, tables
 
-pytestmark = pytest.mark.reliability
+# The subset .ci/run also runs on PostgreSQL 16 and the machine's own PostgreSQL (`pytest -m smoke`).
+pytestmark = [pytest.mark.reliability, pytest.mark.smoke]
 
 
 def states(db: Conn) -> list[tuple[object, ...]]:

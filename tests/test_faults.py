@@ -210,8 +210,12 @@ def _bin(name: str) -> Path:
 
 
 def test_sixteen_concurrent_migrates(project: Project, database_url: str, db: Conn) -> None:
+    """Each migration runs exactly once: its effect is in the database once, its history row is
+    there once, the two agree, and exactly one of the 16 runs says it applied it."""
+    db.execute("CREATE TABLE effects (version int NOT NULL)")  # no key: a second run would add a row
     for i in range(1, 11):
-        project.add(i, f"t{i}", f"CREATE TABLE t{i} (id int);\nSELECT pg_sleep(0.02);\n", f"DROP TABLE t{i};\n")
+        up = f"CREATE TABLE t{i} (id int);\nINSERT INTO effects VALUES ({i});\nSELECT pg_sleep(0.2);\n"
+        project.add(i, f"t{i}", up, f"DROP TABLE t{i};\n")
 
     def one(_: int) -> Result:
         return run_process("--database-url", database_url, "migrate", cwd=project.root, timeout=120)
@@ -219,9 +223,14 @@ def test_sixteen_concurrent_migrates(project: Project, database_url: str, db: Co
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(one, range(16)))
     assert [r.exit_code for r in results] == [0] * 16, [r.stderr for r in results if r.exit_code]
-    applied = [line for r in results for line in r.stdout.splitlines() if line.startswith("applied 00")]
-    assert sorted(applied, key=lambda s: s.split()[1]) and len(applied) == 10  # each exactly once
-    assert_consistent(db, list(range(1, 11)))
+    everything = list(range(1, 11))
+    effects = [int(str(v)) for (v,) in db.execute("SELECT version FROM effects ORDER BY version").fetchall()]
+    recorded = [int(str(v)) for v, _, _ in history(db)]
+    assert effects == everything  # each file's INSERT took effect once, none twice, none lost
+    assert sorted(recorded) == effects  # one history row per effect, and no row without its effect
+    said = sorted(line.split()[1] for r in results for line in r.stdout.splitlines() if line.startswith("applied 00"))
+    assert said == [f"{i:04d}_t{i}" for i in everything]  # one run reports each, once
+    assert_consistent(db, everything)
 
 
 def test_concurrent_migrate_down_and_status(project: Project, database_url: str, db: Conn) -> None:

@@ -5,27 +5,35 @@ came from, or works as documented; no output ever shows the password."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
-from urllib.parse import quote
+from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sqlmig import Migrator
 from sqlmig.config import ConfigFile, Settings, parse_duration_ms, resolve
 from sqlmig.db.lock import lock_key
 from sqlmig.errors import ConfigError
 
-from .support import Cli, Conn, Project, Result, history, run_cli, run_process, tables, three
+from .support import (
+    PASSWORD,
+    SECRETS,
+    Cli,
+    Conn,
+    Login,
+    Project,
+    Result,
+    history,
+    run_cli,
+    run_process,
+    shows_no_secret,
+    tables,
+    three,
+)
 
 pytestmark = pytest.mark.reliability
 
@@ -199,86 +207,8 @@ def test_down_to_a_known_version(cli: Cli, project: Project, db: Conn) -> None:
 
 # ---- passwords that are present, and checked by the server ----------------------------------------
 
-PASSWORD = "S3cr/et#x?y@z"
-# The password, its URL encoding, and the pieces a wrong split at '/', '#', '?' or '@' would leave.
-SECRETS = (PASSWORD, quote(PASSWORD, safe=""), "S3cr", "et#x", "x?y")
-GROUP = "sqlmig_password_login"  # pg_hba.conf checks the passwords of this role's members
-HBA = f"local all +{GROUP} scram-sha-256\n"
-
-
-class Login(NamedTuple):
-    role: str
-    host: str
-    dbname: str
-
-    def url(self, form: str, password: str = PASSWORD, dbname: str | None = None) -> str:
-        db, host, secret = dbname or self.dbname, quote(self.host, safe=""), quote(password, safe="")
-        return {
-            "url": f"postgresql://{self.role}:{secret}@/{db}?host={host}",
-            "query": f"postgresql:///{db}?host={host}&user={self.role}&password={secret}",
-            "kv": make_conninfo("", host=self.host, dbname=db, user=self.role, password=password),
-            "raw": f"postgresql://{self.role}:{password}@/{db}?host={host}",
-        }[form]
-
-
-def _check_passwords_of_group(server_url: str) -> None:
-    """The test server trusts every local connection; make it check the passwords of GROUP's members."""
-    if os.environ.get("SQLMIG_TEST_DATABASE_URL"):
-        pytest.skip("edits pg_hba.conf: only on a throwaway server")
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        if admin.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (GROUP,)).fetchone() is None:
-            admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(GROUP)))
-        row = admin.execute("SHOW hba_file").fetchone()
-        assert row is not None
-        hba = Path(str(row[0]))
-        text = hba.read_text()
-        if HBA not in text:
-            hba.write_text(HBA + text)  # first match wins: before the trust lines
-            admin.execute("SELECT pg_reload_conf()")
-
-
-@pytest.fixture
-def login(server_url: str, database_url: str, db: Conn) -> Iterator[Login]:
-    """A role with PASSWORD that may migrate the test's database; the server checks the password."""
-    _check_passwords_of_group(server_url)
-    params = conninfo_to_dict(database_url)
-    role = "app_" + uuid.uuid4().hex[:8]
-    dbname = str(params["dbname"])
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
-                sql.Identifier(role), sql.Literal(PASSWORD), sql.Identifier(GROUP)
-            )
-        )
-        admin.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(dbname), sql.Identifier(role)))
-    db.execute(sql.SQL("GRANT CREATE, USAGE ON SCHEMA public TO {}").format(sql.Identifier(role)))
-    found = Login(role, str(params["host"]), dbname)
-    deadline = time.monotonic() + 10
-    while True:  # the reload is asynchronous: wait until a wrong password is refused
-        try:
-            psycopg.connect(found.url("kv", password="wrong")).close()
-        except psycopg.OperationalError as exc:
-            if "password authentication failed" in str(exc):
-                break
-        assert time.monotonic() < deadline, "pg_hba.conf reload did not take effect"
-        time.sleep(0.05)
-    try:
-        yield found
-    finally:
-        db.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(sql.Identifier(dbname), sql.Identifier(role))
-            )
-            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
-
-
-def shows_no_secret(r: Result, *, verbose: bool = False) -> None:
-    """No piece of the password anywhere; no traceback unless -v asked for one in the log."""
-    out = r.stdout + r.stderr
-    assert verbose or "Traceback" not in out
-    for secret in SECRETS:
-        assert secret not in out, (secret, out)
+# PASSWORD, Login, the `login` fixture and shows_no_secret live in support.py and conftest.py:
+# test_ux checks its -v logs with the same role.
 
 
 @pytest.mark.parametrize("form", ["url", "query", "kv"])

@@ -766,8 +766,8 @@ SOUP = st.lists(st.sampled_from(SOUP_ATOMS), max_size=40).map("".join)
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(SOUP)
 def test_matches_reference_on_arbitrary_text(sql: str) -> None:
-    count_case("test_matches_reference_on_arbitrary_text")
     """Differential test against the naive character-by-character lexer above."""
+    count_case("test_matches_reference_on_arbitrary_text")
     toks = tokenize(sql)
     assert [(t.kind, t.start, t.start + len(t.text)) for t in toks] == ref_tokens(sql)
     for t in toks:
@@ -914,8 +914,8 @@ def test_pglast_scanner_oracle(stmts: list[str], seps: list[str]) -> None:
     st.lists(GAP, min_size=5, max_size=5),
 )
 def test_pglast_parser_oracle(stmts: list[str], seps: list[str]) -> None:
-    count_case("test_pglast_parser_oracle")
     """The real parser agrees, including SQL-standard function bodies."""
+    count_case("test_pglast_parser_oracle")
     _pglast_compare(_script(stmts, seps), with_parser=True)
 
 
