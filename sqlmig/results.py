@@ -157,15 +157,8 @@ class RepairChange(NamedTuple):
     checksum_after: str | None
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "action": self.action,
-            "version": self.version,
-            "name": self.label,
-            "state_before": self.state_before,
-            "state_after": self.state_after,
-            "checksum_before": self.checksum_before,
-            "checksum_after": self.checksum_after,
-        }
+        """Its fields in order, `label` called "name" as in every other document."""
+        return {"name" if key == "label" else key: value for key, value in self._asdict().items()}
 
 
 class RepairResult(NamedTuple):

@@ -276,38 +276,29 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
     """Every command's record, with every list filled, prints exactly the keys README shows."""
     from datetime import UTC, datetime
 
+    from sqlmig import results
     from sqlmig.config import effective, effective_dict
     from sqlmig.embedded import ServerStatus
     from sqlmig.errors import MigrationFailed, Problem, RefusedError, SqlmigError
     from sqlmig.plan import AppliedMigration, Entry
     from sqlmig.render.json import JsonRenderer
-    from sqlmig.results import (
-        DiffResult,
-        DownResult,
-        MigrateResult,
-        NewResult,
-        RepairChange,
-        RepairResult,
-        RunItem,
-        SeedResult,
-        SeedTableResult,
-        StatusResult,
-        ValidateResult,
-    )
 
     problem = Problem("sql/0001_a.up.sql:1:1", "a message", "a hint")
-    item = RunItem(1, "a", tmp_path / "0001_a.up.sql", 1.5)
+    item = results.RunItem(1, "a", tmp_path / "0001_a.up.sql", 1.5)
     row = AppliedMigration(1, "a", "abc", datetime.now(UTC), "me", 3, 1)
+    change = results.RepairChange("accept", 1, "0001_a", "applied", "applied", "a", "b")
     settings = resolve({"database_url": "postgresql://u:secret@h/d"}, {}, [])
     documents: dict[str, Any] = {
-        "status": StatusResult((Entry(1, "a", "applied", None, row),), "public.t", (problem,), "pid 1"),
-        "migrate": MigrateResult((item,)),
-        "down": DownResult((item,)),
-        "new": NewResult(2, "b", tmp_path / "0002_b.up.sql", tmp_path / "0002_b.down.sql"),
-        "validate": ValidateResult((problem,), (problem,), (problem,), 1, 1, "public.t", True),
-        "diff": DiffResult(1, "a", "applied", item.path, "abc", "abd", False, "--- a\n+++ b\n"),
-        "repair": RepairResult((RepairChange("accept", 1, "0001_a", "applied", "applied", "a", "b"),), (problem,)),
-        "seed": SeedResult(tmp_path / "seed.json", (SeedTableResult("t", 2, 2),), (item,)),
+        "status": results.StatusResult((Entry(1, "a", "applied", None, row),), "public.t", (problem,), "pid 1"),
+        "migrate": results.MigrateResult((item,)),
+        "down": results.DownResult((item,)),
+        "new": results.NewResult(2, "b", tmp_path / "0002_b.up.sql", tmp_path / "0002_b.down.sql"),
+        "validate": results.ValidateResult((problem,), (problem,), (problem,), 1, 1, "public.t", True),
+        "diff": results.DiffResult(1, "a", "applied", item.path, "abc", "abd", False, "--- a\n+++ b\n"),
+        "repair": results.RepairResult(
+            (results.RepairChange("accept", 1, "0001_a", "applied", "applied", "a", "b"),), (problem,)
+        ),
+        "seed": results.SeedResult(tmp_path / "seed.json", (results.SeedTableResult("t", 2, 2),), (item,)),
     }
     server = ServerStatus(tmp_path, True, True, 12, 17, "postgresql://localhost/x")
     errors = [SqlmigError("x"), RefusedError("x", [problem]), MigrationFailed("x", version=1, path="a.sql")]

@@ -3,7 +3,7 @@
 - json.py: one JSON document on stdout (each record's `to_dict()`), diagnostics on stderr.
 - plain.py: plain lines for pipes and CI logs: no boxes, no bar, no ANSI codes.
 - terminal.py: rich on a terminal: a progress bar, tables, colours; plain's words otherwise.
-- base.py: what all three share: the streams, waits, warnings and errors on stderr.
+- base.py: what all three share: the streams; waits, warnings and errors on stderr.
 - text.py: durations, labels and counts as the human-readable renderers write them.
 
 rich is imported only when something is drawn with it: plain and JSON output never pay for it.
@@ -12,9 +12,17 @@ rich is imported only when something is drawn with it: plain and JSON output nev
 from __future__ import annotations
 
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from .base import Renderer, isatty
+from .base import isatty
+
+if TYPE_CHECKING:
+    from .json import JsonRenderer
+    from .plain import PlainRenderer
+
+    # What a command draws with (TerminalRenderer is a PlainRenderer): mypy checks that each has
+    # every method the CLI calls, which an abstract method apiece in the base class would repeat.
+    Renderer = JsonRenderer | PlainRenderer
 
 
 def choose(

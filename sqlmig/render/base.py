@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
-from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ..errors import MigrationFailed, ProblemsError, SqlmigError, plural
@@ -17,23 +15,12 @@ from ..events import Event, EventHandler, FileWarning, Waiting
 if TYPE_CHECKING:  # rich is imported when something is drawn with it
     from rich.console import Console
 
-    from ..config import ConfigValue
-    from ..embedded import ServerStatus
-    from ..results import (
-        BaselineResult,
-        DiffResult,
-        DownResult,
-        MigrateResult,
-        NewResult,
-        RepairResult,
-        SeedResult,
-        StatusResult,
-        ValidateResult,
-    )
+    from ..results import StatusResult, ValidateResult
 
 
-class Renderer(ABC):
-    """Draws each command's result on stdout and diagnostics on stderr; one subclass per kind of output."""
+class RendererBase(ABC):
+    """The streams, and what every kind of output says alike on stderr. Each subclass draws every
+    command's result on stdout its own way (mypy checks each has them all: see `Renderer`)."""
 
     def __init__(self, *, color: bool, stdout: IO[str], stderr: IO[str]) -> None:
         for stream in (stdout, stderr):
@@ -86,24 +73,21 @@ class Renderer(ABC):
         if event.hint:
             self.err_console.print(f"  [dim]hint:[/] {escape(event.hint)}")
 
-    @abstractmethod
     def progress(self) -> AbstractContextManager[EventHandler]:
         """The on_event handler of a migrate or down run, for as long as it runs."""
+        return nullcontext(self.run_event)
 
-    @abstractmethod
     def seed_progress(self) -> AbstractContextManager[EventHandler]:
         """The on_event handler of `seed`: the migrations it runs first, then rows loaded per table."""
-
-    # ---- results -------------------------------------------------------------------------------
-
-    @abstractmethod
-    def migrate(self, result: MigrateResult) -> None: ...
+        return nullcontext(self.seed_event)
 
     @abstractmethod
-    def down(self, result: DownResult) -> None: ...
+    def run_event(self, event: Event) -> None:
+        """One event of a migrate or down run."""
 
     @abstractmethod
-    def status(self, result: StatusResult) -> None: ...
+    def seed_event(self, event: Event) -> None:
+        """One event of a seed."""
 
     def validate(self, result: ValidateResult) -> None:
         """The report on stdout; then, in every mode, why it refused (stderr)."""
@@ -113,34 +97,8 @@ class Renderer(ABC):
             self.err_console.print(f"[bold red]error:[/] validation found {plural(n, 'blocking problem')}")
 
     @abstractmethod
-    def validation_report(self, result: ValidateResult) -> None: ...
-
-    @abstractmethod
-    def diff(self, result: DiffResult) -> None: ...
-
-    @abstractmethod
-    def repair(self, result: RepairResult) -> None: ...
-
-    @abstractmethod
-    def baseline(self, result: BaselineResult) -> None: ...
-
-    @abstractmethod
-    def new(self, result: NewResult) -> None: ...
-
-    @abstractmethod
-    def config(self, values: Sequence[ConfigValue], files: Sequence[Path]) -> None: ...
-
-    @abstractmethod
-    def embedded_status(self, info: ServerStatus) -> None: ...
-
-    @abstractmethod
-    def embedded_url(self, url: str) -> None: ...
-
-    @abstractmethod
-    def embedded_stopped(self, stopped: bool, info: ServerStatus) -> None: ...
-
-    @abstractmethod
-    def seed(self, result: SeedResult) -> None: ...
+    def validation_report(self, result: ValidateResult) -> None:
+        """What validate found, on stdout."""
 
     # ---- on stderr, in every mode --------------------------------------------------------------
 

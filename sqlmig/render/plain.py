@@ -5,49 +5,28 @@ The terminal renderer draws the same words with rich; it overrides only what it 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import Problem, plural
-from ..events import Event, EventHandler, LockRetry, MigrationDone, MigrationRehearsed
-from .base import Renderer
+from ..events import Event, LockRetry, MigrationDone, MigrationRehearsed
+from .base import RendererBase
 from .text import config_text, done, label, ms, seeded, when, would_apply
 
 if TYPE_CHECKING:
+    from .. import results
     from ..config import ConfigValue
     from ..embedded import ServerStatus
     from ..plan import Entry
-    from ..results import (
-        BaselineResult,
-        DiffResult,
-        DownResult,
-        MigrateResult,
-        NewResult,
-        RepairResult,
-        SeedResult,
-        SeedTableResult,
-        StatusResult,
-        ValidateResult,
-    )
 
 
-class PlainRenderer(Renderer):
+class PlainRenderer(RendererBase):
     """One line per migration as its commit returns, then a summary line."""
 
     # ---- progress --------------------------------------------------------------------------------
 
-    @contextmanager
-    def progress(self) -> Iterator[EventHandler]:
-        yield self.event
-
-    @contextmanager
-    def seed_progress(self) -> Iterator[EventHandler]:
-        # A table is seeded when the transaction commits: seed() names them then, not its events.
-        yield self.event
-
-    def event(self, event: Event) -> None:
+    def run_event(self, event: Event) -> None:
         if isinstance(event, MigrationDone):
             what, took = done(event.item, event.direction)
             self.line(f"{what} ({took})")
@@ -58,9 +37,12 @@ class PlainRenderer(Renderer):
         else:
             self.notice(event)
 
+    # A table is seeded when the transaction commits: seed() names the tables then, not their events.
+    seed_event = run_event
+
     # ---- results -----------------------------------------------------------------------------
 
-    def migrate(self, result: MigrateResult) -> None:
+    def migrate(self, result: results.MigrateResult) -> None:
         if not result.applied:
             self.line("nothing to apply: the database is up to date")
         if result.dry_run:
@@ -70,7 +52,7 @@ class PlainRenderer(Renderer):
             total = sum(i.duration_ms or 0 for i in result.applied)
             self.summary(f"applied {plural(len(result.applied), 'migration')} in {ms(total)}")
 
-    def down(self, result: DownResult) -> None:
+    def down(self, result: results.DownResult) -> None:
         if result.nothing_applied:
             self.line("nothing to revert: no migration is applied")
         elif result.dry_run:
@@ -82,7 +64,7 @@ class PlainRenderer(Renderer):
             total = sum(i.duration_ms or 0 for i in result.reverted)
             self.summary(f"reverted {plural(len(result.reverted), 'migration')} in {ms(total)}")
 
-    def status(self, result: StatusResult) -> None:
+    def status(self, result: results.StatusResult) -> None:
         if result.running:  # what follows may change under it
             self.note(f"a sqlmig run is in progress (it holds the migration lock): {result.running}")
         if not result.entries:
@@ -96,7 +78,7 @@ class PlainRenderer(Renderer):
         for p in result.warnings:  # what each marked row means and what to do about it
             self.finding("note", p)
 
-    def status_table(self, result: StatusResult) -> None:
+    def status_table(self, result: results.StatusResult) -> None:
         entries: Sequence[Entry] = result.entries
         width = max(len("NAME"), *(len(e.name) for e in entries))
         vwidth = max(len("VERSION"), *(len(str(e.version)) for e in entries))
@@ -107,7 +89,7 @@ class PlainRenderer(Renderer):
             lines.append(f"{e.version:<{vwidth}}  {e.name:<{width}}  {e.state:<9}  {when(e)}{extra}".rstrip())
         self.line("\n".join(lines))  # one write, not one flush per migration
 
-    def validation_report(self, result: ValidateResult) -> None:
+    def validation_report(self, result: results.ValidateResult) -> None:
         groups = (("problem", result.problems), ("warning", result.warnings), ("note", result.notes))
         for kind, items in groups:
             for p in items:
@@ -118,7 +100,7 @@ class PlainRenderer(Renderer):
         verdict = "ok" if result.ok else "refused: `sqlmig migrate` would not run"
         self.summary(f"{verdict} ({counted}; {scope})")
 
-    def diff(self, result: DiffResult) -> None:
+    def diff(self, result: results.DiffResult) -> None:
         if result.identical:
             self.note(f"migration {result.version}: the file on disk is the SQL that was applied")
             return
@@ -130,7 +112,7 @@ class PlainRenderer(Renderer):
         self.stdout.write(diff)
         self.stdout.flush()
 
-    def repair(self, result: RepairResult) -> None:
+    def repair(self, result: results.RepairResult) -> None:
         would = "would " if result.dry_run else ""
         for c in result.changes:
             if c.action == "accept":
@@ -154,7 +136,7 @@ class PlainRenderer(Renderer):
         elif not result.dry_run:
             self.summary(f"changed {plural(len(result.changes), 'history row')}")
 
-    def baseline(self, result: BaselineResult) -> None:
+    def baseline(self, result: results.BaselineResult) -> None:
         verb = "would record" if result.dry_run else "recorded"
         for m in result.recorded:
             self.line(f"{verb} {m.up.path.name.removesuffix('.up.sql')} as applied (not run)")
@@ -164,7 +146,7 @@ class PlainRenderer(Renderer):
                 "without running; `sqlmig migrate` continues from here"
             )
 
-    def new(self, result: NewResult) -> None:
+    def new(self, result: results.NewResult) -> None:
         self.line(f"created {result.up_path}")
         self.line(f"created {result.down_path}")
 
@@ -196,7 +178,7 @@ class PlainRenderer(Renderer):
         else:
             self.line("the embedded server is not running")
 
-    def seed(self, result: SeedResult) -> None:
+    def seed(self, result: results.SeedResult) -> None:
         if not result.tables:
             self.line(f"nothing to seed: {result.file} lists no tables")
             return
@@ -216,7 +198,7 @@ class PlainRenderer(Renderer):
 
     # ---- what the terminal draws differently ---------------------------------------------------
 
-    def seeded(self, table: SeedTableResult, dry_run: bool) -> None:
+    def seeded(self, table: results.SeedTableResult, dry_run: bool) -> None:
         self.line(seeded(table, dry_run))
 
     def summary(self, text: str) -> None:

@@ -10,19 +10,9 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from .. import events
 from ..errors import Problem
-from ..events import (
-    Event,
-    EventHandler,
-    LockRetry,
-    MigrationDone,
-    MigrationRehearsed,
-    MigrationStarted,
-    RowsLoaded,
-    RunStarted,
-    TableDone,
-    TableStarted,
-)
+from ..events import Event, EventHandler
 from .base import escape
 from .plain import PlainRenderer
 from .text import done, label, seeded, when
@@ -80,16 +70,16 @@ class TerminalRenderer(PlainRenderer):
 
             def handle(event: Event) -> None:
                 nonlocal task
-                if isinstance(event, RunStarted) and event.total > 1:
+                if isinstance(event, events.RunStarted) and event.total > 1:
                     bar.start()
                     task = bar.add_task("starting", total=event.total)
-                elif isinstance(event, MigrationStarted) and task is not None:
+                elif isinstance(event, events.MigrationStarted) and task is not None:
                     bar.update(task, description=escape(str(event.item.path)))
-                elif isinstance(event, MigrationDone):
+                elif isinstance(event, events.MigrationDone):
                     self.migration_done(event.item, event.direction)
                     if task is not None:
                         bar.advance(task)
-                elif isinstance(event, LockRetry):
+                elif isinstance(event, events.LockRetry):
                     self.console.print(f"[yellow]↻[/] {escape(event.message)}")
                 else:
                     self.notice(event)
@@ -103,17 +93,17 @@ class TerminalRenderer(PlainRenderer):
             tasks: dict[int, Any] = {}
 
             def handle(event: Event) -> None:
-                if isinstance(event, MigrationRehearsed):
+                if isinstance(event, events.MigrationRehearsed):
                     self.console.print(f"[yellow]·[/] would apply {escape(label(event.item))}")
-                elif isinstance(event, MigrationDone):
+                elif isinstance(event, events.MigrationDone):
                     self.migration_done(event.item, event.direction)
-                elif isinstance(event, TableStarted):
+                elif isinstance(event, events.TableStarted):
                     if not tasks:
                         bar.start()
                     tasks[event.position] = bar.add_task(escape(event.table), total=event.rows)
-                elif isinstance(event, RowsLoaded) and event.position in tasks:
+                elif isinstance(event, events.RowsLoaded) and event.position in tasks:
                     bar.update(tasks[event.position], completed=event.done)
-                elif isinstance(event, TableDone) and event.position in tasks:
+                elif isinstance(event, events.TableDone) and event.position in tasks:
                     bar.update(tasks[event.position], visible=False)
                 else:
                     self.warning(event)
