@@ -295,9 +295,7 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
         "new": results.NewResult(2, "b", tmp_path / "0002_b.up.sql", tmp_path / "0002_b.down.sql"),
         "validate": results.ValidateResult((problem,), (problem,), (problem,), 1, 1, "public.t", True),
         "diff": results.DiffResult(1, "a", "applied", item.path, "abc", "abd", False, "--- a\n+++ b\n"),
-        "repair": results.RepairResult(
-            (results.RepairChange("accept", 1, "0001_a", "applied", "applied", "a", "b"),), (problem,)
-        ),
+        "repair": results.RepairResult((change,), (problem,)),
         "seed": results.SeedResult(tmp_path / "seed.json", (results.SeedTableResult("t", 2, 2),), (item,)),
     }
     server = ServerStatus(tmp_path, True, True, 12, 17, "postgresql://localhost/x")
