@@ -25,12 +25,25 @@ if TYPE_CHECKING:
         SqlmigError,
         WriteFailed,
     )
+    from .events import (
+        Event,
+        FileWarning,
+        LockRetry,
+        MigrationDone,
+        MigrationRehearsed,
+        MigrationStarted,
+        RowsLoaded,
+        RunStarted,
+        SeedStarted,
+        TableDone,
+        TableStarted,
+        Waiting,
+    )
     from .plan import AppliedMigration, Entry, Plan
     from .results import (
         BaselineResult,
         DiffResult,
         DownResult,
-        Event,
         MigrateResult,
         NewResult,
         RepairChange,
@@ -54,11 +67,16 @@ __all__ = [
     "DownResult",
     "Entry",
     "Event",
+    "FileWarning",
     "HistoryError",
     "Interrupted",
+    "LockRetry",
     "LockTimeout",
     "MigrateResult",
+    "MigrationDone",
     "MigrationFailed",
+    "MigrationRehearsed",
+    "MigrationStarted",
     "Migrator",
     "NewResult",
     "Plan",
@@ -67,16 +85,22 @@ __all__ = [
     "RefusedError",
     "RepairChange",
     "RepairResult",
+    "RowsLoaded",
     "RunItem",
+    "RunStarted",
     "SeedFailed",
     "SeedInvalid",
     "SeedResult",
+    "SeedStarted",
     "SeedTableResult",
     "ServerRefused",
     "Settings",
     "SqlmigError",
     "StatusResult",
+    "TableDone",
+    "TableStarted",
     "ValidateResult",
+    "Waiting",
     "WriteFailed",
     "__version__",
 ]
@@ -85,7 +109,7 @@ __all__ = [
 # too, and must not pay for the API and everything below it. Each name is looked up in these
 # submodules, in order: add a module here when exporting a name from a new one (a test checks
 # that every name in __all__ resolves).
-_MODULES = ("errors", "results", "plan", "config", "api")
+_MODULES = ("errors", "results", "events", "plan", "config", "api")
 
 
 def __getattr__(name: str) -> object:

@@ -6,7 +6,7 @@ import contextlib
 import errno
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,13 +23,13 @@ from .errors import (
     WriteFailed,
     plural,
 )
+from .events import EventHandler, FileWarning, Waiting
 from .migrations import Migration, SqlFile, discover, next_version_name, scan
 from .plan import MigrationState, Plan, build_plan
 from .results import (
     BaselineResult,
     DiffResult,
     DownResult,
-    Event,
     MigrateResult,
     NewResult,
     RepairResult,
@@ -43,8 +43,6 @@ from .runner import Runner, item_of
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.connect import Conn
     from .db.session import Session
-
-EventHandler = Callable[[Event], None]
 
 
 # Why a no-transaction file cannot run: under --single-transaction, and in seed --dry-run's rehearsal.
@@ -438,7 +436,7 @@ class Migrator:
         """What a wait (for the server, for sqlmig's lock) is waiting for, told as a progress event
         (again: a reminder that it still waits)."""
         if self.on_event is not None:
-            self.on_event(Event("waiting", message=message, extra={"again": again}))
+            self.on_event(Waiting(message, again))
 
     def _plan(self, conn: Conn, migrations: Sequence[Migration], session: Session | None = None) -> Plan:
         from .db.history import History
@@ -503,7 +501,7 @@ class Migrator:
         warnings = tuple(file_checks.marker_warnings(files))
         if self.on_event:
             for p in warnings:
-                self.on_event(Event("warning", message=p.message, extra={"where": p.where, "hint": p.hint}))
+                self.on_event(FileWarning(p.message, p.where, p.hint))
         return warnings
 
     def _check_files(

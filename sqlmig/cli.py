@@ -19,7 +19,7 @@ from .errors import EXIT_INTERRUPTED, EXIT_REFUSED, SqlmigError
 if TYPE_CHECKING:
     from .api import Migrator
     from .config import Settings
-    from .render import Output
+    from .render import Renderer
 
 T = TypeVar("T")
 
@@ -90,17 +90,22 @@ app = typer.Typer(
 
 @dataclass
 class State:
-    """What the global options said; each command turns it into Settings and an Output."""
+    """What the global options said; each command turns it into Settings and a renderer."""
 
     flags: dict[str, Any] = field(default_factory=dict)
     json: bool = False
     verbose: bool = False
     color: bool = True
 
-    def output(self) -> "Output":
-        from .render import Output
+    renderer: "Renderer | None" = None
 
-        return Output(json=self.json, color=self.color)
+    def output(self) -> "Renderer":
+        """The command's renderer (JSON, rich or plain lines), chosen once, on first use."""
+        if self.renderer is None:
+            from .render import choose
+
+            self.renderer = choose(json=self.json, color=self.color)
+        return self.renderer
 
     def settings(self, **flags: Any) -> "Settings":
         from .config import load_config_files, resolve
@@ -192,7 +197,7 @@ def _state(ctx: typer.Context) -> State:
     return state if isinstance(state, State) else State()
 
 
-def _run(ctx: typer.Context, action: Callable[[State, "Output"], None]) -> None:
+def _run(ctx: typer.Context, action: Callable[[State, "Renderer"], None]) -> None:
     """Run a command; every SqlmigError becomes its message and exit code, never a traceback."""
     state = _state(ctx)
     out = state.output()
@@ -249,7 +254,7 @@ def migrate(
 ) -> None:
     """Apply pending migrations in version order, each in its own transaction."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         with out.progress() as on_event:
             m = state.migrator(
                 lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries
@@ -280,7 +285,7 @@ def _down(
 ) -> None:
     """Revert applied migrations, newest applied first (default: the last one)."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         with out.progress() as on_event:
             m = state.migrator(
                 lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries
@@ -308,7 +313,7 @@ def status(
 ) -> None:
     """Show every migration on disk or in the history, with its state."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         result = state.migrator().status()
         out.status(result)
         if check and not result.is_head:
@@ -328,7 +333,7 @@ def validate(
 ) -> None:
     """Run every discovery, file and history check; change nothing. Exit 3 on a blocking problem."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         result = state.migrator().validate(files_only=files_only)
         out.validate(result)
         if not result.ok:
@@ -344,7 +349,7 @@ def diff(
 ) -> None:
     """Show a unified diff from the SQL that was applied to the up file on disk now."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         out.diff(state.migrator().diff(version))
 
     _run(ctx, action)
@@ -374,7 +379,7 @@ def repair(
 ) -> None:
     """Change history rows named on the command line, after review; never the schema."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         result = state.migrator().repair(
             accept=accept or (), accept_all=accept_all, forget=forget or (), resolve=resolve or (), dry_run=dry_run
         )
@@ -391,7 +396,7 @@ def baseline(
 ) -> None:
     """Adopt an existing database: record migrations up to VERSION as applied without running them."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         out.baseline(state.migrator().baseline(version, dry_run=dry_run))
 
     _run(ctx, action)
@@ -408,7 +413,7 @@ def new(
 ) -> None:
     """Create the next numbered up/down pair."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         out.new(state.migrator().new(name, into=into))
 
     _run(ctx, action)
@@ -418,7 +423,7 @@ def new(
 def config_command(ctx: typer.Context) -> None:
     """Show each effective setting and where it came from (flag, environment, file, default)."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         from .config import effective, load_config_files
 
         settings = state.settings()
@@ -440,7 +445,7 @@ app.add_typer(embedded_app)
 def embedded_status(ctx: typer.Context) -> None:
     """Whether the embedded server runs, its data directory, version and URL (starts nothing)."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         from . import embedded
 
         out.embedded_status(embedded.status(state.settings().embedded_dir))
@@ -452,7 +457,7 @@ def embedded_status(ctx: typer.Context) -> None:
 def embedded_url(ctx: typer.Context) -> None:
     """Start (or reuse) the embedded server and print its URL, e.g. for psql "$(sqlmig embedded url)"."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         from . import embedded
 
         out.embedded_url(embedded.ensure_running(state.settings().embedded_dir))
@@ -464,7 +469,7 @@ def embedded_url(ctx: typer.Context) -> None:
 def embedded_stop(ctx: typer.Context) -> None:
     """Stop the embedded server; its data stays in .sqlmig/pgdata for next time."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         from . import embedded
 
         state_dir = state.settings().embedded_dir
@@ -483,7 +488,7 @@ def embedded_psql(
 ) -> None:
     """Run the bundled psql against the embedded server (started if needed)."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         from . import embedded
         from .errors import ConfigError
 
@@ -514,7 +519,7 @@ def seed(
 ) -> None:
     """Run pending migrations, then load the seed file (JSON) in one transaction."""
 
-    def action(state: State, out: "Output") -> None:
+    def action(state: State, out: "Renderer") -> None:
         if print_schema:
             from .seed import schema_text
 

@@ -119,6 +119,14 @@ def effective(settings: Settings) -> tuple[ConfigValue, ...]:
     return tuple(rows)
 
 
+def effective_dict(values: Sequence[ConfigValue], files: Sequence[Path]) -> dict[str, object]:
+    """The JSON document of `sqlmig config --json`: each setting's value and source, the files read."""
+    return {
+        "settings": {v.key: {"value": v.value, "source": v.source} for v in values},
+        "files": [str(f) for f in files],
+    }
+
+
 def load_config_files(cwd: Path) -> list[ConfigFile]:
     """Read sqlmig.toml and pyproject.toml's [tool.sqlmig] from cwd, highest precedence first."""
     found: list[ConfigFile] = []

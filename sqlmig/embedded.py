@@ -58,6 +58,17 @@ class ServerStatus(NamedTuple):
     version: int | None = None
     url: str | None = None
 
+    def to_dict(self) -> dict[str, object]:
+        """Its JSON document (`embedded status --json`; `embedded stop --json` adds "stopped")."""
+        return {
+            "running": self.running,
+            "initialized": self.initialized,
+            "pgdata": str(self.pgdata),
+            "pid": self.pid,
+            "version": self.version,
+            "url": self.url,
+        }
+
 
 # ---- where the binaries come from -------------------------------------------------------------
 

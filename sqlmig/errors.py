@@ -57,6 +57,10 @@ class Problem(NamedTuple):
         text = f"{self.where}: {self.message}" if self.where else self.message
         return f"{text} ({self.hint})" if self.hint else text
 
+    def to_dict(self) -> dict[str, object]:
+        """Its JSON document, in every list of problems, warnings and notes."""
+        return {"where": self.where, "message": self.message, "hint": self.hint or None}
+
 
 class SqlmigError(Exception):
     """Base of every error sqlmig reports; the CLI maps exit_code, the library lets callers catch it."""
@@ -116,7 +120,7 @@ class ProblemsError(SqlmigError):
 
     def to_dict(self) -> dict[str, object]:
         data = super().to_dict()
-        data["problems"] = [{"where": p.where, "message": p.message, "hint": p.hint or None} for p in self.problems]
+        data["problems"] = [p.to_dict() for p in self.problems]
         return data
 
 

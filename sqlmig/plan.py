@@ -65,6 +65,22 @@ class Entry(NamedTuple):
         """Where a message about it points: its up file, or its history row when the files are gone."""
         return str(self.migration.up.path) if self.migration is not None else f"history version {self.version}"
 
+    def to_dict(self) -> dict[str, object]:
+        """Its JSON document, as `status --json` lists it."""
+        applied = self.applied
+        return {
+            "version": self.version,
+            "name": self.name,
+            "state": self.state,
+            "applied_at": applied.applied_at.isoformat() if applied and applied.applied_at else None,
+            "checksum": self.checksum,
+            "file_checksum": self.file_checksum,
+            "cosmetic_change": self.cosmetic_change,
+            "out_of_order": self.out_of_order,
+            "file": str(self.migration.up.path) if self.migration else None,
+            "execution_ms": applied.execution_ms if applied else None,
+        }
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -1,4 +1,7 @@
-"""Result records returned by the API and drawn by the renderers.
+"""Result records returned by the API and drawn by the renderers, and their JSON documents.
+
+Each record's `to_dict()` is the document `--json` prints for it (README lists the keys; a test
+holds README to them): the one place the JSON contract is written, for the CLI and the API alike.
 
 NamedTuples rather than frozen dataclasses: as immutable, and a tenth of the cost to define, which
 every command pays at start-up (about 6 ms for these).
@@ -6,12 +9,11 @@ every command pays at start-up (about 6 ms for these).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from .errors import Problem
-from .migrations import Direction, Migration
+from .migrations import Migration
 from .plan import Entry, at_head
 
 
@@ -24,17 +26,35 @@ class RunItem(NamedTuple):
     duration_ms: float | None = None
     retries: int = 0
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "file": str(self.path),
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3),
+        }
+
 
 class MigrateResult(NamedTuple):
     applied: tuple[RunItem, ...]
     dry_run: bool = False
     warnings: tuple[Problem, ...] = ()
 
+    def to_dict(self) -> dict[str, object]:
+        return {"applied": [i.to_dict() for i in self.applied], "dry_run": self.dry_run}
+
 
 class DownResult(NamedTuple):
     reverted: tuple[RunItem, ...]
     dry_run: bool = False
     nothing_applied: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "reverted": [i.to_dict() for i in self.reverted],
+            "dry_run": self.dry_run,
+            "nothing_applied": self.nothing_applied,
+        }
 
 
 class StatusResult(NamedTuple):
@@ -47,12 +67,24 @@ class StatusResult(NamedTuple):
     def is_head(self) -> bool:
         return at_head(self.entries)
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "history_table": self.history_table,
+            "at_head": self.is_head,
+            "migrations": [e.to_dict() for e in self.entries],
+            "warnings": [p.to_dict() for p in self.warnings],
+            "running": self.running,
+        }
+
 
 class NewResult(NamedTuple):
     version: int
     name: str
     up_path: Path
     down_path: Path
+
+    def to_dict(self) -> dict[str, object]:
+        return {"version": self.version, "name": self.name, "up": str(self.up_path), "down": str(self.down_path)}
 
 
 class ValidateResult(NamedTuple):
@@ -69,6 +101,18 @@ class ValidateResult(NamedTuple):
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "history_table": self.history_table,
+            "history_checked": self.history_checked,
+            "migrations": self.migrations,
+            "applied": self.applied,
+            "problems": [p.to_dict() for p in self.problems],
+            "warnings": [p.to_dict() for p in self.warnings],
+            "notes": [p.to_dict() for p in self.notes],
+        }
 
 
 class DiffResult(NamedTuple):
@@ -87,6 +131,19 @@ class DiffResult(NamedTuple):
     def identical(self) -> bool:
         return not self.diff
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "state": self.state,
+            "file": str(self.file) if self.file else None,
+            "checksum": self.recorded_checksum,
+            "file_checksum": self.file_checksum,
+            "cosmetic_change": self.cosmetic_change,
+            "identical": self.identical,
+            "diff": self.diff,
+        }
+
 
 class RepairChange(NamedTuple):
     """One history row repair changed (or would, with --dry-run)."""
@@ -99,11 +156,22 @@ class RepairChange(NamedTuple):
     checksum_before: str
     checksum_after: str | None
 
+    def to_dict(self) -> dict[str, object]:
+        """Its fields in order, `label` called "name" as in every other document."""
+        return {"name" if key == "label" else key: value for key, value in self._asdict().items()}
+
 
 class RepairResult(NamedTuple):
     changes: tuple[RepairChange, ...]
     skipped: tuple[Problem, ...] = ()  # named on the command line, but already as asked
     dry_run: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "changes": [c.to_dict() for c in self.changes],
+            "skipped": [p.to_dict() for p in self.skipped],
+            "dry_run": self.dry_run,
+        }
 
 
 class BaselineResult(NamedTuple):
@@ -111,18 +179,12 @@ class BaselineResult(NamedTuple):
     recorded: tuple[Migration, ...]
     dry_run: bool = False
 
-
-@dataclass(frozen=True)
-class Event:  # a dataclass: its field `index` would shadow tuple.index
-    """Progress reported through on_event while a run goes on (the library never prints)."""
-
-    kind: str  # "run_start", "migration_start", "migration_done", "retry"
-    total: int = 0
-    index: int = 0
-    item: RunItem | None = None
-    direction: Direction = "up"
-    message: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
+    def to_dict(self) -> dict[str, object]:
+        recorded = [
+            {"version": m.version, "name": m.name, "file": str(m.up.path), "checksum": m.checksum}
+            for m in self.recorded
+        ]
+        return {"version": self.version, "recorded": recorded, "dry_run": self.dry_run}
 
 
 class SeedTableResult(NamedTuple):
@@ -135,6 +197,9 @@ class SeedTableResult(NamedTuple):
     updated: int = 0
     duration_ms: float = 0.0
 
+    def to_dict(self) -> dict[str, object]:
+        return {"table": self.table, "inserted": self.inserted, "skipped": self.skipped, "updated": self.updated}
+
 
 class SeedResult(NamedTuple):
     file: Path
@@ -142,3 +207,10 @@ class SeedResult(NamedTuple):
     migrations: tuple[RunItem, ...] = ()
     dry_run: bool = False
     duration_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "tables": [t.to_dict() for t in self.tables],
+            "migrations_applied": len(self.migrations),
+            "dry_run": self.dry_run,
+        }

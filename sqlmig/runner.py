@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import ConnectionFailed, Interrupted, MigrationFailed, done_verb, what_stays
+from .events import EventHandler, LockRetry, MigrationDone, MigrationRehearsed, MigrationStarted, RunStarted
 from .failures import Failures, versions_of
 from .migrations import Direction, Migration, SqlFile, label
 from .plan import Entry
-from .results import Event, RunItem
+from .results import RunItem
 from .statements import Piece, split_plain
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from .db.session import Session
     from .scanner import Statement
 
-EventHandler = Callable[[Event], None]
 LOCK_NOT_AVAILABLE = "55P03"
 
 
@@ -63,7 +63,7 @@ class Runner:
 
     def run(self, todo: Sequence[Entry], direction: Direction, *, single_transaction: bool = False) -> list[RunItem]:
         """Apply (direction "up") or revert ("down") each entry in order; what this run completed."""
-        self.emit(Event("run_start", total=len(todo), direction=direction))
+        self.emit(RunStarted(len(todo), direction))
         if single_transaction:
             return self._whole_run(todo, direction)
         done: list[RunItem] = []
@@ -74,12 +74,12 @@ class Runner:
             item = item_of(entry, direction)
             self._check_lock(item, done, direction)
             if failures == 0:
-                self.emit(Event("migration_start", total=len(todo), index=at + 1, item=item, direction=direction))
+                self.emit(MigrationStarted(item, at + 1, len(todo), direction))
             if _file_of(entry, direction).directives.no_transaction:
                 duration, retries = self._without_transaction(entry, direction, item, done)
                 item = item._replace(duration_ms=duration, retries=retries)
                 done.append(item)
-                self.emit(Event("migration_done", total=len(todo), index=at + 1, item=item, direction=direction))
+                self.emit(MigrationDone(item, at + 1, len(todo), direction))
                 at += 1
                 continue
             batch = todo[at : at + _batch_size(todo, at, direction)]
@@ -103,7 +103,7 @@ class Runner:
                 raise self.failures.failed(
                     m, m.up, "up", exc, outcome="the rehearsal was rolled back", done=()
                 ) from None
-            self.emit(Event("migration_done", total=len(migrations), item=item, extra={"dry_run": True}))
+            self.emit(MigrationRehearsed(item, len(migrations)))
 
     # ---- transactional files: sent together, each in its own transaction ----------------------------
 
@@ -128,11 +128,9 @@ class Runner:
         def committed(i: int, ms: float) -> None:
             item = items[i]._replace(duration_ms=ms, retries=failures if i == 0 else 0)
             done.append(item)
-            self.emit(Event("migration_done", total=len(todo), index=at + i + 1, item=item, direction=direction))
+            self.emit(MigrationDone(item, at + i + 1, len(todo), direction))
             if i + 1 < len(items):
-                self.emit(
-                    Event("migration_start", total=len(todo), index=at + i + 2, item=items[i + 1], direction=direction)
-                )
+                self.emit(MigrationStarted(items[i + 1], at + i + 2, len(todo), direction))
 
         jobs = [self._job(_migration_of(entry), direction) for entry in batch]
         try:
@@ -295,7 +293,7 @@ class Runner:
                     current = (m, file)
                     item = item_of(entry, direction)
                     self._check_lock(item, (), direction)
-                    self.emit(Event("migration_start", total=len(todo), index=index, item=item, direction=direction))
+                    self.emit(MigrationStarted(item, index, len(todo), direction))
                     duration, retries = self._in_savepoint(m, file, direction, item)
                     ran.append(item._replace(duration_ms=duration, retries=retries))
                 current = None
@@ -323,7 +321,7 @@ class Runner:
                 ran=versions_of(ran),
             ) from None
         for index, item in enumerate(ran, start=1):  # reported only now that it is committed
-            self.emit(Event("migration_done", total=len(todo), index=index, item=item, direction=direction))
+            self.emit(MigrationDone(item, index, len(todo), direction))
         return ran
 
     def _check_lock(self, item: RunItem | None, done: Sequence[RunItem], direction: Direction) -> None:
@@ -353,11 +351,10 @@ class Runner:
             return False
         pause = min(0.5 * 2**attempt, 30.0)
         self.emit(
-            Event(
-                "retry",
-                item=item,
-                direction=direction,
-                message=f"{file.path}: could not get a lock within lock_timeout "
+            LockRetry(
+                item,
+                direction,
+                f"{file.path}: could not get a lock within lock_timeout "
                 f"(retry {attempt + 1} of {retries} in {pause:g}s){self._holders(statement)}",
             )
         )

@@ -263,10 +263,10 @@ def test_malformed_url_is_usage_error(project: Project) -> None:
 def test_library_api(database_url: str, project: Project) -> None:
     three(project)
     events: list[str] = []
-    m = Migrator(database_url, dirs=[project.sql], on_event=lambda e: events.append(e.kind))
+    m = Migrator(database_url, dirs=[project.sql], on_event=lambda e: events.append(type(e).__name__))
     result = m.migrate(to=2)
     assert [i.version for i in result.applied] == [1, 2]
-    assert events[0] == "run_start" and events.count("migration_done") == 2
+    assert events[0] == "RunStarted" and events.count("MigrationDone") == 2
     assert [e.state for e in m.status().entries] == ["applied", "applied", "pending"]
     assert [i.version for i in m.down(all_applied=True).reverted] == [2, 1]
     project.add(4, "bad", "SELECT 1/0;\n")

@@ -22,6 +22,7 @@ import pytest
 
 from sqlmig import Migrator
 from sqlmig.errors import ConnectionFailed
+from sqlmig.events import Event, MigrationDone
 
 from .support import Conn, Project, Result, history, run_process, tables
 
@@ -180,8 +181,8 @@ def test_server_restarted_between_migrations(project: Project) -> None:
         pgdata = str(parent / "pg18")
         restarted: list[bool] = []
 
-        def on_event(event: object) -> None:
-            if getattr(event, "kind", "") == "migration_done" and not restarted:
+        def on_event(event: Event) -> None:
+            if isinstance(event, MigrationDone) and not restarted:
                 restarted.append(True)
                 cmd = [str(_bin("pg_ctl")), "-D", pgdata, "-m", "fast", "-w", "restart", "-o", f"-h '' -k {socket_dir}"]
                 cmd += ["-l", str(Path(pgdata) / "restart.log")]

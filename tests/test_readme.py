@@ -1,7 +1,9 @@
-"""Every command shown in README.md exists and works: its code blocks are run against a test database."""
+"""Every command shown in README.md exists and works: its code blocks are run against a test database,
+and its JSON examples hold exactly the keys each record's to_dict() (what --json prints) has."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -10,7 +12,10 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -23,9 +28,19 @@ from .support import Cli, Project, Result, run_cli
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
-# Commands that other branches add (seed: issue 3; validate, diff, repair, baseline: issue 4).
-# README already shows them; remove each name here once its branch is merged.
-NOT_YET: set[str] = set()  # commands README shows that do not exist yet
+
+# The README lines test_every_readme_command_runs checks without running them (an export it replaces
+# with the test's own URL, `make -n`, pip's extras), in README order; every other line is run.
+NOT_RUN = [
+    "pip install sqlmig",
+    "pip install 'sqlmig[embedded]'",
+    "make demo",
+    "make test",
+    "export DATABASE_URL=postgresql://app:secret@localhost:5432/app",
+    "pip install sqlmig",
+    "make bench",
+    "make bench-profile",
+]
 
 
 def code_blocks(lang: str) -> list[str]:
@@ -64,31 +79,31 @@ def test_every_readme_command_runs(embedded_project: Project, database_url: str,
     seed_file.parent.mkdir()
     seed_file.write_text('{"tables": []}\n')
     ran: list[str] = []
-    skipped: list[str] = []
+    skipped: list[str] = []  # checked without running: exports, `make -n`, pip's extras
     for line in shell_commands():
         words = shlex.split(line, comments=True)
         if words[0] == "export":
             assert all(re.fullmatch(r"[A-Z_]+=\S+", w) for w in words[1:]), line
+            skipped.append(line)
             continue  # the test's own DATABASE_URL stands in for the example's
         if words[0] == "make":
             proc = subprocess.run(["make", "-n", *words[1:]], cwd=ROOT, capture_output=True, text=True, check=False)
             assert proc.returncode == 0, (line, proc.stderr)
+            skipped.append(line)
             continue
         if words[0] == "pip":
             extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
             for spec in words[2:]:
                 extra = re.search(r"\[(\w+)\]", spec)
                 assert spec.startswith("sqlmig") and (extra is None or extra.group(1) in extras), line
-            continue
-        assert words[0] == "sqlmig", f"README shows {line!r}: teach test_readme how to run it"
-        command = next(w for w in words[1:] if not w.startswith("-") and not re.fullmatch(r"[\d.]+", w))
-        if command in NOT_YET:
             skipped.append(line)
             continue
+        assert words[0] == "sqlmig", f"README shows {line!r}: teach test_readme how to run it"
         result = _run(words[1:], env, home=tmp_path / "home")
         assert result.exit_code == 0, f"{line}\nstdout: {result.stdout}\nstderr: {result.stderr}"
         ran.append(line)
     assert len(ran) >= 15
+    assert skipped == NOT_RUN, "a README line is checked without being run: run it, or add it to NOT_RUN"
     assert (embedded_project.sql / "0001_create_customer.up.sql").is_file()
     assert (embedded_project.sql / "0002_add_customer_email.up.sql").is_file()
 
@@ -111,7 +126,7 @@ def test_every_sqlmig_command_named_in_readme_exists() -> None:
     """Commands in inline code too (`sqlmig status`, the commands table), not only in code blocks."""
     in_blocks = [line.split() for line in shell_commands() if line.startswith("sqlmig ")]
     named = set(re.findall(r"`sqlmig ([a-z]+)", README)) | {w[1] for w in in_blocks if not w[1].startswith("-")}
-    unknown = named - command_names() - NOT_YET
+    unknown = named - command_names()
     assert not unknown, f"README names commands sqlmig does not have: {sorted(unknown)}"
     (group,) = [
         g.typer_instance for g in app.registered_groups if g.typer_instance and g.typer_instance.info.name == "embedded"
@@ -146,29 +161,190 @@ def test_config_example_is_valid(tmp_path: Path) -> None:
         assert f"| `{key}` |" in README, f"{key} is missing from the configuration table"
 
 
-def test_json_keys_are_documented(cli: Cli, project: Project) -> None:
-    """The keys README lists for each command's --json are exactly the ones printed."""
-    run = cli
-    project.add(1, "a", "SELECT 1;\n")
-    documented = dict(re.findall(r"^- `([a-z ]+)`: `(\{.*?\})`", README, re.M))
-    outputs = {
-        "new": run("new", "b", "--json"),
-        "migrate": run("migrate", "--json"),
-        "status": run("status", "--json"),
-        "down": run("down", "--json"),
-        "config": run("config", "--json"),
-        "embedded status": run("embedded", "status", "--json"),
+# ---- the JSON contract: README's examples hold exactly the keys of each record's to_dict() --------
+
+# A README example's shape: an object's keys (each with the shape of its value, None for a scalar);
+# OPEN among them where the example ends in `...` (more keys may follow); ANY_KEY where the keys are
+# names such as settings ("<setting>"); a one-element list for a list of objects.
+Shape = dict[str, object] | list[object] | None
+OPEN = "..."
+ANY_KEY = "<>"
+TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|\.\.\.same keys\.\.\.|\.\.\.|[{}\[\]:,|]|[^\s{}\[\]:,|"]+')
+
+
+def documented_json() -> dict[str, Shape]:
+    """Each `- `command`: `{...}`` of README's JSON section, parsed into its shape."""
+    section = README[README.index("### JSON output") : README.index("### Shell completion")]
+    lists: list[list[object]] = []  # every list of objects shown so far, in README order
+    found = {name: parse_shape(text, lists) for name, text in re.findall(r"`?([a-z][a-z ]*)`?: `(\{.*?\})`", section)}
+    assert len(found) >= 12, sorted(found)
+    return found
+
+
+def parse_shape(example: str, lists: list[list[object]]) -> Shape:
+    tokens = TOKENS.findall(example)
+    shape, end = _value(tokens, 0, lists)
+    assert end == len(tokens), (example, tokens[end:])
+    return shape
+
+
+def _value(tokens: list[str], at: int, lists: list[list[object]]) -> tuple[Shape, int]:
+    if tokens[at] == "{":
+        return _object(tokens, at + 1, lists)
+    if tokens[at] == "[":
+        if tokens[at + 1] == "{":
+            inner, at = _object(tokens, at + 2, lists)
+            shape: list[object] = [inner]
+            lists.append(shape)
+        elif tokens[at + 1] in ("...", "...same keys..."):  # items as in the list shown just before
+            shape, at = lists[-1], at + 2
+        else:  # a list of scalars: [paths read]
+            while tokens[at] != "]":
+                at += 1
+            return None, at + 1
+        assert tokens[at] == "]", tokens[at:]
+        return shape, at + 1
+    while at < len(tokens) and tokens[at] not in (",", "}"):  # bool, str | null, "accept"|"forget", n
+        at += 1
+    return None, at
+
+
+def _object(tokens: list[str], at: int, lists: list[list[object]]) -> tuple[Shape, int]:
+    keys: dict[str, object] = {}
+    while tokens[at] != "}":
+        if tokens[at] == "...":
+            keys[OPEN] = None
+            at += 1
+        else:
+            key = json.loads(tokens[at])
+            key = ANY_KEY if key.startswith("<") else key
+            at += 1
+            if tokens[at] == ":":
+                keys[key], at = _value(tokens, at + 1, lists)
+            else:
+                keys[key] = None
+        if tokens[at] == ",":
+            at += 1
+    return keys, at + 1
+
+
+def assert_shape(value: object, shape: Shape, where: str) -> None:
+    """`value` (a JSON document) has exactly the keys `shape` lists, at every depth."""
+    if isinstance(shape, dict):
+        assert isinstance(value, dict), (where, value)
+        listed = {k: v for k, v in shape.items() if k != OPEN}
+        if ANY_KEY in listed:
+            listed = dict.fromkeys(value, listed[ANY_KEY])
+        if OPEN in shape:
+            assert set(listed) <= set(value), (where, "missing", set(listed) - set(value))
+        else:
+            assert set(value) == set(listed), (
+                where,
+                "printed, not in README",
+                set(value) - set(listed),
+                "in README, not printed",
+                set(listed) - set(value),
+            )
+        for key, inner in listed.items():
+            assert_shape(value[key], inner, f"{where}.{key}")  # type: ignore[arg-type]
+    elif isinstance(shape, list):
+        assert isinstance(value, list), (where, value)
+        for item in value:
+            assert_shape(item, shape[0], f"{where}[]")  # type: ignore[arg-type]
+    else:
+        assert not isinstance(value, dict), (where, "README shows a value, the document an object", value)
+        assert not (isinstance(value, list) and value and isinstance(value[0], dict)), (where, value)
+
+
+def test_readme_json_examples_parse() -> None:
+    """The parser reads the notation README uses (so the checks below check something)."""
+    shapes = documented_json()
+    items = [dict.fromkeys(("version", "name", "file", "duration_ms"))]
+    assert shapes["down"] == {"reverted": items, "dry_run": None, "nothing_applied": None}
+    assert shapes["migrate"] == {"applied": items, "dry_run": None}
+    validate = shapes["validate"]
+    assert isinstance(validate, dict) and validate["notes"] == validate["problems"] == [dict.fromkeys(PROBLEM)]
+    assert shapes["config"] == {"settings": {ANY_KEY: {"value": None, "source": None}}, "files": None}
+    with pytest.raises(AssertionError):
+        assert_shape({"applied": [{**items[0], "extra": 1}], "dry_run": False}, shapes["migrate"], "migrate")
+
+
+PROBLEM = ("where", "message", "hint")
+
+
+def test_json_documents_are_documented(tmp_path: Path) -> None:
+    """Every command's record, with every list filled, prints exactly the keys README shows."""
+    from datetime import UTC, datetime
+
+    from sqlmig import results
+    from sqlmig.config import effective, effective_dict
+    from sqlmig.embedded import ServerStatus
+    from sqlmig.errors import MigrationFailed, Problem, RefusedError, SqlmigError
+    from sqlmig.plan import AppliedMigration, Entry, MigrationState
+    from sqlmig.render.json import JsonRenderer
+
+    problem = Problem("sql/0001_a.up.sql:1:1", "a message", "a hint")
+    item = results.RunItem(1, "a", tmp_path / "0001_a.up.sql", 1.5)
+    row = AppliedMigration(1, "a", "abc", datetime.now(UTC), "me", 3, 1)
+    change = results.RepairChange("accept", 1, "0001_a", "applied", "applied", "a", "b")
+    settings = resolve({"database_url": "postgresql://u:secret@h/d"}, {}, [])
+    documents: dict[str, Any] = {
+        "status": results.StatusResult(
+            (Entry(1, "a", MigrationState.APPLIED, None, row),), "public.t", (problem,), "pid 1"
+        ),
+        "migrate": results.MigrateResult((item,)),
+        "down": results.DownResult((item,)),
+        "new": results.NewResult(2, "b", tmp_path / "0002_b.up.sql", tmp_path / "0002_b.down.sql"),
+        "validate": results.ValidateResult((problem,), (problem,), (problem,), 1, 1, "public.t", True),
+        "diff": results.DiffResult(1, "a", "applied", item.path, "abc", "abd", False, "--- a\n+++ b\n"),
+        "repair": results.RepairResult((change,), (problem,)),
+        "seed": results.SeedResult(tmp_path / "seed.json", (results.SeedTableResult("t", 2, 2),), (item,)),
     }
-    for command, result in outputs.items():
-        assert result.exit_code == 0, result.stderr
-        doc = json.loads(result.stdout)
-        listed = set(re.findall(r'"(\w+)"', documented[command]))
-        if "same keys" in documented[command]:
-            listed |= set(re.findall(r'"(\w+)"', documented["migrate"]))
-        assert set(doc) <= listed, (command, set(doc) - listed)
-        for value in doc.values():
-            inner = value[0] if isinstance(value, list) and value and isinstance(value[0], dict) else None
-            if inner is not None:
-                assert set(inner) <= listed, (command, set(inner) - listed)
-        if command == "config":
-            assert set(doc["settings"]["dirs"]) == {"value", "source"}
+    server = ServerStatus(tmp_path, True, True, 12, 17, "postgresql://localhost/x")
+    errors = [SqlmigError("x"), RefusedError("x", [problem]), MigrationFailed("x", version=1, path="a.sql")]
+    shapes = documented_json()
+
+    def printed(draw: Callable[[JsonRenderer], None]) -> object:
+        """The document the JSON renderer prints (as `--json` does)."""
+        buf = io.StringIO()
+        draw(JsonRenderer(color=False, stdout=buf, stderr=io.StringIO()))
+        return json.loads(buf.getvalue())
+
+    for command, record in documents.items():
+        assert printed(partial(getattr(JsonRenderer, command), result=record)) == record.to_dict(), command
+        assert_shape(record.to_dict(), shapes[command], command)
+    assert_shape(effective_dict(effective(settings), [tmp_path / "sqlmig.toml"]), shapes["config"], "config")
+    assert_shape(server.to_dict(), shapes["embedded status"], "embedded status")
+    assert_shape(printed(lambda out: out.embedded_url("postgresql://x")), shapes["embedded url"], "embedded url")
+    stop = printed(lambda out: out.embedded_stopped(True, server))
+    assert isinstance(stop, dict) and set(stop) == {"stopped", *server.to_dict()}  # "the same keys as status plus"
+    for error in errors:
+        assert_shape(error.to_dict(), shapes["any error"], type(error).__name__)
+    assert set(shapes) - set(documents) == {"config", "embedded status", "embedded url", "any error", "baseline"}
+
+
+def test_json_output_is_documented(cli: Cli, project: Project) -> None:
+    """What the CLI prints with --json has exactly the keys README shows (baseline and embedded url
+    too, which the test above cannot build)."""
+    project.add(1, "a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
+    seed = project.root / "seed.json"
+    seed.write_text('{"tables": [{"table": "a", "rows": [{"id": 1}]}]}')
+    shapes = documented_json()
+    runs = [
+        ("new", ["new", "b"]),
+        ("migrate", ["migrate", "--to", "1"]),
+        ("status", ["status"]),
+        ("validate", ["validate"]),
+        ("diff", ["diff", "1"]),
+        ("repair", ["repair", "--accept", "1"]),
+        ("down", ["down"]),
+        ("baseline", ["baseline", "1", "--dry-run"]),
+        ("seed", ["seed", "--file", str(seed)]),
+        ("config", ["config"]),
+        ("embedded status", ["embedded", "status"]),
+        ("any error", ["diff", "99"]),
+    ]
+    for command, args in runs:
+        result = cli(*args, "--json")
+        assert result.exit_code == (0 if command != "any error" else 2), (command, result.stdout, result.stderr)
+        assert_shape(json.loads(result.stdout), shapes[command], command)

@@ -13,7 +13,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from sqlmig import Migrator, SeedFailed, SeedInvalid
-from sqlmig.render import Output
+from sqlmig.events import Event, RowsLoaded
+from sqlmig.render import choose
 
 from .support import ROOT, Cli, Conn, Project, run_cli, tables
 
@@ -554,16 +555,14 @@ def test_repo_seed_loads_on_the_example_schema_and_reseeds_idempotently(database
 def test_library_api_events_and_errors(database_url: str, project: Project) -> None:
     shop(project)
     path = seed_file(project, CURRENCIES, products(12_000))
-    events: list[tuple[str, int, object]] = []
-    m = Migrator(
-        database_url, dirs=[project.sql], on_event=lambda e: events.append((e.kind, e.index, e.extra.get("done")))
-    )
+    events: list[Event] = []
+    m = Migrator(database_url, dirs=[project.sql], on_event=events.append)
     result = m.seed(file=path)
     assert [(t.table, t.rows, t.inserted) for t in result.tables] == [("currency", 2, 2), ("product", 12_000, 12_000)]
-    kinds = [k for k, _, _ in events]
-    assert kinds[0] == "run_start" and "migration_done" in kinds
-    assert kinds.index("seed_start") < kinds.index("seed_table_start") < kinds.index("seed_table_done")
-    progress = [done for kind, index, done in events if kind == "seed_rows" and index == 2 and isinstance(done, int)]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "RunStarted" and "MigrationDone" in kinds
+    assert kinds.index("SeedStarted") < kinds.index("TableStarted") < kinds.index("TableDone")
+    progress = [e.done for e in events if isinstance(e, RowsLoaded) and e.position == 2]
     assert progress == sorted(progress) and progress[-1] == 12_000 and len(progress) >= 3
     with pytest.raises(SeedFailed) as failed:
         m.seed(file=path)
@@ -578,7 +577,7 @@ def test_progress_bar_on_a_terminal(database_url: str, project: Project) -> None
     shop(project)
     path = seed_file(project, CURRENCIES, products(20))
     screen = io.StringIO()
-    out = Output(stdout=screen, stderr=io.StringIO(), tty=True, color=False)
+    out = choose(stdout=screen, stderr=io.StringIO(), tty=True, color=False)
     m = Migrator(database_url, dirs=[project.sql])
     with out.seed_progress() as on_event:
         m.on_event = on_event

@@ -364,8 +364,8 @@ def test_a_wait_is_told_once_and_reminded_only_on_a_terminal() -> None:
     import io
 
     from sqlmig.db.connect import WaitNotice
-    from sqlmig.render import Output
-    from sqlmig.results import Event
+    from sqlmig.events import Waiting
+    from sqlmig.render import choose
 
     told: list[tuple[str, bool]] = []
     notice = WaitNotice(lambda text, again: told.append((text, again)), every=0.0)
@@ -384,7 +384,7 @@ def test_a_wait_is_told_once_and_reminded_only_on_a_terminal() -> None:
     quiet(lambda: pytest.fail("not asked when it is not time to tell"))
 
     log = io.StringIO()
-    out = Output(stderr=log, stdout=io.StringIO(), tty=False)
-    out.notice(Event("waiting", message="waiting for the lock", extra={"again": False}))
-    out.notice(Event("waiting", message="still waiting for the lock (5s so far)", extra={"again": True}))
+    out = choose(stderr=log, stdout=io.StringIO(), tty=False)
+    out.notice(Waiting("waiting for the lock", again=False))
+    out.notice(Waiting("still waiting for the lock (5s so far)", again=True))
     assert log.getvalue().count("waiting for the lock") == 1 and "still" not in log.getvalue()

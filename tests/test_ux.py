@@ -17,7 +17,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from sqlmig import ConfigError, Migrator
-from sqlmig.render import Output
+from sqlmig.render import choose
 
 from .support import Cli, Conn, Login, Project, run_cli, shows_no_secret, tables
 
@@ -160,7 +160,7 @@ def test_rich_output_on_a_terminal(database_url: str, project: Project) -> None:
     """On a terminal: a progress bar for runs of several migrations, durations, a table for status."""
     two(project)
     buf = io.StringIO()
-    out = Output(stdout=buf, tty=True, color=True)
+    out = choose(stdout=buf, tty=True, color=True)
     with out.progress() as on_event:
         result = Migrator(database_url, dirs=[project.sql], on_event=on_event).migrate()
     out.migrate(result)
@@ -172,7 +172,7 @@ def test_rich_output_on_a_terminal(database_url: str, project: Project) -> None:
     assert "\x1b[32m" in text  # green: colours are on
     assert "\x1b[?25l" in text  # the progress bar hid the cursor while it ran
     plain = io.StringIO()
-    nocolor = Output(stdout=plain, tty=True, color=False)
+    nocolor = choose(stdout=plain, tty=True, color=False)
     nocolor.status(Migrator(database_url, dirs=[project.sql]).status())
     assert BOX.search(plain.getvalue()) and not re.search(r"\x1b\[[0-9;]*3[0-7]m", plain.getvalue())
 

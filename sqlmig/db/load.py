@@ -11,7 +11,8 @@ import psycopg
 from psycopg import sql
 
 from ..errors import ConnectionFailed, SeedFailed, first_line
-from ..results import Event, SeedTableResult
+from ..events import EventHandler, RowsLoaded, SeedStarted, TableDone, TableStarted
+from ..results import SeedTableResult
 from ..seed import (
     Column,
     PreparedTable,
@@ -206,20 +207,19 @@ def transaction(conn: Conn, *, rollback: bool = False) -> Iterator[None]:
 def load(
     conn: Conn,
     prepared: Sequence[PreparedTable],
-    emit: Callable[[Event], None],
+    emit: EventHandler,
     *,
     dry_run: bool = False,
 ) -> list[SeedTableResult]:
     """Load every table, in order, inside the caller's transaction; the first failure names its row."""
     total = len(prepared)
-    emit(Event("seed_start", total=total, extra={"rows": sum(t.row_count for t in prepared), "dry_run": dry_run}))
+    emit(SeedStarted(total, sum(t.row_count for t in prepared), dry_run))
     results: list[SeedTableResult] = []
     for index, table in enumerate(prepared, start=1):
-        emit(Event("seed_table_start", total=total, index=index, message=table.label, extra={"rows": table.row_count}))
+        emit(TableStarted(table.label, index, total, table.row_count))
 
         def progress(done: int, table: PreparedTable = table, index: int = index) -> None:
-            extra: dict[str, object] = {"rows": table.row_count, "done": done}
-            emit(Event("seed_rows", total=total, index=index, message=table.label, extra=extra))
+            emit(RowsLoaded(table.label, index, total, table.row_count, done))
 
         started = time.perf_counter()
         try:
@@ -237,8 +237,7 @@ def load(
         )
         log.info("seed %s: %d rows in %.1f ms", table.label, table.row_count, result.duration_ms)
         results.append(result)
-        extra: dict[str, object] = {"result": result, "dry_run": dry_run}
-        emit(Event("seed_table_done", total=total, index=index, message=table.label, extra=extra))
+        emit(TableDone(table.label, index, total, result, dry_run))
     if not dry_run:  # setval is not transactional: a rolled-back dry run must not move sequences
         for table in prepared:
             _bump(conn, table)
