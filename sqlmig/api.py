@@ -31,14 +31,14 @@ from .results import (
     DiffResult,
     DownResult,
     MigrateResult,
+    MigrationStep,
     NewResult,
     RepairResult,
-    RunItem,
     SeedResult,
     StatusResult,
     ValidateResult,
 )
-from .runner import Runner, item_of
+from .runner import Runner, step_of
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.connect import Conn
@@ -203,7 +203,7 @@ class Migrator:
             self._check_encoding(conn, files)
             warnings = self._warn(files)
             if dry_run or session is None:
-                return MigrateResult(tuple(item_of(e, "up") for e in todo), dry_run=True, warnings=warnings)
+                return MigrateResult(tuple(step_of(e, "up") for e in todo), dry_run=True, warnings=warnings)
             session.history.ensure()  # only now that the files are accepted: a refusal writes nothing
             done = Runner(session, self.settings, self.on_event).run(todo, "up", single_transaction=single_transaction)
         return MigrateResult(tuple(done), warnings=warnings)
@@ -245,7 +245,7 @@ class Migrator:
             self._check_encoding(conn, files)
             self._warn(files)
             if dry_run or session is None:
-                return DownResult(tuple(item_of(e, "down") for e in todo), dry_run=True)
+                return DownResult(tuple(step_of(e, "down") for e in todo), dry_run=True)
             session.history.ensure()  # an older sqlmig's table gets the columns the run writes
             runner = Runner(session, self.settings, self.on_event)
             done = runner.run(todo, "down", single_transaction=single_transaction)
@@ -345,7 +345,7 @@ class Migrator:
         started = time.perf_counter()
         path = Path(file) if file is not None else self.settings.seed_file
         plan = seeding.read(path)
-        ran: tuple[RunItem, ...] = self.migrate(dry_run=dry_run).applied if migrate else ()
+        ran: tuple[MigrationStep, ...] = self.migrate(dry_run=dry_run).applied if migrate else ()
         pending = [m for m in self.discover() if m.version in {i.version for i in ran}] if dry_run else []
         self._check_files([m.up for m in pending], single_transaction=True, why=_SEED_REHEARSAL)
         emit = self.on_event or (lambda _event: None)

@@ -89,7 +89,7 @@ app = typer.Typer(
 
 
 @dataclass
-class State:
+class GlobalOptions:
     """What the global options said; each command turns it into Settings and a renderer."""
 
     flags: dict[str, Any] = field(default_factory=dict)
@@ -138,7 +138,7 @@ def main_options(
             help="PostgreSQL URL, or 'embedded' [env: SQLMIG_DATABASE_URL, DATABASE_URL]",
         ),
     ] = None,
-    dir: Annotated[
+    dirs: Annotated[
         list[Path] | None,
         typer.Option("--dir", metavar="PATH", help="migration directory (repeatable) [env: SQLMIG_DIR; default: sql]"),
     ] = None,
@@ -159,10 +159,10 @@ def main_options(
     ] = False,
 ) -> None:
     """Raw-SQL, file-based migrations for PostgreSQL. Global options go before or after the command."""
-    ctx.obj = State(
+    ctx.obj = GlobalOptions(
         flags={
             "database_url": database_url,
-            "dirs": [str(d) for d in dir] if dir else None,
+            "dirs": [str(d) for d in dirs] if dirs else None,
             "wait": wait,
             "lock_wait": lock_wait,
         },
@@ -192,20 +192,20 @@ def _log_to_stderr() -> Callable[[], None]:
     return undo
 
 
-def _state(ctx: typer.Context) -> State:
-    state = ctx.obj
-    return state if isinstance(state, State) else State()
+def _options(ctx: typer.Context) -> GlobalOptions:
+    opts = ctx.obj
+    return opts if isinstance(opts, GlobalOptions) else GlobalOptions()
 
 
-def _run(ctx: typer.Context, action: Callable[[State, "Renderer"], None]) -> None:
+def _invoke(ctx: typer.Context, action: Callable[[GlobalOptions, "Renderer"], None]) -> None:
     """Run a command; every SqlmigError becomes its message and exit code, never a traceback."""
-    state = _state(ctx)
-    out = state.output()
+    opts = _options(ctx)
+    out = opts.output()
     try:
-        action(state, out)
+        action(opts, out)
     except SqlmigError as exc:
         out.error(exc)
-        if state.verbose:
+        if opts.verbose:
             import logging
 
             logging.getLogger("sqlmig").exception("traceback")
@@ -254,18 +254,16 @@ def migrate(
 ) -> None:
     """Apply pending migrations in version order, each in its own transaction."""
 
-    def action(state: State, out: "Renderer") -> None:
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
         with out.progress() as on_event:
-            m = state.migrator(
-                lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries
-            )
+            m = opts.migrator(lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries)
             m.on_event = on_event
             result = m.migrate(
                 to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order, single_transaction=single_transaction
             )
         out.migrate(result)
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 def _down(
@@ -285,18 +283,16 @@ def _down(
 ) -> None:
     """Revert applied migrations, newest applied first (default: the last one)."""
 
-    def action(state: State, out: "Renderer") -> None:
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
         with out.progress() as on_event:
-            m = state.migrator(
-                lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries
-            )
+            m = opts.migrator(lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries)
             m.on_event = on_event
             result = m.down(
                 steps=steps, to=to, all_applied=all_applied, dry_run=dry_run, single_transaction=single_transaction
             )
         out.down(result)
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 app.command("down")(_down)
@@ -313,14 +309,14 @@ def status(
 ) -> None:
     """Show every migration on disk or in the history, with its state."""
 
-    def action(state: State, out: "Renderer") -> None:
-        result = state.migrator().status()
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        result = opts.migrator().status()
         out.status(result)
         if check and not result.is_head:
             out.not_at_head(result)
             raise typer.Exit(EXIT_REFUSED)
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @app.command()
@@ -333,13 +329,13 @@ def validate(
 ) -> None:
     """Run every discovery, file and history check; change nothing. Exit 3 on a blocking problem."""
 
-    def action(state: State, out: "Renderer") -> None:
-        result = state.migrator().validate(files_only=files_only)
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        result = opts.migrator().validate(files_only=files_only)
         out.validate(result)
         if not result.ok:
             raise typer.Exit(EXIT_REFUSED)
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @app.command()
@@ -349,10 +345,10 @@ def diff(
 ) -> None:
     """Show a unified diff from the SQL that was applied to the up file on disk now."""
 
-    def action(state: State, out: "Renderer") -> None:
-        out.diff(state.migrator().diff(version))
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        out.diff(opts.migrator().diff(version))
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @app.command()
@@ -379,13 +375,13 @@ def repair(
 ) -> None:
     """Change history rows named on the command line, after review; never the schema."""
 
-    def action(state: State, out: "Renderer") -> None:
-        result = state.migrator().repair(
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        result = opts.migrator().repair(
             accept=accept or (), accept_all=accept_all, forget=forget or (), resolve=resolve or (), dry_run=dry_run
         )
         out.repair(result)
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @app.command()
@@ -396,10 +392,10 @@ def baseline(
 ) -> None:
     """Adopt an existing database: record migrations up to VERSION as applied without running them."""
 
-    def action(state: State, out: "Renderer") -> None:
-        out.baseline(state.migrator().baseline(version, dry_run=dry_run))
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        out.baseline(opts.migrator().baseline(version, dry_run=dry_run))
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @app.command()
@@ -413,23 +409,23 @@ def new(
 ) -> None:
     """Create the next numbered up/down pair."""
 
-    def action(state: State, out: "Renderer") -> None:
-        out.new(state.migrator().new(name, into=into))
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        out.new(opts.migrator().new(name, into=into))
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @app.command("config")
 def config_command(ctx: typer.Context) -> None:
     """Show each effective setting and where it came from (flag, environment, file, default)."""
 
-    def action(state: State, out: "Renderer") -> None:
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
         from .config import effective, load_config_files
 
-        settings = state.settings()
+        settings = opts.settings()
         out.config(effective(settings), [f.path for f in load_config_files(Path.cwd())])
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 embedded_app = typer.Typer(
@@ -445,37 +441,37 @@ app.add_typer(embedded_app)
 def embedded_status(ctx: typer.Context) -> None:
     """Whether the embedded server runs, its data directory, version and URL (starts nothing)."""
 
-    def action(state: State, out: "Renderer") -> None:
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
         from . import embedded
 
-        out.embedded_status(embedded.status(state.settings().embedded_dir))
+        out.embedded_status(embedded.status(opts.settings().embedded_dir))
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @embedded_app.command("url")
 def embedded_url(ctx: typer.Context) -> None:
     """Start (or reuse) the embedded server and print its URL, e.g. for psql "$(sqlmig embedded url)"."""
 
-    def action(state: State, out: "Renderer") -> None:
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
         from . import embedded
 
-        out.embedded_url(embedded.ensure_running(state.settings().embedded_dir))
+        out.embedded_url(embedded.ensure_running(opts.settings().embedded_dir))
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @embedded_app.command("stop")
 def embedded_stop(ctx: typer.Context) -> None:
     """Stop the embedded server; its data stays in .sqlmig/pgdata for next time."""
 
-    def action(state: State, out: "Renderer") -> None:
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
         from . import embedded
 
-        state_dir = state.settings().embedded_dir
-        out.embedded_stopped(embedded.stop(state_dir), embedded.status(state_dir))
+        data_dir = opts.settings().embedded_dir
+        out.embedded_stopped(embedded.stop(data_dir), embedded.status(data_dir))
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @embedded_app.command(
@@ -488,18 +484,18 @@ def embedded_psql(
 ) -> None:
     """Run the bundled psql against the embedded server (started if needed)."""
 
-    def action(state: State, out: "Renderer") -> None:
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
         from . import embedded
         from .errors import ConfigError
 
-        if state.json:
+        if opts.json:
             raise ConfigError("psql is interactive and has no JSON output", hint="`sqlmig embedded url --json`")
-        argv = embedded.psql_argv(state.settings().embedded_dir, [*(args or []), *ctx.args])
+        argv = embedded.psql_argv(opts.settings().embedded_dir, [*(args or []), *ctx.args])
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(argv[0], argv)  # psql takes over the terminal; its exit code is ours
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 @app.command()
@@ -519,19 +515,19 @@ def seed(
 ) -> None:
     """Run pending migrations, then load the seed file (JSON) in one transaction."""
 
-    def action(state: State, out: "Renderer") -> None:
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
         if print_schema:
             from .seed import schema_text
 
             out.line(schema_text().rstrip("\n"))
             return
         with out.seed_progress() as on_event:
-            m = state.migrator(seed_file=str(file) if file is not None else None)
+            m = opts.migrator(seed_file=str(file) if file is not None else None)
             m.on_event = on_event
             result = m.seed(migrate=not no_migrate, dry_run=dry_run)
         out.seed(result)
 
-    _run(ctx, action)
+    _invoke(ctx, action)
 
 
 def main() -> None:

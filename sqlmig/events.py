@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from .migrations import Direction
-from .results import RunItem, SeedTableResult
+from .results import MigrationStep, SeedTableResult
 
 
 class RunStarted(NamedTuple):
@@ -25,7 +25,7 @@ class RunStarted(NamedTuple):
 class MigrationStarted(NamedTuple):
     """A migration file starts running."""
 
-    item: RunItem
+    item: MigrationStep
     position: int
     total: int
     direction: Direction
@@ -35,7 +35,7 @@ class MigrationDone(NamedTuple):
     """A migration was committed (or, in a --single-transaction run, the whole run was): `item`
     carries its duration. Never sent before the commit."""
 
-    item: RunItem
+    item: MigrationStep
     position: int
     total: int
     direction: Direction
@@ -44,14 +44,14 @@ class MigrationDone(NamedTuple):
 class MigrationRehearsed(NamedTuple):
     """`seed --dry-run` ran a pending migration inside the seed's transaction, to be rolled back."""
 
-    item: RunItem
+    item: MigrationStep
     total: int
 
 
 class LockRetry(NamedTuple):
     """A file hit lock_timeout and is tried again after a pause; `message` says when and who holds the lock."""
 
-    item: RunItem
+    item: MigrationStep
     direction: Direction
     message: str
 

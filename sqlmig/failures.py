@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .config import EMBEDDED, Settings
 from .errors import ConnectionFailed, Interrupted, MigrationFailed, agree, done_verb, plural, what_stays
 from .migrations import Direction, Migration, SqlFile
-from .results import RunItem
+from .results import MigrationStep
 
 if TYPE_CHECKING:
     from .db.catalog import InvalidIndex
@@ -36,7 +36,7 @@ class Failures:
         file: SqlFile,
         direction: Direction,
         exc: FileFailed,
-        done: Sequence[RunItem],
+        done: Sequence[MigrationStep],
         *,
         whole_run: bool = False,
     ) -> MigrationFailed | ConnectionFailed:
@@ -90,7 +90,7 @@ class Failures:
         direction: Direction,
         exc: FileFailed,
         left: list[InvalidIndex],
-        done: Sequence[RunItem],
+        done: Sequence[MigrationStep],
     ) -> MigrationFailed:
         """A no-transaction file stopped after some of it took effect: recorded `failed`."""
         failure = exc.failure
@@ -118,7 +118,7 @@ class Failures:
         direction: Direction,
         progress: Progress,
         left: list[InvalidIndex],
-        done: Sequence[RunItem],
+        done: Sequence[MigrationStep],
     ) -> Interrupted:
         took, running = progress.took_effect, progress.running
         where = f"{file.path}:{running.line}:{running.column}" if running is not None else str(file.path)
@@ -138,7 +138,7 @@ class Failures:
         )
 
     def interrupted_in_transaction(
-        self, m: Migration, file: SqlFile, direction: Direction, done: Sequence[RunItem]
+        self, m: Migration, file: SqlFile, direction: Direction, done: Sequence[MigrationStep]
     ) -> Interrupted:
         self.session.drop_work()  # closing the connection ends its transaction, whatever state the cancel left
         committed = self.committed(m.version, direction)
@@ -156,7 +156,7 @@ class Failures:
         )
 
     def lost(
-        self, m: Migration, file: SqlFile, direction: Direction, exc: FileFailed, done: Sequence[RunItem]
+        self, m: Migration, file: SqlFile, direction: Direction, exc: FileFailed, done: Sequence[MigrationStep]
     ) -> ConnectionFailed:
         committed = self.committed(m.version, direction)
         if committed is None:
@@ -178,7 +178,7 @@ class Failures:
         exc: FileFailed,
         *,
         outcome: str,
-        done: Sequence[RunItem],
+        done: Sequence[MigrationStep],
         message: str | None = None,
         hint: str | None = None,
         whole_run: bool = False,
@@ -247,7 +247,7 @@ def embedded_hint(sqlstate: str | None, message: str) -> str | None:
     )
 
 
-def versions_of(items: Sequence[RunItem]) -> tuple[int, ...]:
+def versions_of(items: Sequence[MigrationStep]) -> tuple[int, ...]:
     return tuple(i.version for i in items)
 
 

@@ -17,8 +17,8 @@ from .migrations import Migration
 from .plan import Entry, at_head
 
 
-class RunItem(NamedTuple):
-    """One migration a run applied or reverted (or would, with --dry-run)."""
+class MigrationStep(NamedTuple):
+    """One step of a migrate or down run: a migration applied or reverted (or that would be, with --dry-run)."""
 
     version: int
     name: str
@@ -36,7 +36,7 @@ class RunItem(NamedTuple):
 
 
 class MigrateResult(NamedTuple):
-    applied: tuple[RunItem, ...]
+    applied: tuple[MigrationStep, ...]
     dry_run: bool = False
     warnings: tuple[Problem, ...] = ()
 
@@ -45,7 +45,7 @@ class MigrateResult(NamedTuple):
 
 
 class DownResult(NamedTuple):
-    reverted: tuple[RunItem, ...]
+    reverted: tuple[MigrationStep, ...]
     dry_run: bool = False
     nothing_applied: bool = False
 
@@ -204,7 +204,7 @@ class SeedTableResult(NamedTuple):
 class SeedResult(NamedTuple):
     file: Path
     tables: tuple[SeedTableResult, ...]
-    migrations: tuple[RunItem, ...] = ()
+    migrations: tuple[MigrationStep, ...] = ()
     dry_run: bool = False
     duration_ms: float = 0.0
 

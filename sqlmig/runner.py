@@ -22,7 +22,7 @@ from .events import EventHandler, LockRetry, MigrationDone, MigrationRehearsed, 
 from .failures import Failures, versions_of
 from .migrations import Direction, Migration, SqlFile, label
 from .plan import Entry
-from .results import RunItem
+from .results import MigrationStep
 from .statements import Piece, split_plain
 
 if TYPE_CHECKING:
@@ -44,10 +44,10 @@ def statements_of(file: SqlFile) -> Sequence[Statement | Piece]:
     return split_statements(file.sql)
 
 
-def item_of(entry: Entry, direction: Direction) -> RunItem:
+def step_of(entry: Entry, direction: Direction) -> MigrationStep:
     m = entry.migration
     path = m.file(direction).path if m else Path(label(entry.version, entry.name))
-    return RunItem(entry.version, entry.name, path)
+    return MigrationStep(entry.version, entry.name, path)
 
 
 class Runner:
@@ -61,17 +61,19 @@ class Runner:
 
     # ---- public --------------------------------------------------------------------------------
 
-    def run(self, todo: Sequence[Entry], direction: Direction, *, single_transaction: bool = False) -> list[RunItem]:
+    def run(
+        self, todo: Sequence[Entry], direction: Direction, *, single_transaction: bool = False
+    ) -> list[MigrationStep]:
         """Apply (direction "up") or revert ("down") each entry in order; what this run completed."""
         self.emit(RunStarted(len(todo), direction))
         if single_transaction:
             return self._whole_run(todo, direction)
-        done: list[RunItem] = []
+        done: list[MigrationStep] = []
         at = 0
         failures = 0  # of todo[at], each a lock timeout retried
         while at < len(todo):
             entry = todo[at]
-            item = item_of(entry, direction)
+            item = step_of(entry, direction)
             self._check_lock(item, done, direction)
             if failures == 0:
                 self.emit(MigrationStarted(item, at + 1, len(todo), direction))
@@ -96,7 +98,7 @@ class Runner:
         from .db.execute import FileFailed
 
         for m in migrations:
-            item = RunItem(m.version, m.name, m.up.path)
+            item = MigrationStep(m.version, m.name, m.up.path)
             try:
                 self._in_savepoint(m, m.up, "up", item, record=False)
             except FileFailed as exc:
@@ -113,16 +115,16 @@ class Runner:
         at: int,
         batch: Sequence[Entry],
         direction: Direction,
-        done: list[RunItem],
+        done: list[MigrationStep],
         failures: int,
     ) -> tuple[int, bool]:
         """Run `batch` (todo[at:...], transactional files) in one pipeline, each file and its
         history change in a transaction of its own; each is reported done as its COMMIT returns.
         (How many committed, whether the next is to be tried again after a lock timeout.)
         `failures`: the lock timeouts batch[0] already had."""
-        from .db.execute import FileFailed, run_in_transactions
+        from .db.execute import FileFailed, send_in_transactions
 
-        items = [item_of(entry, direction) for entry in batch]
+        items = [step_of(entry, direction) for entry in batch]
         before = len(done)
 
         def committed(i: int, ms: float) -> None:
@@ -134,7 +136,7 @@ class Runner:
 
         jobs = [self._job(_migration_of(entry), direction) for entry in batch]
         try:
-            run_in_transactions(self.session.work, jobs, committed)
+            send_in_transactions(self.session.work, jobs, committed)
         except FileFailed as exc:
             m, file = _migration_of(batch[exc.job]), jobs[exc.job].file
             tried = failures if exc.job == 0 else 0
@@ -173,16 +175,16 @@ class Runner:
         return Job(file, statements_of(file), lock_timeout, statement_timeout, [row] if record else [])
 
     def _in_savepoint(
-        self, m: Migration, file: SqlFile, direction: Direction, item: RunItem, *, record: bool = True
+        self, m: Migration, file: SqlFile, direction: Direction, item: MigrationStep, *, record: bool = True
     ) -> tuple[float, int]:
         """The file and its history change in a savepoint of the caller's transaction (the whole
         run's, or a rehearsal's); failures are re-raised for the caller to describe."""
-        from .db.execute import FileFailed, run_in_savepoint
+        from .db.execute import FileFailed, send_in_savepoint
 
         job = self._job(m, direction, in_savepoint=True, record=record)
         for attempt in range(self.settings.lock_retries + 1):
             try:
-                return run_in_savepoint(self.session.work, job), attempt
+                return send_in_savepoint(self.session.work, job), attempt
             except FileFailed as exc:
                 if exc.failure.sqlstate == LOCK_NOT_AVAILABLE and self._may_retry(
                     attempt, file, item, direction, exc.failure.statement
@@ -194,9 +196,9 @@ class Runner:
     # ---- a no-transaction file, statement by statement ---------------------------------------------
 
     def _without_transaction(
-        self, entry: Entry, direction: Direction, item: RunItem, done: Sequence[RunItem]
+        self, entry: Entry, direction: Direction, item: MigrationStep, done: Sequence[MigrationStep]
     ) -> tuple[float, int]:
-        from .db.execute import FileFailed, Progress, run_statements
+        from .db.execute import FileFailed, Progress, send_statements
         from .db.session import HistoryAccessFailed
 
         m = _migration_of(entry)
@@ -209,7 +211,7 @@ class Runner:
         progress = Progress()
         for attempt in range(self.settings.lock_retries + 1):
             try:
-                duration = run_statements(
+                duration = send_statements(
                     self.session.work,
                     file,
                     statements,
@@ -279,10 +281,10 @@ class Runner:
 
     # ---- the whole run in one transaction ------------------------------------------------------
 
-    def _whole_run(self, todo: Sequence[Entry], direction: Direction) -> list[RunItem]:
+    def _whole_run(self, todo: Sequence[Entry], direction: Direction) -> list[MigrationStep]:
         from .db.execute import FileFailed, whole_run
 
-        ran: list[RunItem] = []
+        ran: list[MigrationStep] = []
         current: tuple[Migration, SqlFile] | None = None
         rolled_back = "every migration of this run was rolled back with it (--single-transaction)"
         try:
@@ -291,7 +293,7 @@ class Runner:
                     m = _migration_of(entry)
                     file = m.file(direction)
                     current = (m, file)
-                    item = item_of(entry, direction)
+                    item = step_of(entry, direction)
                     self._check_lock(item, (), direction)
                     self.emit(MigrationStarted(item, index, len(todo), direction))
                     duration, retries = self._in_savepoint(m, file, direction, item)
@@ -324,7 +326,7 @@ class Runner:
             self.emit(MigrationDone(item, index, len(todo), direction))
         return ran
 
-    def _check_lock(self, item: RunItem | None, done: Sequence[RunItem], direction: Direction) -> None:
+    def _check_lock(self, item: MigrationStep | None, done: Sequence[MigrationStep], direction: Direction) -> None:
         """Before a file, or a batch of files, and at the end of the run (item None): sqlmig's lock
         is still held (its connection can be ended from outside, by an administrator, an idle-
         connection killer or a file); without it another run could be running the same files. The
@@ -344,7 +346,7 @@ class Runner:
     # ---- what went wrong, said once ------------------------------------------------------------
 
     def _may_retry(
-        self, attempt: int, file: SqlFile, item: RunItem, direction: Direction, statement: str | None = None
+        self, attempt: int, file: SqlFile, item: MigrationStep, direction: Direction, statement: str | None = None
     ) -> bool:
         retries = self.settings.lock_retries
         if attempt >= retries:

@@ -90,7 +90,7 @@ class FileFailed(Exception):
     """A file did not complete, at `stage`. `took_effect`: statements of a no-transaction file that
     committed before it stopped; `self_committing`: the failing statement (a DO block or CALL
     outside a transaction) can have committed part of its own work; `lost`: the connection died;
-    `job`: which of the files sent together failed (run_in_transactions)."""
+    `job`: which of the files sent together failed (send_in_transactions)."""
 
     def __init__(
         self,
@@ -169,7 +169,7 @@ def _file_queries(job: Job, queries: list[Query], *, inside_transaction: bool) -
     return _Span(first_statement, guard, commit, len(queries)), savepoint
 
 
-def run_in_transactions(conn: Conn, jobs: Sequence[Job], committed: Callable[[int, float], None]) -> None:
+def send_in_transactions(conn: Conn, jobs: Sequence[Job], committed: Callable[[int, float], None]) -> None:
     """Run each job and its history change in a transaction of its own, one after the other, all
     in ONE pipeline: the server goes from file to file without waiting for the client, which is
     what lets a run of many small files keep up with psql.
@@ -213,7 +213,7 @@ def run_in_transactions(conn: Conn, jobs: Sequence[Job], committed: Callable[[in
     raise _file_failed(exc, at, jobs[count], spans[count], job_index=count) from None
 
 
-def run_in_savepoint(conn: Conn, job: Job) -> float:
+def send_in_savepoint(conn: Conn, job: Job) -> float:
     """Run a file and its history change in a savepoint of the caller's open transaction
     (--single-transaction, a seed rehearsal), after the in-transaction reset; the duration in ms.
     Raises FileFailed; the savepoint is then rolled back to, where a lock-timeout retry starts."""
@@ -407,7 +407,7 @@ class Progress:
         self.running: Statement | Piece | None = None
 
 
-def run_statements(
+def send_statements(
     conn: Conn,
     file: SqlFile,
     statements: Sequence[Statement | Piece],

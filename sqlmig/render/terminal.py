@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from ..migrations import Direction
-    from ..results import RunItem, SeedTableResult, StatusResult
+    from ..results import MigrationStep, SeedTableResult, StatusResult
 
 _STATE_STYLE = {
     "applied": "green",
@@ -59,7 +59,7 @@ class TerminalRenderer(PlainRenderer):
         finally:
             bar.stop()
 
-    def migration_done(self, item: RunItem, direction: Direction) -> None:
+    def migration_done(self, item: MigrationStep, direction: Direction) -> None:
         what, took = done(item, direction)
         self.console.print(f"[green]✓[/] {escape(what)} [dim]({took})[/]")
 

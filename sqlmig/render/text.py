@@ -6,10 +6,10 @@ from ..errors import done_verb
 from ..migrations import Direction
 from ..migrations import label as migration_label
 from ..plan import Entry
-from ..results import RunItem, SeedTableResult
+from ..results import MigrationStep, SeedTableResult
 
 
-def label(item: RunItem) -> str:
+def label(item: MigrationStep) -> str:
     return migration_label(item.version, item.name, item.path)
 
 
@@ -19,12 +19,12 @@ def ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
 
 
-def done(item: RunItem, direction: Direction) -> tuple[str, str]:
+def done(item: MigrationStep, direction: Direction) -> tuple[str, str]:
     """'applied 0001_x' and '12 ms': the line each migration gets when its commit returns."""
     return f"{done_verb(direction)} {label(item)}", ms(item.duration_ms)
 
 
-def would_apply(item: RunItem) -> str:
+def would_apply(item: MigrationStep) -> str:
     """A migration a dry run would apply, with its file."""
     return f"would apply {label(item)} ({item.path})"
 
