@@ -10,11 +10,11 @@ every command pays at start-up (about 6 ms for these).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from .errors import Problem
 from .migrations import Migration
-from .plan import Entry, at_head
+from .plan import Entry, MigrationState, at_head
 
 
 class MigrationStep(NamedTuple):
@@ -145,14 +145,18 @@ class DiffResult(NamedTuple):
         }
 
 
+# What repair does to a history row: record the file's new text, delete the row, or mark it applied.
+RepairAction = Literal["accept", "forget", "resolve"]
+
+
 class RepairChange(NamedTuple):
     """One history row repair changed (or would, with --dry-run)."""
 
-    action: str  # "accept", "forget", "resolve"
+    action: RepairAction
     version: int
     label: str
-    state_before: str
-    state_after: str | None  # None: the row was deleted
+    state_before: MigrationState
+    state_after: MigrationState | None  # None: the row was deleted
     checksum_before: str
     checksum_after: str | None
 

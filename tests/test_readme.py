@@ -286,7 +286,7 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
     problem = Problem("sql/0001_a.up.sql:1:1", "a message", "a hint")
     item = results.MigrationStep(1, "a", tmp_path / "0001_a.up.sql", 1.5)
     row = AppliedMigration(1, "a", "abc", datetime.now(UTC), "me", 3, 1)
-    change = results.RepairChange("accept", 1, "0001_a", "applied", "applied", "a", "b")
+    change = results.RepairChange("accept", 1, "0001_a", MigrationState.MODIFIED, MigrationState.APPLIED, "a", "b")
     settings = resolve({"database_url": "postgresql://u:secret@h/d"}, {}, [])
     documents: dict[str, Any] = {
         "status": results.StatusResult(
