@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import history_checks, repair
+from . import history_checks, repair, results
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
@@ -26,18 +26,6 @@ from .errors import (
 from .events import EventHandler, FileWarning, Waiting
 from .migrations import Migration, SqlFile, discover, next_version_name, scan
 from .plan import MigrationState, Plan, build_plan
-from .results import (
-    BaselineResult,
-    DiffResult,
-    DownResult,
-    MigrateResult,
-    MigrationStep,
-    NewResult,
-    RepairResult,
-    SeedResult,
-    StatusResult,
-    ValidateResult,
-)
 from .runner import Runner, step_of
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
@@ -93,7 +81,7 @@ class Migrator:
     def discover(self) -> list[Migration]:
         return discover(self.settings.dirs)
 
-    def status(self) -> StatusResult:
+    def status(self) -> results.StatusResult:
         """Every migration on disk or in the history, with its state; creates nothing."""
         migrations = self.discover()
         from .db import lock
@@ -102,9 +90,9 @@ class Migrator:
             plan = self._plan(conn, migrations)
             warnings = history_checks.status_warnings(plan) + self._catalog_warnings(conn, plan)
             running = lock.holder(conn, lock.lock_key(self.settings.history_schema, self.settings.history_table))
-        return StatusResult(plan.entries, self.settings.history_name, warnings=tuple(warnings), running=running)
+        return results.StatusResult(plan.entries, self.settings.history_name, warnings=tuple(warnings), running=running)
 
-    def validate(self, *, files_only: bool = False) -> ValidateResult:
+    def validate(self, *, files_only: bool = False) -> results.ValidateResult:
         """Every discovery, file and history check migrate makes, without changing anything.
 
         Works with no history table and with a read-only role. `files_only` skips the database.
@@ -126,7 +114,7 @@ class Migrator:
             warnings += history_checks.cosmetic_warnings(plan) + history_checks.renamed_warnings(plan) + catalog
             applied = sum(e.applied is not None for e in plan.entries)
         notes = file_checks.empty_file_notes(migrations)
-        return ValidateResult(
+        return results.ValidateResult(
             tuple(problems),
             tuple(warnings),
             tuple(notes),
@@ -136,7 +124,7 @@ class Migrator:
             history_checked=check_history,
         )
 
-    def diff(self, version: int) -> DiffResult:
+    def diff(self, version: int) -> results.DiffResult:
         """Unified diff from the SQL recorded when `version` ran to its up file now."""
         from .db.history import History
 
@@ -169,7 +157,7 @@ class Migrator:
             f"{history_checks.label(entry)} (as applied)",
             str(m.up.path) if m else f"{history_checks.label(entry)} (no file on disk)",
         )
-        return DiffResult(
+        return results.DiffResult(
             version,
             entry.name,
             entry.state,
@@ -189,7 +177,7 @@ class Migrator:
         dry_run: bool = False,
         allow_out_of_order: bool = False,
         single_transaction: bool = False,
-    ) -> MigrateResult:
+    ) -> results.MigrateResult:
         """Apply pending migrations in version order, each in its own transaction."""
         migrations = self.discover()
         if to is not None and to not in {m.version for m in migrations}:
@@ -203,10 +191,10 @@ class Migrator:
             self._check_encoding(conn, files)
             warnings = self._warn(files)
             if dry_run or session is None:
-                return MigrateResult(tuple(step_of(e, "up") for e in todo), dry_run=True, warnings=warnings)
+                return results.MigrateResult(tuple(step_of(e, "up") for e in todo), dry_run=True, warnings=warnings)
             session.history.ensure()  # only now that the files are accepted: a refusal writes nothing
             done = Runner(session, self.settings, self.on_event).run(todo, "up", single_transaction=single_transaction)
-        return MigrateResult(tuple(done), warnings=warnings)
+        return results.MigrateResult(tuple(done), warnings=warnings)
 
     def down(
         self,
@@ -216,7 +204,7 @@ class Migrator:
         all_applied: bool = False,
         dry_run: bool = False,
         single_transaction: bool = False,
-    ) -> DownResult:
+    ) -> results.DownResult:
         """Revert applied migrations, newest application first (default: the last one)."""
         chosen = sum(x is not None and x is not False for x in (steps, to, all_applied or None))
         if chosen > 1:
@@ -233,7 +221,7 @@ class Migrator:
             self._check_history(plan, allow_out_of_order=True)
             applied = list(plan.applied_newest_first)
             if not applied:
-                return DownResult((), dry_run=dry_run, nothing_applied=True)
+                return results.DownResult((), dry_run=dry_run, nothing_applied=True)
             if all_applied:
                 todo = applied
             elif to is not None:
@@ -245,11 +233,11 @@ class Migrator:
             self._check_encoding(conn, files)
             self._warn(files)
             if dry_run or session is None:
-                return DownResult(tuple(step_of(e, "down") for e in todo), dry_run=True)
+                return results.DownResult(tuple(step_of(e, "down") for e in todo), dry_run=True)
             session.history.ensure()  # an older sqlmig's table gets the columns the run writes
             runner = Runner(session, self.settings, self.on_event)
             done = runner.run(todo, "down", single_transaction=single_transaction)
-        return DownResult(tuple(done))
+        return results.DownResult(tuple(done))
 
     def repair(
         self,
@@ -259,7 +247,7 @@ class Migrator:
         forget: Sequence[int] = (),
         resolve: Sequence[int] = (),
         dry_run: bool = False,
-    ) -> RepairResult:
+    ) -> results.RepairResult:
         """Change history rows a human named: accept edited files, forget missing ones, resolve failed ones.
 
         Only the history table is touched, in one transaction under sqlmig's lock; any request
@@ -272,7 +260,7 @@ class Migrator:
                 plan, accept=accept, accept_all=accept_all, forget=forget, resolve=resolve
             )
             if dry_run or session is None or not changes:
-                return RepairResult(tuple(changes), tuple(skipped), dry_run=dry_run)
+                return results.RepairResult(tuple(changes), tuple(skipped), dry_run=dry_run)
             by_version = {m.version: m for m in migrations}
             history = session.history
             with conn.transaction():
@@ -285,9 +273,9 @@ class Migrator:
                         history.resolve(c.version)
                     else:
                         history.forget(c.version)
-        return RepairResult(tuple(changes), tuple(skipped))
+        return results.RepairResult(tuple(changes), tuple(skipped))
 
-    def baseline(self, version: int, *, dry_run: bool = False) -> BaselineResult:
+    def baseline(self, version: int, *, dry_run: bool = False) -> results.BaselineResult:
         """Adopt an existing database: record every migration up to `version` as applied, running none."""
         migrations = self.discover()
         if version not in {m.version for m in migrations}:
@@ -308,15 +296,15 @@ class Migrator:
                 )
             todo = tuple(m for m in migrations if m.version <= version)
             if dry_run or session is None:
-                return BaselineResult(version, todo, dry_run=True)
+                return results.BaselineResult(version, todo, dry_run=True)
             history = session.history
             with conn.transaction():
                 history.ensure()
                 for m in todo:
                     history.record(m.version, m.name, m.checksum, m.up.sql)
-        return BaselineResult(version, todo)
+        return results.BaselineResult(version, todo)
 
-    def new(self, name: str, *, into: Path | None = None) -> NewResult:
+    def new(self, name: str, *, into: Path | None = None) -> results.NewResult:
         """Create the next up/down pair (highest version on disk + 1, same zero-padding)."""
         dirs = [d for d in self.settings.dirs if os.path.isdir(d)]  # False, not an error, for a path too long
         migrations = discover(dirs) if dirs else []
@@ -329,9 +317,11 @@ class Migrator:
             (up_path, f"-- {stem}: apply. Runs in one transaction with its history row.\n\n"),
             (down_path, f"-- {stem}: revert what {up_path.name} does.\n\n"),
         )
-        return NewResult(version, name, up_path, down_path)
+        return results.NewResult(version, name, up_path, down_path)
 
-    def seed(self, *, file: str | Path | None = None, migrate: bool = True, dry_run: bool = False) -> SeedResult:
+    def seed(
+        self, *, file: str | Path | None = None, migrate: bool = True, dry_run: bool = False
+    ) -> results.SeedResult:
         """Validate the seed file, run pending migrations, then load every table in ONE transaction.
 
         A file that breaks the schema runs nothing, not even migrations; one that does not fit the
@@ -345,7 +335,7 @@ class Migrator:
         started = time.perf_counter()
         path = Path(file) if file is not None else self.settings.seed_file
         plan = seeding.read(path)
-        ran: tuple[MigrationStep, ...] = self.migrate(dry_run=dry_run).applied if migrate else ()
+        ran: tuple[results.MigrationStep, ...] = self.migrate(dry_run=dry_run).applied if migrate else ()
         pending = [m for m in self.discover() if m.version in {i.version for i in ran}] if dry_run else []
         self._check_files([m.up for m in pending], single_transaction=True, why=_SEED_REHEARSAL)
         emit = self.on_event or (lambda _event: None)
@@ -374,7 +364,7 @@ class Migrator:
                     "interrupted while seeding; the seed transaction was rolled back",
                     hint=f"{len(ran)} migration(s) applied before the seed stay applied" if ran and not dry_run else "",
                 ) from None
-        return SeedResult(path, tuple(tables), ran, dry_run, (time.perf_counter() - started) * 1000)
+        return results.SeedResult(path, tuple(tables), ran, dry_run, (time.perf_counter() - started) * 1000)
 
     # ---- internals ---------------------------------------------------------------------------
 
