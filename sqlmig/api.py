@@ -329,12 +329,14 @@ class Migrator:
         dry_run the pending migrations and the load run in a transaction that is rolled back, so the
         counts are real and nothing stays.
         """
-        from . import seed as seeding
         from .db import load
+        from .seed.file import read
+        from .seed.problems import Problems
+        from .seed.rows import prepare
 
         started = time.perf_counter()
         path = Path(file) if file is not None else self.settings.seed_file
-        plan = seeding.read(path)
+        seed_file = read(path)
         ran: tuple[results.MigrationStep, ...] = self.migrate(dry_run=dry_run).applied if migrate else ()
         pending = [m for m in self.discover() if m.version in {i.version for i in ran}] if dry_run else []
         self._check_files([m.up for m in pending], single_transaction=True, why=_SEED_REHEARSAL)
@@ -345,14 +347,14 @@ class Migrator:
                 with load.transaction(conn, rollback=dry_run):
                     # dry run: the pending migrations run inside the seed's transaction, rolled back with it
                     Runner(session, self.settings, emit).rehearse(pending)
-                    problems = seeding.Problems()
-                    prepared = seeding.prepare(plan, load.read_catalog(conn, plan.tables), problems)
+                    problems = Problems()
+                    prepared = prepare(seed_file, load.read_catalog(conn, seed_file.tables), problems)
                     load.check_reruns(conn, prepared, problems)
                     if problems:  # it does not fit: report every value problem along with these
                         load.check_values(conn, prepared, problems)
                         problems.raise_if_any(path, "against the database")
                     try:
-                        tables = load.load(conn, prepared, emit, dry_run=dry_run)
+                        tables = load.load_tables(conn, prepared, emit, dry_run=dry_run)
                     except SeedFailed:
                         # Values are asked about only when the load fails (asking first cost as much as
                         # loading); then every bad value is named, not just the first the load met.

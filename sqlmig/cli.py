@@ -517,7 +517,7 @@ def seed(
 
     def action(opts: GlobalOptions, out: "Renderer") -> None:
         if print_schema:
-            from .seed import schema_text
+            from .seed.schema import schema_text
 
             out.line(schema_text().rstrip("\n"))
             return

@@ -593,7 +593,8 @@ def test_values_trusted_without_asking_the_server_are_valid(db: Conn) -> None:
     """valid_by_construction may only say yes where pg_input_is_valid says yes."""
     from decimal import Decimal
 
-    from sqlmig.seed import Column, to_text, valid_by_construction
+    from sqlmig.seed.catalog import Column
+    from sqlmig.seed.values import to_text, valid_by_construction
 
     texts = ["0", "-0", "7", "-7", "00012", "2147483647", "2147483648", "-2147483648", "-2147483649", "32767",
              "32768", "9223372036854775807", "9223372036854775808", "1.5", "-1.25", "99.95", "9.95", "123456789.5",

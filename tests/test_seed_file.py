@@ -12,20 +12,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from sqlmig.errors import ConfigError, Problem, SeedInvalid
-from sqlmig.seed import (
-    Column,
-    Problems,
-    TableInfo,
-    Unfit,
-    array_literal,
-    json_text,
-    keyless,
-    keyless_problem,
-    prepare,
-    read,
-    schema_text,
-    to_text,
-)
+from sqlmig.seed.catalog import Column, TableInfo
+from sqlmig.seed.file import read
+from sqlmig.seed.problems import Problems
+from sqlmig.seed.rows import keyless, keyless_problem, prepare
+from sqlmig.seed.schema import schema_text
+from sqlmig.seed.values import Unfit, array_literal, json_text, to_text
 
 from .support import ROOT, run_cli
 
@@ -196,12 +188,12 @@ def test_problems_are_capped_with_a_count(tmp_path: Path) -> None:
     assert found[-1] == "... and 50 more problems"
 
 
-def test_rows_with_different_columns_become_separate_runs(tmp_path: Path) -> None:
+def test_rows_with_different_columns_become_separate_groups(tmp_path: Path) -> None:
     rows = [{"title": "a", "id": 1}, {"id": 2, "title": "b"}, {"id": 3, "title": "c", "meta": {}}]
     path = write(tmp_path / "seed.json", {"tables": [{"table": "product", "rows": rows}]})
     prepared = prepare(read(path), [PRODUCT], Problems())
-    runs = [(r.start, r.columns, r.rows) for r in prepared[0].runs]
-    assert runs == [(0, ("id", "title"), [("1", "a"), ("2", "b")]), (2, ("id", "title", "meta"), [("3", "c", "{}")])]
+    groups = [(g.start, g.columns, g.rows) for g in prepared[0].groups]
+    assert groups == [(0, ("id", "title"), (("1", "a"), ("2", "b"))), (2, ("id", "title", "meta"), (("3", "c", "{}"),))]
 
 
 # ---- JSON values as PostgreSQL text ---------------------------------------------------------------

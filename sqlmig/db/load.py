@@ -13,18 +13,11 @@ from psycopg import sql
 from ..errors import ConnectionFailed, SeedFailed, first_line
 from ..events import EventHandler, RowsLoaded, SeedStarted, TableDone, TableStarted
 from ..results import SeedTableResult
-from ..seed import (
-    Column,
-    PreparedTable,
-    Problems,
-    Run,
-    SeedTable,
-    TableInfo,
-    invalid_value,
-    keyless,
-    keyless_problem,
-    valid_by_construction,
-)
+from ..seed.catalog import Column, TableInfo
+from ..seed.file import SeedTable
+from ..seed.problems import Problems
+from ..seed.rows import PreparedTable, RowGroup, invalid_value, keyless, keyless_problem
+from ..seed.values import valid_by_construction
 
 Conn = psycopg.Connection[tuple[object, ...]]
 log = logging.getLogger("sqlmig")
@@ -163,7 +156,7 @@ def check_values(conn: Conn, prepared: Sequence[PreparedTable], problems: Proble
 
 def check_reruns(conn: Conn, prepared: Sequence[PreparedTable], problems: Problems) -> None:
     """Rows that give no key (on_conflict error) load only into an empty table: a second seed
-    would insert them again (see seed.keyless). A table this role cannot read counts as not empty."""
+    would insert them again (see seed.rows.keyless). A table this role cannot read counts as not empty."""
     for table in prepared:
         found = keyless(table)
         if found is None:
@@ -204,7 +197,7 @@ def transaction(conn: Conn, *, rollback: bool = False) -> Iterator[None]:
         ) from None
 
 
-def load(
+def load_tables(
     conn: Conn,
     prepared: Sequence[PreparedTable],
     emit: EventHandler,
@@ -225,7 +218,7 @@ def load(
         try:
             with conn.transaction():  # a savepoint, so a failure can be replayed to find its row
                 inserted, skipped, updated = _load_table(conn, table, progress)
-        except _RunFailed as failed:
+        except _GroupFailed as failed:
             raise _failure(conn, table, failed) from None
         result = SeedTableResult(
             table.label,
@@ -244,13 +237,13 @@ def load(
     return results
 
 
-class _RunFailed(Exception):
-    """A server error while loading one run of rows, with what is needed to find the failing row."""
+class _GroupFailed(Exception):
+    """A server error while loading one group of rows, with what is needed to find the failing row."""
 
-    def __init__(self, error: psycopg.Error, run: Run, copied_into: str) -> None:
+    def __init__(self, error: psycopg.Error, group: RowGroup, copied_into: str) -> None:
         super().__init__(str(error))
         self.error = error
-        self.run = run
+        self.group = group
         self.copied_into = copied_into
 
 
@@ -260,28 +253,28 @@ def _load_table(
     """Load the table's rows (the first `limit` only, when replaying); returns inserted, skipped, updated."""
     target = sql.Identifier(table.info.schema, table.info.name)
     inserted = skipped = updated = 0
-    for run in table.runs:
-        rows = run.rows if limit is None else run.rows[: max(0, limit - run.start)]
+    for group in table.groups:
+        rows = group.rows if limit is None else group.rows[: max(0, limit - group.start)]
         if not rows:
             break
         try:
             if not table.source.upserts:
-                if run.columns:
-                    _copy(conn, target, run.columns, rows, progress, offset=run.start)
+                if group.columns:
+                    _copy(conn, target, group.columns, rows, progress, offset=group.start)
                 else:  # rows of {} only: every column takes its default
                     conn.execute(
                         sql.SQL("INSERT INTO {} SELECT FROM generate_series(1, %s)").format(target), (len(rows),)
                     )
                 inserted += len(rows)
             else:
-                fresh, changed = _upsert(conn, table, target, run, rows, progress)
+                fresh, changed = _upsert(conn, table, target, group, rows, progress)
                 inserted += fresh
                 updated += changed
                 skipped += len(rows) - fresh - changed
         except psycopg.Error as exc:
             copied_into = _STAGE_NAME if table.source.upserts else table.info.name
-            raise _RunFailed(exc, run, copied_into) from None
-        progress(run.start + len(rows))
+            raise _GroupFailed(exc, group, copied_into) from None
+        progress(group.start + len(rows))
     return inserted, skipped, updated
 
 
@@ -306,7 +299,7 @@ def _upsert(
     conn: Conn,
     table: PreparedTable,
     target: sql.Identifier,
-    run: Run,
+    group: RowGroup,
     rows: Sequence[tuple[str | None, ...]],
     progress: Callable[[int], None],
 ) -> tuple[int, int]:
@@ -315,17 +308,17 @@ def _upsert(
     `update` changes only rows whose values differ (compared as text, which every type has), so a
     re-run touches nothing and counts those rows as skipped.
     """
-    cols = sql.SQL(", ").join(map(sql.Identifier, run.columns))
+    cols = sql.SQL(", ").join(map(sql.Identifier, group.columns))
     conn.execute(
         sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
             _STAGE, cols, target
         )
     )
-    _copy(conn, _STAGE, run.columns, rows, progress, offset=run.start)
-    always = any(table.column(c).identity == "a" for c in run.columns)
+    _copy(conn, _STAGE, group.columns, rows, progress, offset=group.start)
+    always = any(table.column(c).identity == "a" for c in group.columns)
     overriding = sql.SQL(" OVERRIDING SYSTEM VALUE") if always else sql.SQL("")
     key = sql.SQL(", ").join(map(sql.Identifier, table.key))
-    changing = [c for c in run.columns if c not in table.key and table.column(c).identity != "a"]
+    changing = [c for c in group.columns if c not in table.key and table.column(c).identity != "a"]
     action: sql.Composable
     if table.source.on_conflict == "skip" or not changing:
         action = sql.SQL("DO NOTHING")
@@ -350,7 +343,7 @@ def _upsert(
 
 def _bump(conn: Conn, table: PreparedTable) -> None:
     target = sql.Identifier(table.info.schema, table.info.name)
-    given = {c for run in table.runs if run.rows for c in run.columns}
+    given = {c for group in table.groups if group.rows for c in group.columns}
     for column in table.info.columns:
         if column.sequence and column.name in given:
             conn.execute(
@@ -359,7 +352,7 @@ def _bump(conn: Conn, table: PreparedTable) -> None:
             )
 
 
-def _failure(conn: Conn, table: PreparedTable, failed: _RunFailed) -> SeedFailed | ConnectionFailed:
+def _failure(conn: Conn, table: PreparedTable, failed: _GroupFailed) -> SeedFailed | ConnectionFailed:
     """SeedFailed at the row that failed: from COPY's context line, else by replaying prefixes."""
     exc = failed.error
     if conn.closed or conn.broken:
@@ -380,14 +373,14 @@ def _failure(conn: Conn, table: PreparedTable, failed: _RunFailed) -> SeedFailed
     )
 
 
-def _copy_line_row(exc: psycopg.Error, failed: _RunFailed) -> int | None:
-    """COPY's error context reads 'COPY name, line N[, column c]: ...'; line N is the run's Nth row."""
+def _copy_line_row(exc: psycopg.Error, failed: _GroupFailed) -> int | None:
+    """COPY's error context reads 'COPY name, line N[, column c]: ...'; line N is the group's Nth row."""
     prefix = f"COPY {failed.copied_into}, line "
     for line in (exc.diag.context or "").splitlines():
         if line.startswith(prefix):
             digits = line[len(prefix) :].split(",", 1)[0].split(":", 1)[0]
-            if digits.isdigit() and 1 <= int(digits) <= len(failed.run.rows):
-                return failed.run.start + int(digits) - 1
+            if digits.isdigit() and 1 <= int(digits) <= len(failed.group.rows):
+                return failed.group.start + int(digits) - 1
     return None
 
 
@@ -402,7 +395,7 @@ def _bisect(conn: Conn, table: PreparedTable) -> int | None:
         try:
             with conn.transaction(force_rollback=True):
                 _load_table(conn, table, lambda _n: None, limit=limit)
-        except _RunFailed:
+        except _GroupFailed:
             return True
         return False
 
