@@ -1,7 +1,8 @@
 """`make bench-profile`: where sqlmig's time goes on the benchmark's paths (pyinstrument, else cProfile).
 
-Profiles --help, apply of N migrations, status, a no-op migrate and the down of the last one with N
-applied, each in its own process on one throwaway PostgreSQL, and writes one report per path to
+Profiles --help, apply of N migrations, status, a no-op migrate, the down of the last one with N
+applied and the 100,000-row seed of `make bench`, each in its own process on one throwaway PostgreSQL,
+and writes one report per path to
 bench/work/profile/ (text; pyinstrument's call tree when it is installed).
 """
 
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload
@@ -39,6 +42,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("-n", type=int, default=1000, help="number of migrations")
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "work" / "profile")
+    parser.add_argument("--seed-only", action="store_true", help="profile only the 100,000-row seed")
     args = parser.parse_args()
 
     from sqlmig.embedded import throwaway
@@ -57,16 +61,27 @@ def main() -> int:
             server = Server(url)
             db = server.libpq(server.create())
             base = ["--database-url", db, "--dir", str(w.sqlmig_dir)]
-            for name, extra in (
+            paths = [
                 ("help", ["--help"]),
                 ("apply", [*base, "migrate"]),
                 ("status", [*base, "status"]),
                 ("noop-migrate", [*base, "migrate"]),
                 ("down-last", [*base, "down"]),
-            ):
+            ]
+            for name, extra in [] if args.seed_only else paths:
                 report = work / f"{name}.txt"
                 profiled(extra, report, env)
                 print(f"{name}: {report}")
+            seed = workload.generate_seed(work / "seed")
+            seed_db = server.libpq(server.create())
+            with psycopg.connect(seed_db, autocommit=True) as conn:
+                conn.execute(seed.schema_file.read_text())
+            empty = work / "empty-sql"
+            empty.mkdir()
+            report = work / "seed.txt"
+            seed_args = ["--database-url", seed_db, "--dir", str(empty), "seed", "--file", str(seed.json_file)]
+            profiled([*seed_args, "--no-migrate"], report, env)
+            print(f"seed: {report}")
             server.admin.close()
     finally:
         shutil.rmtree(pg_parent, ignore_errors=True)

@@ -555,6 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results.md")
     parser.add_argument("--readme", type=Path, default=None, help="README whose bench table to replace")
     parser.add_argument("--no-seed", action="store_true", help="skip the 100,000-row seed")
+    parser.add_argument("--seed-only", action="store_true", help="only the 100,000-row seed (no start-up, no sizes)")
     parser.add_argument("--pg-version", type=int, default=18)
     args = parser.parse_args(argv)
     if min(args.reps, args.quick_reps) < 3:
@@ -577,14 +578,16 @@ def main(argv: list[str] | None = None) -> int:
         with throwaway(pg_parent, args.pg_version) as url:
             server = Server(url)
             bench = Bench(server, tools, args.reps, args.quick_reps, work)
-            bench.run_startup()
-            for n in args.sizes:
+            sizes = [] if args.seed_only else args.sizes
+            if not args.seed_only:
+                bench.run_startup()
+            for n in sizes:
                 bench.log(f"generating {n} migrations")
                 bench.run_workload(workload.generate(work / f"n{n}", n))
-            if not args.no_seed:
+            if args.seed_only or not args.no_seed:
                 bench.log("generating the seed")
                 bench.run_seed(workload.generate_seed(work / "seed"))
-            header = describe(server, tools, (args.reps, args.quick_reps), args.sizes, (load_before, _load()))
+            header = describe(server, tools, (args.reps, args.quick_reps), sizes, (load_before, _load()))
             server.admin.close()
     finally:
         shutil.rmtree(pg_parent, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -248,6 +249,22 @@ def _parse_array(text: str) -> list[str | None]:
             assert body[i] == ","
             i += 1
     return out
+
+
+@given(st.text(alphabet='-0[:,. \t\n\u00a0"e1a'))
+def test_a_negative_zero_is_found_wherever_the_full_pattern_finds_it(text: str) -> None:
+    """_negative_zero looks for its literal first; it must agree with the plain pattern it replaces."""
+    from sqlmig.seed.strict_json import _negative_zero
+
+    assert _negative_zero(text) == (re.search(r"[\[:,]\s*-0(?![0-9.eE])", text) is not None)
+
+
+@pytest.mark.parametrize("value", ["-0", " -0", "[-0]", "[ -0]", "[1,-0]", "[1, -0]", "[1,\n\t -0]"])
+def test_a_negative_zero_keeps_its_sign(tmp_path: Path, value: str) -> None:
+    """A -0 after ':', '[' or ',' is read with its sign (int() would drop it; float8 keeps it)."""
+    doc = read(write(tmp_path / "seed.json", '{"tables": [{"table": "t", "rows": [{"a":' + value + "}]}]}"))
+    got = doc.tables[0].rows[0]["a"]
+    assert str(got[-1] if isinstance(got, list) else got) == "-0"
 
 
 def test_problem_str_without_location() -> None:

@@ -169,15 +169,18 @@ def json_value(value: Any) -> str:
 def column_texts(values: list[Any], column: Column) -> list[str | None] | None:
     """Texts of one column's values at C speed, or None when one of them needs a closer look
     (a null in a NOT NULL column, a number out of range, a value to_text refuses)."""
-    if column.not_null and None in values:
+    # Membership by type: `None in values` compares None with each value, and a Decimal's
+    # comparison asks numbers.Rational (an abc, in Python) every time.
+    types = set(map(type, values))
+    nulls = type(None) in types
+    types.discard(type(None))
+    if column.not_null and nulls:
         return None
     if column.kind == "json":
         return [None if v is None else json_value(v) for v in values]
-    types = set(map(type, values))
-    types.discard(type(None))
     bound = INT_BOUNDS.get(column.type)
     if bound is not None and (int in types or Decimal in types):  # out of range: the row-by-row path says so
-        only_numbers = types <= {int, Decimal} and None not in values
+        only_numbers = types <= {int, Decimal} and not nulls
         numbers = values if only_numbers else [v for v in values if type(v) is int or type(v) is Decimal]
         if not (-bound <= min(numbers) and max(numbers) < bound):
             return None
@@ -190,6 +193,8 @@ def column_texts(values: list[Any], column: Column) -> list[str | None] | None:
             return None
         if types == {str} or not types:
             return values
+        if types == {int} and not nulls:
+            return list(map(str, values))
         return [v if type(v) is str or v is None else str(v) for v in values]
     try:
         return [to_text(v, column) for v in values]
