@@ -7,6 +7,7 @@ without asking the server is checked here and added to Problems; db/load asks th
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
 import re
@@ -123,25 +124,29 @@ def _prepare_table(table: SeedTable, info: TableInfo, problems: Problems) -> Pre
     unknown: dict[str, tuple[int, int]] = {}  # column -> (first row, count)
     generated: dict[str, tuple[int, int]] = {}
     shapes: dict[tuple[str, ...], _Shape] = {}
-    # First pass: rows into groups of one shape (cheap: a tuple and a lookup per row).
+    # First pass: rows into groups of one shape, a stretch of rows naming the same keys at a time
+    # (groupby and tuple() run in C: seed rows are regular, a stretch is often the whole table).
     grouped: list[tuple[int, _Shape, list[Mapping[str, Any]]]] = []
-    for index, row in enumerate(table.rows):
-        signature = tuple(row)
+    index = 0
+    for signature, stretch in itertools.groupby(map(tuple, table.rows)):
+        count = len(list(stretch))
         shape = shapes.get(signature)
         if shape is None:
             shape = shapes[signature] = _shape(signature, info, key)
         for name in shape.unknown:
             first, n = unknown.get(name, (index, 0))
-            unknown[name] = (first, n + 1)
+            unknown[name] = (first, n + count)
         for name in shape.generated:
             first, n = generated.get(name, (index, 0))
-            generated[name] = (first, n + 1)
-        for name in shape.missing:
-            message = f"missing value for column {name} (NOT NULL, no default)"
-            row_problems.add(Problem(f"{where}/rows/{index}", message))
+            generated[name] = (first, n + count)
+        for row_index in range(index, index + count) if shape.missing else ():
+            for name in shape.missing:
+                message = f"missing value for column {name} (NOT NULL, no default)"
+                row_problems.add(Problem(f"{where}/rows/{row_index}", message))
         if not grouped or grouped[-1][1].columns != shape.columns:  # key order may differ; the columns decide
             grouped.append((index, shape, []))
-        grouped[-1][2].append(row)
+        grouped[-1][2].extend(table.rows[index : index + count])
+        index += count
     # Second pass: convert each group column by column; a group with a bad value is redone row by row.
     groups: list[tuple[RowGroup, _Shape, list[Mapping[str, Any]]]] = []
     for start, shape, rows in grouped:
@@ -188,6 +193,14 @@ def _check_keys(
     check_keys = table.upserts
     find_duplicates = bool(key) and table.on_conflict != "skip"
     seen: dict[tuple[str | None, ...], int] = {}
+    if find_duplicates:  # most files have none: one set says so, without a loop over the rows in Python
+        texts = [
+            ident
+            for group, shape, _ in groups
+            if shape.key_pos is not None
+            for ident in map(operator.itemgetter(*shape.key_pos), group.rows)
+        ]
+        find_duplicates = len(set(texts)) < len(texts)
     for group, shape, rows in groups:
         if check_keys:
             for name in shape.missing_keys:
