@@ -352,3 +352,15 @@ def test_rows_that_give_no_unique_key_are_found(tmp_path: Path, on_conflict: str
             ' (give the key in every row ("on_conflict": "skip" or "update" then makes re-running idempotent),'
             ' or set "on_conflict": "append" to insert these rows on every run)'
         )
+
+
+def test_on_conflict_policies_are_the_schemas() -> None:
+    """The typed policy and the shipped schema's enum name the same four words."""
+    from typing import get_args
+
+    from sqlmig.seed.file import OnConflict
+    from sqlmig.seed.schema import schema_text
+
+    schema = json.loads(schema_text())
+    enum = schema["$defs"]["table"]["properties"]["on_conflict"]["enum"]
+    assert sorted(get_args(OnConflict)) == sorted(enum)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import args_row
 
 from ..errors import ConnectionFailed, SeedFailed, first_line
 from ..events import EventHandler, RowsLoaded, SeedStarted, TableDone, TableStarted
@@ -112,8 +113,9 @@ def read_catalog(conn: Conn, tables: Sequence[SeedTable]) -> list[TableInfo | No
         )
         primary: tuple[str, ...] = ()
         unique: list[frozenset[str]] = []
-        for is_primary, names in conn.execute(_UNIQUE, (oid,)).fetchall():
-            cols = tuple(str(n) for n in names)  # type: ignore[attr-defined]
+        with conn.cursor(row_factory=args_row(_unique_key)) as cur:
+            keys = cur.execute(_UNIQUE, (oid,)).fetchall()
+        for is_primary, cols in keys:
             if is_primary:
                 primary = cols
             unique.append(frozenset(cols))
@@ -335,10 +337,21 @@ def _upsert(
         " ON CONFLICT ({key}) {action} RETURNING (t.xmax = 0) AS fresh)"
         " SELECT count(*) FILTER (WHERE fresh), count(*) FILTER (WHERE NOT fresh) FROM ins"
     ).format(target=target, cols=cols, overriding=overriding, stage=_STAGE, key=key, action=action)
-    counts = conn.execute(statement).fetchone()
+    with conn.cursor(row_factory=args_row(_counts)) as cur:
+        counts = cur.execute(statement).fetchone()
     conn.execute(sql.SQL("DROP TABLE {}").format(_STAGE))
     assert counts is not None
-    return int(counts[0]), int(counts[1])  # type: ignore[call-overload]
+    return counts
+
+
+def _unique_key(is_primary: bool, names: list[str]) -> tuple[bool, tuple[str, ...]]:
+    """A row of _UNIQUE, typed: whether the key is the primary one, and its columns."""
+    return is_primary, tuple(names)
+
+
+def _counts(inserted: int, updated: int) -> tuple[int, int]:
+    """The upsert's one row, typed: rows inserted and rows updated (bigint counts)."""
+    return inserted, updated
 
 
 def _bump(conn: Conn, table: PreparedTable) -> None:

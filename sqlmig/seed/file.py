@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from ..errors import ConfigError, Problem, SeedInvalid
 from .problems import Problems
 from .schema import schema_problems
 from .strict_json import parse
+
+# What a row whose key is already in the table does (the schema allows exactly these).
+OnConflict = Literal["error", "skip", "update", "append"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,7 +32,7 @@ class SeedTable:
     table: str  # as written: "product" or "catalog.product"
     schema: str | None
     name: str
-    on_conflict: str = "error"
+    on_conflict: OnConflict = "error"
     key: tuple[str, ...] | None = None
     rows: Sequence[Mapping[str, Any]] = ()
 
@@ -49,10 +52,6 @@ class SeedFile:
 
     path: Path
     tables: tuple[SeedTable, ...]
-
-    @property
-    def row_count(self) -> int:
-        return sum(len(t.rows) for t in self.tables)
 
 
 def read(path: Path) -> SeedFile:
@@ -96,7 +95,7 @@ def tables_of(path: Path, doc: Mapping[str, Any]) -> SeedFile:
                 table=written,
                 schema=schema if dot else None,
                 name=name if dot else written,
-                on_conflict=str(entry.get("on_conflict", "error")),
+                on_conflict=cast(OnConflict, entry.get("on_conflict", "error")),  # the schema's enum
                 key=tuple(str(k) for k in key) if key is not None else None,
                 rows=entry["rows"],
             )
