@@ -64,10 +64,16 @@ def _clean_copy(target: Path) -> Path:
     """The repository's files as a fresh clone has them (with uncommitted changes, without what
     .gitignore names): a build in the checkout itself would read the sqlmig.egg-info/SOURCES.txt
     that `pip install -e` left there, and ship files that a clone's build leaves out."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():  # a tracked file deleted in the work tree is not copied
@@ -87,7 +93,7 @@ def test_wheel_installs_and_runs_outside_the_repository(outside: Path) -> None:
         in_sdist = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     in_wheel = set(zipfile.ZipFile(wheel).namelist())
     for name in PACKAGE_DATA:
-        assert name in in_sdist and name in in_wheel, f"{name}: in the sdist {name in in_sdist}, the wheel {name in in_wheel}"
+        assert (name in in_sdist, name in in_wheel) == (True, True), f"{name}: (in the sdist, in the wheel)"
     assert not any(n.startswith(("tests/", "bench/")) for n in in_wheel), "the wheel carries the test suite"
 
     venv = outside / "venv"

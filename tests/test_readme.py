@@ -31,13 +31,18 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 # The README lines test_every_readme_command_runs checks without running them (an export it replaces
 # with the test's own URL, `make -n`, pip's extras), in README order; every other line is run.
+# Installs are checked against pyproject.toml here and run by tests/test_packaging.py.
 NOT_RUN = [
-    "pip install sqlmig",
-    "pip install 'sqlmig[embedded]'",
+    "pip install .",
+    "pip install '.[embedded]'",
+    "pipx install '.[embedded]'",
+    "pip install build",
+    "python -m build",
+    "pip install 'dist/sqlmig-0.1.0-py3-none-any.whl[embedded]'",
     "make demo",
     "make test",
     "export DATABASE_URL=postgresql://app:secret@localhost:5432/app",
-    "pip install sqlmig",
+    "pip install ci/sqlmig-0.1.0-py3-none-any.whl",
     "make bench",
     "make bench-profile",
 ]
@@ -91,11 +96,13 @@ def test_every_readme_command_runs(embedded_project: Project, database_url: str,
             assert proc.returncode == 0, (line, proc.stderr)
             skipped.append(line)
             continue
-        if words[0] == "pip":
-            extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-            for spec in words[2:]:
-                extra = re.search(r"\[(\w+)\]", spec)
-                assert spec.startswith("sqlmig") and (extra is None or extra.group(1) in extras), line
+        if words[0] in ("pip", "pipx") or words == ["python", "-m", "build"]:
+            project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+            wheel = re.escape(f"{project['name']}-{project['version']}-py3-none-any.whl")
+            for spec in words[2:] if words[0] != "python" else []:
+                # this clone, the wheel `python -m build` writes (as built, or copied to ci/), or build itself
+                found = re.fullmatch(rf"(?:\.|(?:dist|ci)/{wheel})(?:\[(\w+)\])?|build", spec)
+                assert found and (found.group(1) in (None, *project["optional-dependencies"])), line
             skipped.append(line)
             continue
         assert words[0] == "sqlmig", f"README shows {line!r}: teach test_readme how to run it"
