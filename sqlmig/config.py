@@ -95,6 +95,10 @@ class Settings:
         return f"{self.history_schema}.{self.history_table}"
 
 
+# Settings in seconds where None means "as long as it takes" (inf as written, null in JSON).
+WAITS = ("lock_wait", "wait")
+
+
 class ConfigValue(NamedTuple):
     """One line of `sqlmig config`: a setting's effective value (password redacted) and its source."""
 
@@ -262,7 +266,7 @@ def _coerce(key: str, value: object, source: str) -> object:
             if not 0 <= retries <= MAX_LOCK_RETRIES:
                 raise ValueError(value)
             return retries
-        if key in ("lock_wait", "wait"):
+        if key in WAITS:
             seconds = _as_float(value)
             if math.isnan(seconds) or seconds < 0:
                 raise ValueError(value)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config import WAITS
 from ..errors import Problem, plural
 from ..events import Event, LockRetry, MigrationDone, MigrationRehearsed
 from .base import RendererBase
@@ -151,7 +152,7 @@ class PlainRenderer(RendererBase):
         self.line(f"created {result.down_path}")
 
     def config(self, values: Sequence[ConfigValue], files: Sequence[Path]) -> None:
-        self.config_table([(v.key, config_text(v.value), v.source) for v in values])
+        self.config_table([(v.key, config_text(v.value, wait=v.key in WAITS), v.source) for v in values])
         self.summary("config files: " + (", ".join(str(f) for f in files) if files else "none"))
 
     def config_table(self, shown: Sequence[tuple[str, str, str]]) -> None:
