@@ -31,7 +31,6 @@ import signal
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -90,6 +89,11 @@ class ServerStatus(NamedTuple):
 
 
 # ---- the binaries: sqlmig/pg_sources.py finds them -----------------------------------------------
+
+
+def bin_dir(version: int = DEFAULT_VERSION, source: str | None = None) -> Path:
+    """The folder of PostgreSQL `version`'s binaries (initdb, pg_ctl, postgres, psql, pg_dump)."""
+    return pg_sources.pick(version, prefer=source).bin_dir
 
 
 def _source_of(pgdata: Path, version: int | None) -> pg_sources.Source:
@@ -181,7 +185,9 @@ def stop(state_dir: Path) -> bool:
         return _stop(pgdata)
 
 
-def psql_argv(state_dir: Path, args: Sequence[str] = (), version: int | None = None, port: int | None = None) -> list[str]:
+def psql_argv(
+    state_dir: Path, args: Sequence[str] = (), version: int | None = None, port: int | None = None
+) -> list[str]:
     """The command line of the source's psql connected to the embedded server (started if needed)."""
     url = ensure_running(state_dir, version, port)
     pgdata = state_dir.resolve() / "pgdata"

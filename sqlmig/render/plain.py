@@ -170,9 +170,13 @@ class PlainRenderer(RendererBase):
             self.line(f"not created yet; `sqlmig --database-url embedded migrate` creates it in {info.pgdata}")
         if info.running:
             self.line(f"socket: {info.socket}")
-            self.line(f"tcp: {info.tcp_url}" if info.tcp_url else "tcp: none (set embedded_port to listen on localhost)")
+            self.line(
+                f"tcp: {info.tcp_url}" if info.tcp_url else "tcp: none (set embedded_port to listen on localhost)"
+            )
         if info.source is None:
-            self.line(f"source: none installed for PostgreSQL {info.version} (`sqlmig embedded url` says what to install)")
+            self.line(
+                f"source: none installed for PostgreSQL {info.version} (`sqlmig embedded url` says what to install)"
+            )
         else:
             self.line(f"source: {info.source}, PostgreSQL {info.version} in {info.bin_dir}")
             self.line(f"extensions ({len(info.extensions)}): {', '.join(info.extensions)}")
