@@ -169,6 +169,18 @@ class PlainRenderer(RendererBase):
             self.line(f"stopped; data kept in {info.pgdata} (PostgreSQL {info.version})")
         else:
             self.line(f"not created yet; `sqlmig --database-url embedded migrate` creates it in {info.pgdata}")
+        if info.running:
+            self.line(f"socket: {info.socket}")
+            self.line(
+                f"tcp: {info.tcp_url}" if info.tcp_url else "tcp: none (set embedded_port to listen on localhost)"
+            )
+        if info.source is None:
+            self.line(
+                f"source: none installed for PostgreSQL {info.version} (`sqlmig embedded url` says what to install)"
+            )
+        else:
+            self.line(f"source: {info.source}, PostgreSQL {info.version} in {info.bin_dir}")
+            self.line(f"extensions ({len(info.extensions)}): {', '.join(info.extensions)}")
 
     def embedded_url(self, url: str) -> None:
         self.line(url)
