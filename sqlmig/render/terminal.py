@@ -59,6 +59,9 @@ class TerminalRenderer(PlainRenderer):
         finally:
             bar.stop()
 
+    def lock_retry(self, event: events.LockRetry) -> None:
+        self.console.print(f"[yellow]↻[/] {escape(event.message)}")
+
     def migration_done(self, item: MigrationStep, direction: Direction) -> None:
         what, took = done(item, direction)
         self.console.print(f"[green]✓[/] {escape(what)} [dim]({took})[/]")
@@ -81,7 +84,7 @@ class TerminalRenderer(PlainRenderer):
                     if task is not None:
                         bar.advance(task)
                 elif isinstance(event, events.LockRetry):
-                    self.console.print(f"[yellow]↻[/] {escape(event.message)}")
+                    self.lock_retry(event)
                 else:
                     self.notice(event)
 
@@ -106,8 +109,10 @@ class TerminalRenderer(PlainRenderer):
                     bar.update(tasks[event.position], completed=event.done)
                 elif isinstance(event, events.TableDone) and event.position in tasks:
                     bar.update(tasks[event.position], visible=False)
+                elif isinstance(event, events.LockRetry):
+                    self.lock_retry(event)
                 else:
-                    self.warning(event)
+                    self.notice(event)
 
             yield handle
 

@@ -35,9 +35,10 @@ def when(e: Entry) -> str:
     return ""
 
 
-def config_text(value: object) -> str:
+def config_text(value: object, *, wait: bool = False) -> str:
+    """A setting's value in `sqlmig config`: '-' when not set; a wait with no end as 'inf'."""
     if value is None:
-        return "-"
+        return "inf" if wait else "-"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
