@@ -60,7 +60,7 @@ PACKAGES: tuple[Package, ...] = (
     ),
 )
 _BY_NAME = {p.name: p for p in PACKAGES}
-_SYSTEM_HINT = "or install PostgreSQL {v} on this machine (its pg_config on PATH, or /usr/lib/postgresql/{v}/bin)"
+_SYSTEM_HINT = "install PostgreSQL {v} on this machine (its pg_config on PATH, or /usr/lib/postgresql/{v}/bin)"
 
 
 class Source(NamedTuple):
@@ -106,7 +106,8 @@ def pick(version: int | None = None, prefer: str | None = None) -> Source:
 def install_hint(version: int) -> str:
     """What to install for PostgreSQL `version`."""
     offers = [f"{p.install} ({p.name}: {p.has})" for p in PACKAGES if version in p.versions]
-    return "; ".join([*offers, _SYSTEM_HINT.format(v=version)])
+    system = _SYSTEM_HINT.format(v=version)
+    return "; ".join([*offers, f"or {system}"]) if offers else system[0].upper() + system[1:]
 
 
 def packages_with(extension: str) -> list[str]:

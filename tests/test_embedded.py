@@ -353,6 +353,7 @@ def test_version_no_source_has_is_a_config_error(embedded_project: Project) -> N
     assert r.exit_code == 2, r.stdout + r.stderr
     assert "no installed source of the embedded server has PostgreSQL 14" in r.stderr
     assert "/usr/lib/postgresql/14/bin" in r.stderr and "Traceback" not in r.stderr
+    assert "hint: Install PostgreSQL 14 on this machine" in r.stderr, r.stderr  # no extra has 14: no "or"
     bad = run_cli("status", env={"SQLMIG_EMBEDDED_VERSION": "seventeen"})
     assert bad.exit_code == 2 and "invalid value 'seventeen' for embedded_version" in bad.stderr
     assert not (embedded_project.root / ".sqlmig" / "pgdata").exists()
