@@ -109,14 +109,15 @@ def _source_of(pgdata: Path, version: int | None) -> pg_sources.Source:
         )
     if existing is None:
         return pg_sources.pick(version)
-    try:
-        return pg_sources.pick(existing, prefer=_recorded_source(pgdata))
-    except ConfigError as exc:
+    found = pg_sources.find(existing, prefer=_recorded_source(pgdata))
+    if found is None:
         raise ConfigError(
-            f"{pgdata} holds PostgreSQL {existing} data, and {exc.message.split(' (installed')[0]}",
+            f"{pgdata} holds PostgreSQL {existing} data, and no installed source of the embedded server "
+            f"has PostgreSQL {existing}",
             hint=f"{pg_sources.install_hint(existing)}; or remove {pgdata} to recreate it with "
             f"PostgreSQL {pg_sources.DEFAULT_VERSION} (its data is lost)",
-        ) from None
+        )
+    return found
 
 
 def _recorded_source(pgdata: Path) -> str | None:

