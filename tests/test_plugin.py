@@ -94,3 +94,25 @@ def test_plugin_reports_a_failing_migration(other_project: pytest.Pytester) -> N
         ]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+def test_the_throwaway_server_runs_the_projects_embedded_version(
+    other_project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without SQLMIG_TEST_DATABASE_URL the plugin starts a server of the version the project's
+    settings name (embedded_version in sqlmig.toml), so its tests run on production's major."""
+    monkeypatch.delenv("SQLMIG_TEST_DATABASE_URL")
+    toml = other_project.path / "sqlmig.toml"
+    toml.write_text(toml.read_text().rstrip("\n") + "\nembedded_version = 16\n")
+    other_project.makepyfile(
+        test_version="""
+import psycopg
+
+
+def test_version(sqlmig_database_url):
+    with psycopg.connect(sqlmig_database_url) as conn:
+        assert conn.info.server_version // 10000 == 16
+"""
+    )
+    result = other_project.runpytest_subprocess("-p", "no:cacheprovider", "-q", "test_version.py")
+    result.assert_outcomes(passed=1)
