@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import history_checks, repair, results
-from .config import EMBEDDED, Settings, load_config_files, resolve
+from .config import EMBEDDED, SAME_SERVER, Settings, load_config_files, redact_url, resolve
 from .errors import (
     ConfigError,
     HistoryError,
     Interrupted,
+    MigrationFailed,
     Problem,
     RefusedError,
     SeedFailed,
@@ -367,6 +368,75 @@ class Migrator:
                     hint=f"{len(ran)} migration(s) applied before the seed stay applied" if ran and not dry_run else "",
                 ) from None
         return results.SeedResult(path, tuple(tables), ran, dry_run, (time.perf_counter() - started) * 1000)
+
+    def verify(
+        self,
+        *,
+        all_migrations: bool = False,
+        first: int | None = None,
+        last: int | None = None,
+        strict: bool = False,
+    ) -> results.VerifyResult:
+        """Prove on a scratch database that each down undoes its up; the target is only read.
+
+        Which migrations: the pending ones (from the target's history), or with `all_migrations`
+        (or no database URL) every one from an empty database; `first`/`last` narrow either.
+        Those before the first one verified are applied to the scratch database first, unverified.
+        """
+        from . import verify
+        from .db.scratch import Scratch
+
+        migrations = self.discover()
+        versions = {m.version for m in migrations}
+        for v in (first, last):
+            if v is not None and v not in versions:
+                raise _unknown_target(v, "on disk", "`sqlmig status` lists every version")
+        what, narrowed = "all", first is not None or last is not None
+        if not all_migrations and self.settings.database_url:
+            with self._connect(read_only=True) as conn:
+                pending = [e.version for e in self._plan(conn, migrations).pending]
+            what = "pending"
+            if first is None:
+                if not pending and last is None:
+                    return results.VerifyResult((), what, 0, "-", strict)
+                first = min(pending, default=None)
+        setup, chosen = verify.scope(migrations, first, last)
+        if chosen and narrowed:
+            what += f" from {chosen[0].version} to {chosen[-1].version}"
+        self._check_files([f for m in migrations if m in setup or m in chosen for f in (m.up, m.down)])
+        server, shown = self._scratch_server()
+        exclude = [(self.settings.history_schema, self.settings.history_table)]
+        with Scratch(server, exclude=exclude) as scratch:
+            try:
+                verify.prepare(scratch, setup)
+            except verify.SetupFailed as exc:
+                f = exc.failure
+                raise MigrationFailed(
+                    f.message,
+                    version=exc.migration.version,
+                    path=str(f.path),
+                    line=f.line,
+                    column=f.column,
+                    sqlstate=f.sqlstate,
+                    detail=f.detail,
+                    hint=f.hint,
+                    outcome="on verify's scratch database, before the first migration to verify: nothing was verified",
+                ) from None
+            verdicts = verify.verify(scratch, chosen, self.on_event)
+        return results.VerifyResult(tuple(verdicts), what, len(setup), shown, strict)
+
+    def _scratch_server(self) -> tuple[str, str]:
+        """The server verify creates its scratch database on, and how to name it (no password)."""
+        where = self.settings.scratch_url
+        if where == EMBEDDED:
+            from . import embedded
+
+            url = embedded.ensure_running(
+                self.settings.embedded_dir, self.settings.embedded_version, self.settings.embedded_port
+            )
+            return url, "the embedded server"
+        url = self._url() if where == SAME_SERVER else where
+        return url, redact_url(url)
 
     # ---- internals ---------------------------------------------------------------------------
 

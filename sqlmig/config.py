@@ -14,6 +14,8 @@ from urllib.parse import unquote
 from .errors import ConfigError, InvalidSettings
 
 EMBEDDED = "embedded"
+# scratch_url: scratch databases on the server of database_url.
+SAME_SERVER = "same"
 _BLANK = r"[ \t\n\r\f\v]*"  # what C's isspace() skips, as PostgreSQL does: not every Unicode space
 DURATION_RE = re.compile(rf"^{_BLANK}([0-9]+(?:\.[0-9]+)?){_BLANK}(us|ms|s|min|h|d)?{_BLANK}$")
 PG_MAX_MS = 2**31 - 1  # PostgreSQL's limit for lock_timeout and statement_timeout (an int of ms)
@@ -67,6 +69,12 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL major version of a new embedded server (default: the embedded extra's, 17)",
     ),
     Setting("embedded_port", ("SQLMIG_EMBEDDED_PORT",), None, "the embedded server also listens on localhost:PORT"),
+    Setting(
+        "scratch_url",
+        ("SQLMIG_SCRATCH_URL",),
+        EMBEDDED,
+        "where verify creates its scratch databases: 'embedded', 'same' (the target's server) or a URL",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 _PATH_KEYS = {"dirs", "seed_file", "embedded_dir"}
@@ -96,6 +104,7 @@ class Settings:
     embedded_dir: Path = Path(".sqlmig")
     embedded_version: int | None = None  # None: an existing data folder's, else the default source's
     embedded_port: int | None = None  # None: the unix socket only
+    scratch_url: str = EMBEDDED  # 'embedded', 'same' (the database_url's server), or a server URL
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -122,7 +131,7 @@ def effective(settings: Settings) -> tuple[ConfigValue, ...]:
     rows: list[ConfigValue] = []
     for setting in SETTINGS:
         value: object = getattr(settings, setting.key)
-        if setting.key == "database_url" and isinstance(value, str):
+        if setting.key in ("database_url", "scratch_url") and isinstance(value, str):
             value = redact_url(value)
         elif isinstance(value, tuple):
             value = [str(v) for v in value]
@@ -201,6 +210,7 @@ def resolve(
         embedded_dir=Path(str(values["embedded_dir"])),
         embedded_version=_opt_int(values["embedded_version"]),
         embedded_port=_opt_int(values["embedded_port"]),
+        scratch_url=str(values["scratch_url"]),
         sources=sources,
     )
 
@@ -266,7 +276,7 @@ def _coerce(key: str, value: object, source: str) -> object:
         except DurationError as exc:
             raise _invalid(key, value, source, exc.reason) from None
         return str(value)
-    if key == "database_url" and isinstance(value, str):
+    if key in ("database_url", "scratch_url") and isinstance(value, str) and value != SAME_SERVER:
         problem = url_problem(value)
         if problem:
             raise _invalid(key, value, source, problem.what, hint=problem.hint)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from .migrations import Direction
-from .results import MigrationStep, SeedTableResult
+from .results import MigrationStep, MigrationVerdict, SeedTableResult
 
 
 class RunStarted(NamedTuple):
@@ -109,6 +109,20 @@ class TableDone(NamedTuple):
     dry_run: bool
 
 
+class VerifyStarted(NamedTuple):
+    """verify begins judging `total` migrations (those before them are already applied)."""
+
+    total: int
+
+
+class MigrationVerified(NamedTuple):
+    """One migration's verdict, the `position`-th of `total`."""
+
+    verdict: MigrationVerdict
+    position: int
+    total: int
+
+
 Event = (
     RunStarted
     | MigrationStarted
@@ -121,5 +135,7 @@ Event = (
     | TableStarted
     | RowsLoaded
     | TableDone
+    | VerifyStarted
+    | MigrationVerified
 )
 EventHandler = Callable[[Event], None]

@@ -9,12 +9,16 @@ every command pays at start-up (about 6 ms for these).
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from .errors import Problem
 from .migrations import Migration
 from .plan import Entry, MigrationState, at_head
+
+if TYPE_CHECKING:
+    from .snapshot import Difference
 
 
 class MigrationStep(NamedTuple):
@@ -217,4 +221,153 @@ class SeedResult(NamedTuple):
             "tables": [t.to_dict() for t in self.tables],
             "migrations_applied": len(self.migrations),
             "dry_run": self.dry_run,
+        }
+
+
+# ---- verify ------------------------------------------------------------------------------------
+
+
+class VerdictKind(StrEnum):
+    """What verify concluded about one migration (see `sqlmig verify --help`)."""
+
+    OK = "ok"  # down restored the schema before up, and up again the schema after it
+    COSMETIC = "cosmetic"  # only differences that cannot change behaviour (column order, generated names)
+    DIFFERS = "differs"
+    UP_FAILS = "up fails"
+    DOWN_FAILS = "down fails"
+    REUP_FAILS = "re-up fails"
+    IRREVERSIBLE = "irreversible"  # an empty or comment-only down
+
+
+# Verdicts that pass; IRREVERSIBLE passes too unless --strict.
+PASSING = frozenset({VerdictKind.OK, VerdictKind.COSMETIC})
+
+VerifyStep = Literal["up", "down", "re-up"]
+
+
+class StepFailure(NamedTuple):
+    """A file that failed on the scratch database: which step, where, and the server's words."""
+
+    step: VerifyStep
+    path: Path
+    line: int | None
+    column: int | None
+    message: str
+    sqlstate: str | None = None
+    detail: str | None = None
+    hint: str = ""
+
+    @property
+    def location(self) -> str:
+        place = f":{self.line}:{self.column}" if self.line is not None else ""
+        return f"{self.path}{place}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "step": self.step,
+            "file": str(self.path),
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+            "sqlstate": self.sqlstate,
+            "detail": self.detail,
+            "hint": self.hint or None,
+        }
+
+
+class StatementEffect(NamedTuple):
+    """Locks one statement took first, and tables it rewrote, on relations that existed before."""
+
+    line: int
+    column: int
+    statement: str  # the statement's first line
+    locks: tuple[tuple[str, str], ...]  # (relation, mode), e.g. ("public.users", "AccessExclusiveLock")
+    rewrites: tuple[str, ...]
+
+    @property
+    def blocks_everything(self) -> tuple[str, ...]:
+        """Tables this statement locked ACCESS EXCLUSIVE: no read or write of them until commit."""
+        return tuple(rel for rel, mode in self.locks if mode == "AccessExclusiveLock")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "line": self.line,
+            "column": self.column,
+            "statement": self.statement,
+            "locks": [{"relation": rel, "mode": mode} for rel, mode in self.locks],
+            "rewrites": list(self.rewrites),
+        }
+
+
+class MigrationVerdict(NamedTuple):
+    """One migration verified: its verdict, every difference found, and what its statements locked.
+
+    `after_down`: the schema before up compared with the schema after down; `after_reup`: the
+    schema after up compared with the schema after up ran again. `up_effects`/`down_effects`: the
+    statements that locked or rewrote tables that existed before the step; `measured` is False
+    when a file ran outside a transaction, where locks are not measured.
+    """
+
+    version: int
+    name: str
+    path: Path  # the up file
+    down_path: Path
+    verdict: VerdictKind
+    after_down: tuple[Difference, ...] = ()
+    after_reup: tuple[Difference, ...] = ()
+    failure: StepFailure | None = None
+    up_effects: tuple[StatementEffect, ...] = ()
+    down_effects: tuple[StatementEffect, ...] = ()
+    measured: bool = True
+    duration_ms: float = 0.0
+    note: str = ""
+
+    def passes(self, *, strict: bool) -> bool:
+        return self.verdict in PASSING or (self.verdict == VerdictKind.IRREVERSIBLE and not strict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "file": str(self.path),
+            "down_file": str(self.down_path),
+            "verdict": str(self.verdict),
+            "after_down": [d.to_dict() for d in self.after_down],
+            "after_reup": [d.to_dict() for d in self.after_reup],
+            "failure": None if self.failure is None else self.failure.to_dict(),
+            "locks": {
+                "measured": self.measured,
+                "up": [e.to_dict() for e in self.up_effects],
+                "down": [e.to_dict() for e in self.down_effects],
+            },
+            "duration_ms": round(self.duration_ms, 3),
+            "note": self.note or None,
+        }
+
+
+class VerifyResult(NamedTuple):
+    """Every migration verify judged, in order, and where it worked."""
+
+    verdicts: tuple[MigrationVerdict, ...]
+    scope: str  # "all", "pending", or how --from/--to narrowed it
+    prepared: int  # migrations applied first, unverified, to reach the state before the first one
+    scratch: str  # the server the scratch database was on (password redacted)
+    strict: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(v.passes(strict=self.strict) for v in self.verdicts)
+
+    def to_dict(self) -> dict[str, object]:
+        counts: dict[str, int] = {}
+        for v in self.verdicts:
+            counts[str(v.verdict)] = counts.get(str(v.verdict), 0) + 1
+        return {
+            "ok": self.ok,
+            "scope": self.scope,
+            "prepared": self.prepared,
+            "scratch": self.scratch,
+            "strict": self.strict,
+            "counts": counts,
+            "migrations": [v.to_dict() for v in self.verdicts],
         }

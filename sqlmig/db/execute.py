@@ -208,7 +208,7 @@ def send_in_transactions(conn: Conn, jobs: Sequence[Job], committed: Callable[[i
         conn.close()
         return
     if lost:  # the job in flight is the first not known to have committed
-        raise FileFailed(_unplaced(exc), lost=True, job=count) from None
+        raise FileFailed(unplaced(exc), lost=True, job=count) from None
     _end_failed(conn, None)
     raise _file_failed(exc, at, jobs[count], spans[count], job_index=count) from None
 
@@ -227,7 +227,7 @@ def send_in_savepoint(conn: Conn, job: Job) -> float:
         return duration
     at, exc = failed
     if conn.closed or conn.broken:
-        raise FileFailed(_unplaced(exc), lost=True) from None
+        raise FileFailed(unplaced(exc), lost=True) from None
     _end_failed(conn, savepoint)
     raise _file_failed(exc, at, job, span) from None
 
@@ -236,8 +236,8 @@ def _file_failed(exc: psycopg.Error, at: int, job: Job, span: _Span, *, job_inde
     """The failure of query `at` of a pipeline, in the file `job` whose queries `span` places: one
     of its statements, placed at file:line:column, or one of sqlmig's own around them."""
     if span.first_statement <= at < span.guard:
-        return FileFailed(_placed(exc, job.file, job.statements[at - span.first_statement]), job=job_index)
-    return FileFailed(_unplaced(exc), stage=_stage(at, span), job=job_index)
+        return FileFailed(placed(exc, job.file, job.statements[at - span.first_statement]), job=job_index)
+    return FileFailed(unplaced(exc), stage=_stage(at, span), job=job_index)
 
 
 def _stage(at: int, span: _Span) -> Stage:
@@ -368,7 +368,7 @@ def whole_run(conn: Conn) -> Iterator[None]:
     try:
         conn.execute("COMMIT")
     except psycopg.Error as exc:  # a deferred constraint or trigger: PostgreSQL rolled it all back
-        raise FileFailed(_unplaced(exc), stage="commit", lost=conn.closed or conn.broken) from None
+        raise FileFailed(unplaced(exc), stage="commit", lost=conn.closed or conn.broken) from None
 
 
 def abandon(conn: Conn) -> None:
@@ -378,6 +378,13 @@ def abandon(conn: Conn) -> None:
     with contextlib.suppress(psycopg.Error):
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
+
+
+def reset_in_transaction(conn: Conn) -> None:
+    """A clean session without ending the transaction: what DISCARD ALL does, minus what cannot run
+    inside a transaction block (verify runs a down and its up again in one transaction)."""
+    for query in _RESET_IN_TRANSACTION:
+        conn.execute(query)
 
 
 def reset(conn: Conn) -> None:
@@ -432,7 +439,7 @@ def send_statements(
                 try:
                     conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
                 except psycopg.Error as exc:
-                    raise FileFailed(_unplaced(exc), stage="setup", lost=conn.closed or conn.broken) from None
+                    raise FileFailed(unplaced(exc), stage="setup", lost=conn.closed or conn.broken) from None
         for stmt in statements:
             t0 = time.perf_counter()
             done.running = stmt
@@ -441,7 +448,7 @@ def send_statements(
                 conn.execute(stmt.text)
             except psycopg.Error as exc:
                 raise FileFailed(
-                    _placed(exc, file, stmt),
+                    placed(exc, file, stmt),
                     took_effect=done.took_effect,
                     lost=conn.closed or conn.broken,
                     # outside a transaction block, a procedure or DO block may COMMIT part of its work
@@ -481,7 +488,7 @@ def send_statements(
     return (time.perf_counter() - started) * 1000
 
 
-def _placed(exc: psycopg.Error, file: SqlFile, stmt: Statement | Piece) -> Failure:
+def placed(exc: psycopg.Error, file: SqlFile, stmt: Statement | Piece) -> Failure:
     """PostgreSQL's message, detail, hint, SQLSTATE and CONTEXT, placed at file:line:column.
 
     The server's position is relative to the statement, which was sent alone. An error inside a
@@ -492,10 +499,10 @@ def _placed(exc: psycopg.Error, file: SqlFile, stmt: Statement | Piece) -> Failu
     inner = _do_block_line(file.sql, stmt, diag.context)
     if inner is not None:
         line, column = inner
-    return _unplaced(exc)._replace(line=line, column=column, statement=stmt.text)
+    return unplaced(exc)._replace(line=line, column=column, statement=stmt.text)
 
 
-def _unplaced(exc: psycopg.Error) -> Failure:
+def unplaced(exc: psycopg.Error) -> Failure:
     diag = exc.diag
     return Failure(
         first_line(diag.message_primary or str(exc)),

@@ -81,6 +81,14 @@ class RendererBase(ABC):
         """The on_event handler of `seed`: the migrations it runs first, then rows loaded per table."""
         return nullcontext(self.seed_event)
 
+    def verify_progress(self) -> AbstractContextManager[EventHandler]:
+        """The on_event handler of `verify`: each migration's verdict as it is found."""
+        return nullcontext(self.verify_event)
+
+    @abstractmethod
+    def verify_event(self, event: Event) -> None:
+        """One event of a verify."""
+
     @abstractmethod
     def run_event(self, event: Event) -> None:
         """One event of a migrate or down run."""

@@ -34,12 +34,16 @@ class JsonRenderer(RendererBase):
     def run_event(self, event: Event) -> None:
         self.notice(event)
 
+    verify_event = run_event  # verdicts are in the document; waits on stderr
+
     seed_event = run_event  # a seed waits as migrate does, and says so on stderr the same way
 
     def record(self, result: Record) -> None:
         self.document(result.to_dict())
 
-    migrate = down = status = validation_report = diff = repair = baseline = new = seed = embedded_status = record
+    migrate = down = status = validation_report = diff = repair = baseline = new = seed = embedded_status = verify = (
+        record
+    )
 
     def config(self, values: Sequence[ConfigValue], files: Sequence[Path]) -> None:
         self.document(effective_dict(values, files))

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from ..config import WAITS
 from ..errors import Problem, plural
-from ..events import Event, LockRetry, MigrationDone, MigrationRehearsed
+from ..events import Event, LockRetry, MigrationDone, MigrationRehearsed, MigrationVerified
 from .base import RendererBase
-from .text import config_text, done, label, ms, seeded, when, would_apply
+from .text import config_text, done, label, ms, seeded, verdict_details, verdict_head, verify_summary, when, would_apply
 
 if TYPE_CHECKING:
     from .. import results
@@ -35,6 +35,12 @@ class PlainRenderer(RendererBase):
             self.line(would_apply(event.item))
         elif isinstance(event, LockRetry):
             self.line(event.message)
+        else:
+            self.notice(event)
+
+    def verify_event(self, event: Event) -> None:
+        if isinstance(event, MigrationVerified):
+            self.verdict(event.verdict)
         else:
             self.notice(event)
 
@@ -209,7 +215,19 @@ class PlainRenderer(RendererBase):
         else:
             self.summary(f"seeded {plural(n, 'table')} from {result.file}: {counts} in {ms(result.duration_ms)}")
 
+    def verify(self, result: results.VerifyResult) -> None:
+        """The verdicts were drawn as they came (verify_event): the summary."""
+        if not result.verdicts:
+            self.line(f"nothing to verify: no migration is {result.scope} (--all verifies every one)")
+            return
+        self.summary(verify_summary(result))
+
     # ---- what the terminal draws differently ---------------------------------------------------
+
+    def verdict(self, v: results.MigrationVerdict) -> None:
+        self.line(verdict_head(v))
+        for line in verdict_details(v):
+            self.line(f"  {line}")
 
     def seeded(self, table: results.SeedTableResult, dry_run: bool) -> None:
         self.line(seeded(table, dry_run))

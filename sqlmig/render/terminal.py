@@ -15,14 +15,14 @@ from ..errors import Problem
 from ..events import Event, EventHandler
 from .base import escape
 from .plain import PlainRenderer
-from .text import done, label, seeded, when
+from .text import done, label, seeded, verdict_details, verdict_head, when
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
     from ..migrations import Direction
-    from ..results import MigrationStep, SeedTableResult, StatusResult
+    from ..results import MigrationStep, MigrationVerdict, SeedTableResult, StatusResult
 
 _STATE_STYLE = {
     "applied": "green",
@@ -31,6 +31,7 @@ _STATE_STYLE = {
     "missing": "bold red",
     "failed": "bold red",
 }
+_VERDICT_STYLE = {"ok": "green", "cosmetic": "green", "irreversible": "yellow"}
 _FINDING_STYLE = {"problem": "bold red", "warning": "yellow", "note": "cyan"}
 
 
@@ -89,6 +90,33 @@ class TerminalRenderer(PlainRenderer):
                     self.notice(event)
 
             yield handle
+
+    @contextmanager
+    def verify_progress(self) -> Iterator[EventHandler]:
+        """A bar over the migrations verified; each verdict printed above it as it is found."""
+        with self.bar() as bar:
+            task: Any = None
+
+            def handle(event: Event) -> None:
+                nonlocal task
+                if isinstance(event, events.VerifyStarted) and event.total > 1:
+                    bar.start()
+                    task = bar.add_task("verifying", total=event.total)
+                elif isinstance(event, events.MigrationVerified):
+                    self.verdict(event.verdict)
+                    if task is not None:
+                        bar.advance(task)
+                else:
+                    self.notice(event)
+
+            yield handle
+
+    def verdict(self, v: MigrationVerdict) -> None:
+        style = _VERDICT_STYLE.get(str(v.verdict), "bold red")
+        mark = "✓" if style == "green" else "·" if style != "bold red" else "✗"
+        self.console.print(f"[{style}]{mark}[/] {escape(verdict_head(v))}", soft_wrap=True)
+        for line in verdict_details(v):
+            self.console.print(f"  [dim]{escape(line)}[/]", soft_wrap=True)
 
     @contextmanager
     def seed_progress(self) -> Iterator[EventHandler]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from ..errors import done_verb
+import re
+
+from ..errors import done_verb, plural
 from ..migrations import Direction
 from ..migrations import label as migration_label
 from ..plan import Entry
-from ..results import MigrationStep, SeedTableResult
+from ..results import MigrationStep, MigrationVerdict, SeedTableResult, VerdictKind, VerifyResult
 
 
 def label(item: MigrationStep) -> str:
@@ -49,3 +51,70 @@ def seeded(result: SeedTableResult, dry_run: bool) -> str:
     if dry_run:
         return f"would seed {result.table}: {counts}"
     return f"seeded {result.table}: {counts} ({ms(result.duration_ms)})"
+
+
+# ---- verify ------------------------------------------------------------------------------------
+
+# Each comparison's words for an object on one side only.
+_SIDES = {
+    "after down": ("exists after down", "missing after down"),
+    "after up again": ("exists after up ran again", "missing after up ran again"),
+}
+
+
+def lock_mode(mode: str) -> str:
+    """pg_locks' 'AccessExclusiveLock' as the documentation writes it: 'ACCESS EXCLUSIVE'."""
+    words = re.findall(r"[A-Z][a-z]*", mode.removesuffix("Lock"))
+    return " ".join(words).upper()
+
+
+def verdict_head(v: MigrationVerdict) -> str:
+    """'0002_mood: differs' and, for a failure, where and what the server said."""
+    head = f"{migration_label(v.version, v.name, v.path)}: {v.verdict}"
+    if v.verdict == VerdictKind.IRREVERSIBLE:
+        head += " (its down file has no statement)"
+    if v.failure is not None:
+        f = v.failure
+        head += f"; {f.step} failed at {f.location}: {f.message}"
+    return head
+
+
+def verdict_details(v: MigrationVerdict) -> list[str]:
+    """Each difference, what the failure's server said besides its message, the statements that
+    lock existing tables ACCESS EXCLUSIVE or rewrite them, and any note: indented under the head."""
+    lines: list[str] = []
+    if v.failure is not None:
+        lines += [f"detail: {v.failure.detail}"] if v.failure.detail else []
+        lines += [f"hint: {v.failure.hint}"] if v.failure.hint else []
+    for side, found in (("after down", v.after_down), ("after up again", v.after_reup)):
+        added, removed = _SIDES[side]
+        for d in found:
+            lines.append(d.describe(added=added, removed=removed) + (" (cosmetic)" if d.cosmetic else ""))
+    for step, path, effects in (("up", v.path, v.up_effects), ("down", v.down_path, v.down_effects)):
+        for e in effects:
+            said = []
+            if e.blocks_everything:
+                said.append("takes ACCESS EXCLUSIVE on " + ", ".join(e.blocks_everything))
+            if e.rewrites:
+                said.append("rewrites " + ", ".join(e.rewrites))
+            if said:
+                shown = e.statement if len(e.statement) <= 60 else e.statement[:57] + "..."
+                lines.append(f"{step} {path}:{e.line}: `{shown}` {' and '.join(said)}")
+    if not v.measured:
+        lines.append("locks not measured: a file of this pair runs outside a transaction")
+    if v.note:
+        lines.append(f"note: {v.note}")
+    return lines
+
+
+def verify_summary(result: VerifyResult) -> str:
+    counts: dict[str, int] = {}
+    for v in result.verdicts:
+        counts[str(v.verdict)] = counts.get(str(v.verdict), 0) + 1
+    what = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    first = "" if not result.prepared else f"; {plural(result.prepared, 'earlier migration')} applied first"
+    verdict = "ok" if result.ok else "failed"
+    return (
+        f"verify {verdict}: {plural(len(result.verdicts), 'migration')} ({what}) "
+        f"on a scratch database on {result.scratch}{first}"
+    )

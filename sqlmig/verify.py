@@ -1,0 +1,189 @@
+"""`sqlmig verify`: prove, on a scratch database, that each down undoes its up.
+
+For each migration in order: snapshot S0, apply up (measuring each statement's locks) and commit,
+snapshot S1; then, in one transaction that is always rolled back, apply down (measured), snapshot
+S0', apply up again, snapshot S1'. Down must give back S0 and the second up S1. Rolling the trial
+back leaves the database at S1 whatever the down did, so the next migration starts where a real
+migrate would have left it, and S1 is the next migration's S0 (one snapshot fewer each). A failure
+never stops the run: every migration gets a verdict.
+
+A file marked no-transaction cannot run inside that trial: its pair runs down and up again for
+real, committed, and the next migration starts from whatever they left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .events import EventHandler, MigrationVerified, VerifyStarted
+from .migrations import Migration, SqlFile
+from .results import MigrationVerdict, StatementEffect, StepFailure, VerdictKind, VerifyStep
+from .runner import statements_of
+from .snapshot import Difference, Snapshot, compare
+
+if TYPE_CHECKING:
+    from .db.execute import FileFailed
+    from .db.scratch import Applied, Scratch
+
+
+class SetupFailed(Exception):
+    """A migration before the first one verified failed on the scratch database."""
+
+    def __init__(self, migration: Migration, failure: StepFailure) -> None:
+        super().__init__(failure.message)
+        self.migration = migration
+        self.failure = failure
+
+
+def scope(
+    migrations: Sequence[Migration], first: int | None, last: int | None
+) -> tuple[list[Migration], list[Migration]]:
+    """The migrations to apply first, unverified, and those to verify: from `first` to `last`."""
+    setup = [m for m in migrations if first is not None and m.version < first]
+    chosen = [m for m in migrations if (first is None or m.version >= first) and (last is None or m.version <= last)]
+    return setup, chosen
+
+
+def prepare(scratch: Scratch, migrations: Sequence[Migration]) -> None:
+    """Apply the migrations before the first one verified, unmeasured; raises SetupFailed."""
+    from .db.execute import FileFailed
+
+    for m in migrations:
+        try:
+            scratch.apply(m.up, statements_of(m.up))
+        except FileFailed as exc:
+            raise SetupFailed(m, _failure("up", m.up, exc)) from None
+
+
+def verify(
+    scratch: Scratch, migrations: Sequence[Migration], emit: EventHandler | None = None
+) -> list[MigrationVerdict]:
+    """A verdict for each migration, in order, starting from the scratch database's schema now."""
+    tell: EventHandler = emit or (lambda _event: None)
+    tell(VerifyStarted(len(migrations)))
+    verdicts: list[MigrationVerdict] = []
+    before = scratch.snapshot()
+    for position, m in enumerate(migrations, 1):
+        verdict, before = _judge(scratch, m, before)
+        verdicts.append(verdict)
+        tell(MigrationVerified(verdict, position, len(migrations)))
+    return verdicts
+
+
+def _judge(scratch: Scratch, m: Migration, s0: Snapshot) -> tuple[MigrationVerdict, Snapshot]:
+    """One migration's verdict, and the schema the next one starts from."""
+    from .db.execute import FileFailed
+
+    verdict = _Verdict(m)
+    try:
+        up = scratch.apply(m.up, statements_of(m.up), measure=True)
+    except FileFailed as exc:
+        # a transactional up was rolled back; a no-transaction one may have left part of its work
+        now = scratch.snapshot() if m.up.directives.no_transaction else s0
+        return verdict.failed("up", m.up, exc), now
+    verdict.took(up)
+    verdict.up_effects = up.effects
+    verdict.measured = up.measured
+    s1 = scratch.snapshot()
+    if m.down.is_empty:
+        return verdict.done(VerdictKind.IRREVERSIBLE), s1
+    if m.up.directives.no_transaction or m.down.directives.no_transaction:
+        return _judge_committed(scratch, m, s0, s1, verdict)
+    with scratch.trial():
+        try:
+            down = scratch.run_inside(m.down, statements_of(m.down), measure=True)
+        except FileFailed as exc:
+            return verdict.failed("down", m.down, exc), s1
+        verdict.took(down)
+        verdict.down_effects = down.effects
+        verdict.after_down = compare(s0, scratch.snapshot())
+        try:
+            verdict.took(scratch.run_inside(m.up, statements_of(m.up)))
+        except FileFailed as exc:
+            return verdict.failed("re-up", m.up, exc), s1
+        verdict.after_reup = compare(s1, scratch.snapshot())
+    return verdict.judged(), s1
+
+
+def _judge_committed(
+    scratch: Scratch, m: Migration, s0: Snapshot, s1: Snapshot, verdict: _Verdict
+) -> tuple[MigrationVerdict, Snapshot]:
+    """A pair with a no-transaction file: down and up again run for real, each committed."""
+    from .db.execute import FileFailed
+
+    note = "a file of this pair runs outside a transaction, so down and up ran again for real"
+    verdict.note = note
+    try:
+        down = scratch.apply(m.down, statements_of(m.down), measure=True)
+    except FileFailed as exc:
+        verdict.note = f"{note}; the next migrations start from what the failed down left"
+        return verdict.failed("down", m.down, exc), scratch.snapshot()
+    verdict.took(down)
+    verdict.down_effects = down.effects
+    verdict.measured = verdict.measured and down.measured
+    verdict.after_down = compare(s0, scratch.snapshot())
+    try:
+        verdict.took(scratch.apply(m.up, statements_of(m.up)))
+    except FileFailed as exc:
+        verdict.note = f"{note}; the next migrations start from what the failed re-up left"
+        return verdict.failed("re-up", m.up, exc), scratch.snapshot()
+    s1_again = scratch.snapshot()
+    verdict.after_reup = compare(s1, s1_again)
+    return verdict.judged(), s1_again
+
+
+class _Verdict:
+    """A verdict being found: what is known so far about one migration."""
+
+    def __init__(self, m: Migration) -> None:
+        self.m = m
+        self.after_down: list[Difference] = []
+        self.after_reup: list[Difference] = []
+        self.up_effects: tuple[StatementEffect, ...] = ()
+        self.down_effects: tuple[StatementEffect, ...] = ()
+        self.measured = True
+        self.ms = 0.0
+        self.note = ""
+
+    def took(self, applied: Applied) -> None:
+        self.ms += applied.took_ms
+
+    def judged(self) -> MigrationVerdict:
+        """ok, cosmetic or differs, from the two comparisons."""
+        found = self.after_down + self.after_reup
+        if any(not d.cosmetic for d in found):
+            return self.done(VerdictKind.DIFFERS)
+        return self.done(VerdictKind.COSMETIC if found else VerdictKind.OK)
+
+    def failed(self, step: VerifyStep, file: SqlFile, exc: FileFailed) -> MigrationVerdict:
+        """A step failed. A down that left something behind is the cause of a re-up's failure (say,
+        'type "mood" already exists'): it is reported as differs, with the failure beside it."""
+        failure = _failure(step, file, exc)
+        if step == "re-up" and any(not d.cosmetic for d in self.after_down):
+            return self.done(VerdictKind.DIFFERS, failure)
+        kind = {"up": VerdictKind.UP_FAILS, "down": VerdictKind.DOWN_FAILS, "re-up": VerdictKind.REUP_FAILS}[step]
+        return self.done(kind, failure)
+
+    def done(self, kind: VerdictKind, failure: StepFailure | None = None) -> MigrationVerdict:
+        m = self.m
+        return MigrationVerdict(
+            m.version,
+            m.name,
+            m.up.path,
+            m.down.path,
+            kind,
+            tuple(self.after_down),
+            tuple(self.after_reup),
+            failure,
+            self.up_effects,
+            self.down_effects,
+            self.measured,
+            self.ms,
+            self.note,
+        )
+
+
+def _failure(step: VerifyStep, file: SqlFile, exc: FileFailed) -> StepFailure:
+    f = exc.failure
+    return StepFailure(step, file.path, f.line, f.column, f.message, f.sqlstate, f.detail, f.hint)
