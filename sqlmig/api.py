@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -12,22 +11,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import history_checks, repair, results
-from .config import EMBEDDED, SAME_SERVER, Settings, load_config_files, redact_url, resolve
+from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
     HistoryError,
     Interrupted,
-    MigrationFailed,
     Problem,
     RefusedError,
     SeedFailed,
-    WriteFailed,
     plural,
 )
 from .events import EventHandler, FileWarning, Waiting
 from .migrations import Migration, SqlFile, discover, next_version_name, scan
 from .plan import MigrationState, Plan, build_plan
 from .runner import Runner, step_of
+from .writes import replace_file, write_new
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.connect import Conn
@@ -195,6 +193,7 @@ class Migrator:
                 return results.MigrateResult(tuple(step_of(e, "up") for e in todo), dry_run=True, warnings=warnings)
             session.history.ensure()  # only now that the files are accepted: a refusal writes nothing
             done = Runner(session, self.settings, self.on_event).run(todo, "up", single_transaction=single_transaction)
+            self._write_schema_file(conn, bool(done))
         return results.MigrateResult(tuple(done), warnings=warnings)
 
     def down(
@@ -238,6 +237,7 @@ class Migrator:
             session.history.ensure()  # an older sqlmig's table gets the columns the run writes
             runner = Runner(session, self.settings, self.on_event)
             done = runner.run(todo, "down", single_transaction=single_transaction)
+            self._write_schema_file(conn, bool(done))
         return results.DownResult(tuple(done))
 
     def repair(
@@ -313,7 +313,7 @@ class Migrator:
         target = into or self.settings.dirs[0]
         stem = f"{version:0{width}d}_{name}"
         up_path, down_path = target / f"{stem}.up.sql", target / f"{stem}.down.sql"
-        _write_pair(
+        write_new(
             target,
             (up_path, f"-- {stem}: apply. Runs in one transaction with its history row.\n\n"),
             (down_path, f"-- {stem}: revert what {up_path.name} does.\n\n"),
@@ -381,64 +381,54 @@ class Migrator:
 
         Which migrations: the pending ones (from the target's history), or with `all_migrations`
         (or no database URL) every one from an empty database; `first`/`last` narrow either.
-        Those before the first one verified are applied to the scratch database first, unverified.
         """
         from . import verify
-        from .db.scratch import Scratch
 
         migrations = self.discover()
-        versions = {m.version for m in migrations}
-        for v in (first, last):
-            if v is not None and v not in versions:
-                raise _unknown_target(v, "on disk", "`sqlmig status` lists every version")
-        what, narrowed = "all", first is not None or last is not None
+        pending: list[int] | None = None
         if not all_migrations and self.settings.database_url:
             with self._connect(read_only=True) as conn:
                 pending = [e.version for e in self._plan(conn, migrations).pending]
-            what = "pending"
-            if first is None:
-                if not pending and last is None:
-                    return results.VerifyResult((), what, 0, "-", strict)
-                first = min(pending, default=None)
-        setup, chosen = verify.scope(migrations, first, last)
-        if chosen and narrowed:
-            what += f" from {chosen[0].version} to {chosen[-1].version}"
-        self._check_files([f for m in migrations if m in setup or m in chosen for f in (m.up, m.down)])
-        server, shown = self._scratch_server()
-        exclude = [(self.settings.history_schema, self.settings.history_table)]
-        with Scratch(server, exclude=exclude) as scratch:
-            try:
-                verify.prepare(scratch, setup)
-            except verify.SetupFailed as exc:
-                f = exc.failure
-                raise MigrationFailed(
-                    f.message,
-                    version=exc.migration.version,
-                    path=str(f.path),
-                    line=f.line,
-                    column=f.column,
-                    sqlstate=f.sqlstate,
-                    detail=f.detail,
-                    hint=f.hint,
-                    outcome="on verify's scratch database, before the first migration to verify: nothing was verified",
-                ) from None
-            verdicts = verify.verify(scratch, chosen, self.on_event)
-        return results.VerifyResult(tuple(verdicts), what, len(setup), shown, strict)
+        return verify.run(
+            self.settings, migrations, pending, first, last, strict=strict, check=self._check_files, emit=self.on_event
+        )
 
-    def _scratch_server(self) -> tuple[str, str]:
-        """The server verify creates its scratch database on, and how to name it (no password)."""
-        where = self.settings.scratch_url
-        if where == EMBEDDED:
-            from . import embedded
+    def drift(self) -> results.DriftResult:
+        """The live schema compared with the one its applied migrations build on a scratch database."""
+        from . import drift
+        from .db.snapshot import take
 
-            url = embedded.ensure_running(
-                self.settings.embedded_dir, self.settings.embedded_version, self.settings.embedded_port
-            )
-            return url, "the embedded server"
-        url = self._url() if where == SAME_SERVER else where
-        return url, redact_url(url)
+        migrations = self.discover()
+        with self._connect(read_only=True) as conn:
+            plan = self._plan(conn, migrations)
+            live = take(conn, exclude=[(self.settings.history_schema, self.settings.history_table)])
+        return drift.check(self.settings, plan, live, check=self._check_files)
+
+    def dump(self, output: Path | None = None) -> results.DumpResult:
+        """The schema as stable, sorted DDL text; written to `output` (or the schema_file setting)
+        when one is given. Only reads the database."""
+        from . import schema_file
+        from .db.snapshot import take
+
+        with self._connect(read_only=True) as conn:
+            snapshot = take(conn, exclude=[(self.settings.history_schema, self.settings.history_table)])
+        text = schema_file.render(snapshot)
+        target = output or self.settings.schema_file
+        if target is not None:
+            replace_file(target, text)
+        return results.DumpResult(text, target, len(snapshot.objects))
 
     # ---- internals ---------------------------------------------------------------------------
+
+    def _write_schema_file(self, conn: Conn, changed: bool) -> None:
+        """The schema_file setting: the schema as `dump` writes it, after a run that changed it."""
+        if not changed or self.settings.schema_file is None:
+            return
+        from . import schema_file
+        from .db.snapshot import take
+
+        snapshot = take(conn, exclude=[(self.settings.history_schema, self.settings.history_table)])
+        replace_file(self.settings.schema_file, schema_file.render(snapshot))
 
     def _url(self) -> str:
         url = self.settings.database_url
@@ -595,33 +585,3 @@ def _unknown_target(to: int, where: str, hint: str) -> ConfigError:
     """`--to V` names a migration, for migrate and down alike: a version that is none (a typo, or
     one above the head) is refused rather than read as "everything" or "nothing"."""
     return ConfigError(f"--to {to}: no migration with that version {where}", hint=hint)
-
-
-def _write_pair(directory: Path, *files: tuple[Path, str]) -> None:
-    """Write both files or neither: each goes to a temporary name first, then both are renamed."""
-    written: list[Path] = []
-    try:
-        for path, _ in files:  # inside the try: a path too long to look at is an OSError too
-            if path.exists():
-                raise RefusedError(f"{path} already exists", [Problem(str(path), "already exists")])
-        directory.mkdir(parents=True, exist_ok=True)
-        temps = []
-        for path, text in files:
-            tmp = path.with_name(f".{path.name}.tmp")
-            written.append(tmp)
-            tmp.write_text(text, encoding="utf-8")
-            temps.append((tmp, path))
-        for tmp, path in temps:
-            tmp.rename(path)
-            written.append(path)
-    except OSError as exc:
-        for path in written:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        too_long = exc.errno == errno.ENAMETOOLONG
-        raise WriteFailed(
-            f"cannot write {exc.filename or directory}: {exc.strerror}",
-            hint="use a shorter folder (--into, --dir); nothing was created"
-            if too_long
-            else "check the directory's permissions and free space; nothing was created",
-        ) from None

@@ -240,6 +240,15 @@ SingleTransaction = Annotated[
     bool,
     typer.Option("--single-transaction", help="run every selected migration in one transaction: all or nothing"),
 ]
+ScratchUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--scratch-url",
+        metavar="URL",
+        help="server where sqlmig may create a scratch database: 'embedded' (default), "
+        "'same' (the target's server, under another database name) or a URL",
+    ),
+]
 
 
 @app.command()
@@ -336,15 +345,7 @@ def verify(
     ] = False,
     first: Annotated[int | None, typer.Option("--from", metavar="VERSION", help="verify from this version on")] = None,
     last: Annotated[int | None, typer.Option("--to", metavar="VERSION", help="verify up to this version")] = None,
-    scratch_url: Annotated[
-        str | None,
-        typer.Option(
-            "--scratch-url",
-            metavar="URL",
-            help="server where verify may create its scratch database: 'embedded' (default), "
-            "'same' (the target's server, under another database name) or a URL",
-        ),
-    ] = None,
+    scratch_url: ScratchUrl = None,
     strict: Annotated[bool, typer.Option("--strict", help="an empty down (irreversible) fails too")] = False,
 ) -> None:
     """Prove each down undoes its up, on a scratch database; the target is never written.
@@ -363,6 +364,43 @@ def verify(
         out.verify(result)
         if not result.ok:
             raise typer.Exit(EXIT_REFUSED)
+
+    _invoke(ctx, action)
+
+
+@app.command()
+def drift(ctx: typer.Context, scratch_url: ScratchUrl = None) -> None:
+    """Compare the live schema with the one the applied migrations build (on a scratch database).
+
+    Lists what was added, changed or dropped by hand; the target is only read. Exit 3 on drift.
+    """
+
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        result = opts.migrator(scratch_url=scratch_url).drift()
+        out.drift(result)
+        if not result.ok:
+            raise typer.Exit(EXIT_REFUSED)
+
+    _invoke(ctx, action)
+
+
+@app.command()
+def dump(
+    ctx: typer.Context,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="write to FILE (default: the schema_file setting, else stdout)"
+        ),
+    ] = None,
+) -> None:
+    """Write the schema as stable, sorted DDL text, for code review; only reads the database.
+
+    The same schema gives the same bytes, whatever the server version.
+    """
+
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        out.dump(opts.migrator().dump(output))
 
     _invoke(ctx, action)
 

@@ -70,6 +70,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("embedded_port", ("SQLMIG_EMBEDDED_PORT",), None, "the embedded server also listens on localhost:PORT"),
     Setting(
+        "schema_file",
+        ("SQLMIG_SCHEMA_FILE",),
+        None,
+        "file `sqlmig dump` writes, rewritten after each migrate or down that changed something",
+    ),
+    Setting(
         "scratch_url",
         ("SQLMIG_SCRATCH_URL",),
         EMBEDDED,
@@ -77,7 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
-_PATH_KEYS = {"dirs", "seed_file", "embedded_dir"}
+_PATH_KEYS = {"dirs", "seed_file", "embedded_dir", "schema_file"}
 
 
 class ConfigFile(NamedTuple):
@@ -104,6 +110,7 @@ class Settings:
     embedded_dir: Path = Path(".sqlmig")
     embedded_version: int | None = None  # None: an existing data folder's, else the default source's
     embedded_port: int | None = None  # None: the unix socket only
+    schema_file: Path | None = None  # None: dump prints the schema, migrate and down write none
     scratch_url: str = EMBEDDED  # 'embedded', 'same' (the database_url's server), or a server URL
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -210,6 +217,7 @@ def resolve(
         embedded_dir=Path(str(values["embedded_dir"])),
         embedded_version=_opt_int(values["embedded_version"]),
         embedded_port=_opt_int(values["embedded_port"]),
+        schema_file=None if values["schema_file"] is None else Path(str(values["schema_file"])),
         scratch_url=str(values["scratch_url"]),
         sources=sources,
     )

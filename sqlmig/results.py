@@ -371,3 +371,35 @@ class VerifyResult(NamedTuple):
             "counts": counts,
             "migrations": [v.to_dict() for v in self.verdicts],
         }
+
+
+class DriftResult(NamedTuple):
+    """The live schema compared with the one its applied migrations build: `differences` go from
+    expected (before) to live (after)."""
+
+    differences: tuple[Difference, ...]
+    applied: int
+    scratch: str
+
+    @property
+    def ok(self) -> bool:
+        return all(d.cosmetic for d in self.differences)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "applied": self.applied,
+            "scratch": self.scratch,
+            "differences": [d.to_dict() for d in self.differences],
+        }
+
+
+class DumpResult(NamedTuple):
+    """The schema as `sqlmig dump` writes it, and the file it went to (None: stdout)."""
+
+    text: str
+    path: Path | None
+    objects: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"file": None if self.path is None else str(self.path), "objects": self.objects, "schema": self.text}

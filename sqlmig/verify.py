@@ -13,12 +13,14 @@ real, committed, and the next migration starts from whatever they left.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from .config import EMBEDDED, SAME_SERVER, Settings, redact_url
+from .errors import ConfigError, MigrationFailed
 from .events import EventHandler, MigrationVerified, VerifyStarted
 from .migrations import Migration, SqlFile
-from .results import MigrationVerdict, StatementEffect, StepFailure, VerdictKind, VerifyStep
+from .results import MigrationVerdict, StatementEffect, StepFailure, VerdictKind, VerifyResult, VerifyStep
 from .runner import statements_of
 from .snapshot import Difference, Snapshot, compare
 
@@ -27,13 +29,64 @@ if TYPE_CHECKING:
     from .db.scratch import Applied, Scratch
 
 
-class SetupFailed(Exception):
-    """A migration before the first one verified failed on the scratch database."""
+def run(
+    settings: Settings,
+    migrations: Sequence[Migration],
+    pending: Sequence[int] | None,
+    first: int | None,
+    last: int | None,
+    *,
+    strict: bool,
+    check: Callable[[Sequence[SqlFile]], None],
+    emit: EventHandler | None,
+) -> VerifyResult:
+    """verify from start to end: which migrations, on which server, each judged.
 
-    def __init__(self, migration: Migration, failure: StepFailure) -> None:
-        super().__init__(failure.message)
-        self.migration = migration
-        self.failure = failure
+    `pending`: the versions the target has not applied (None: every migration, from an empty
+    database); `check` refuses files that cannot run, as migrate would.
+    """
+    versions = {m.version for m in migrations}
+    for option, v in (("--from", first), ("--to", last)):
+        if v is not None and v not in versions:
+            raise ConfigError(
+                f"{option} {v}: no migration with that version on disk", hint="`sqlmig status` lists every version"
+            )
+    what, narrowed = ("all" if pending is None else "pending"), first is not None or last is not None
+    if pending is not None and first is None:
+        if not pending and last is None:
+            return VerifyResult((), what, 0, "-", strict)
+        first = min(pending, default=None)
+    setup, chosen = scope(migrations, first, last)
+    if chosen and narrowed:
+        what += f" from {chosen[0].version} to {chosen[-1].version}"
+    check([f for m in [*setup, *chosen] for f in (m.up, m.down)])
+    from .db.scratch import Scratch
+
+    server, shown = scratch_server(settings)
+    with Scratch(server, exclude=[(settings.history_schema, settings.history_table)]) as scratch:
+        prepare(
+            scratch, [(m.version, m.up) for m in setup], "before the first migration to verify: nothing was verified"
+        )
+        verdicts = verify(scratch, chosen, emit)
+    return VerifyResult(tuple(verdicts), what, len(setup), shown, strict)
+
+
+def scratch_server(settings: Settings) -> tuple[str, str]:
+    """The server where scratch databases are created, and how to name it (no password)."""
+    where = settings.scratch_url
+    if where == SAME_SERVER:
+        if not settings.database_url:
+            raise ConfigError(
+                "scratch_url 'same' names the target's server, but no database URL is set",
+                hint="give --database-url, or --scratch-url URL of a server where sqlmig may create databases",
+            )
+        where = settings.database_url
+    if where == EMBEDDED:
+        from . import embedded
+
+        url = embedded.ensure_running(settings.embedded_dir, settings.embedded_version, settings.embedded_port)
+        return url, "the embedded server"
+    return where, redact_url(where)
 
 
 def scope(
@@ -45,15 +98,29 @@ def scope(
     return setup, chosen
 
 
-def prepare(scratch: Scratch, migrations: Sequence[Migration]) -> None:
-    """Apply the migrations before the first one verified, unmeasured; raises SetupFailed."""
+def prepare(scratch: Scratch, files: Sequence[tuple[int, SqlFile]], when: str) -> None:
+    """Apply files (version, up file) in order, unmeasured: what comes before what is judged.
+    A failure is the migration's error, placed, saying `when` it happened."""
     from .db.execute import FileFailed
 
-    for m in migrations:
+    for version, file in files:
         try:
-            scratch.apply(m.up, statements_of(m.up))
+            scratch.apply(file, statements_of(file))
         except FileFailed as exc:
-            raise SetupFailed(m, _failure("up", m.up, exc)) from None
+            f = exc.failure
+            raise MigrationFailed(
+                f.message,
+                version=version,
+                path=str(file.path),
+                line=f.line,
+                column=f.column,
+                sqlstate=f.sqlstate,
+                detail=f.detail,
+                hint=f.hint,
+                statement=f.statement,
+                context=f.context,
+                outcome=f"on a scratch database, {when}",
+            ) from None
 
 
 def verify(

@@ -41,9 +41,8 @@ class JsonRenderer(RendererBase):
     def record(self, result: Record) -> None:
         self.document(result.to_dict())
 
-    migrate = down = status = validation_report = diff = repair = baseline = new = seed = embedded_status = verify = (
-        record
-    )
+    migrate = down = status = validation_report = diff = repair = baseline = new = seed = record
+    embedded_status = verify = drift = dump = record
 
     def config(self, values: Sequence[ConfigValue], files: Sequence[Path]) -> None:
         self.document(effective_dict(values, files))

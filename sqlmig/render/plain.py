@@ -13,7 +13,20 @@ from ..config import WAITS
 from ..errors import Problem, plural
 from ..events import Event, LockRetry, MigrationDone, MigrationRehearsed, MigrationVerified
 from .base import RendererBase
-from .text import config_text, done, label, ms, seeded, verdict_details, verdict_head, verify_summary, when, would_apply
+from .text import (
+    config_text,
+    done,
+    drift_line,
+    drift_summary,
+    label,
+    ms,
+    seeded,
+    verdict_details,
+    verdict_head,
+    verify_summary,
+    when,
+    would_apply,
+)
 
 if TYPE_CHECKING:
     from .. import results
@@ -221,6 +234,18 @@ class PlainRenderer(RendererBase):
             self.line(f"nothing to verify: no migration is {result.scope} (--all verifies every one)")
             return
         self.summary(verify_summary(result))
+
+    def drift(self, result: results.DriftResult) -> None:
+        for d in result.differences:
+            self.line(drift_line(d))
+        self.summary(drift_summary(result))
+
+    def dump(self, result: results.DumpResult) -> None:
+        if result.path is None:
+            self.stdout.write(result.text)
+            self.stdout.flush()
+        else:
+            self.line(f"wrote {result.path} ({plural(result.objects, 'object')})")
 
     # ---- what the terminal draws differently ---------------------------------------------------
 

@@ -8,7 +8,8 @@ from ..errors import done_verb, plural
 from ..migrations import Direction
 from ..migrations import label as migration_label
 from ..plan import Entry
-from ..results import MigrationStep, MigrationVerdict, SeedTableResult, VerdictKind, VerifyResult
+from ..results import DriftResult, MigrationStep, MigrationVerdict, SeedTableResult, VerdictKind, VerifyResult
+from ..snapshot import Difference
 
 
 def label(item: MigrationStep) -> str:
@@ -118,3 +119,22 @@ def verify_summary(result: VerifyResult) -> str:
         f"verify {verdict}: {plural(len(result.verdicts), 'migration')} ({what}) "
         f"on a scratch database on {result.scratch}{first}"
     )
+
+
+# ---- drift ---------------------------------------------------------------------------------------
+
+
+def drift_line(d: Difference) -> str:
+    """One difference between the schema the migrations build (before) and the live one (after)."""
+    said = d.describe(added="in the database, not made by the migrations", removed="made by the migrations, missing")
+    return said + (" (cosmetic)" if d.cosmetic else "")
+
+
+def drift_summary(result: DriftResult) -> str:
+    built = f"the schema its {plural(result.applied, 'applied migration')} build"
+    if not result.differences:
+        return f"no drift: the database has exactly {built}"
+    real = sum(not d.cosmetic for d in result.differences)
+    if not real:
+        return f"no drift: only cosmetic differences from {built}"
+    return f"drift: {plural(real, 'difference')} from {built} (on a scratch database on {result.scratch})"
