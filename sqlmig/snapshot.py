@@ -208,4 +208,5 @@ def _both_generated(old: ObjectKey, new: ObjectKey, attributes: Mapping[str, str
         table = split_name(old.name)[-2] if len(split_name(old.name)) >= 2 else ""
     else:
         table = split_name(attributes.get("table", ""))[-1]
-    return bool(table) and _looks_generated(_last_part(old.name), table) and _looks_generated(_last_part(new.name), table)
+    names = (_last_part(old.name), _last_part(new.name))
+    return bool(table) and all(_looks_generated(name, table) for name in names)

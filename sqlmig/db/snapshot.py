@@ -18,7 +18,7 @@ from .connect import Conn
 def _acl(acl: str, kind: str, owner: str) -> str:
     """An ACL as sorted aclitem texts, or NULL when it grants what the defaults grant: a GRANT and
     its REVOKE leave an explicit copy of the defaults behind, which must compare equal to none."""
-    items = f"(SELECT string_agg(x::text, ' ' ORDER BY x::text) FROM unnest({{}}) x)"
+    items = "(SELECT string_agg(x::text, ' ' ORDER BY x::text) FROM unnest({}) x)"
     given = items.format(acl)
     default = items.format(f"acldefault('{kind}', {owner})")
     return f"CASE WHEN {acl} IS NULL THEN NULL ELSE NULLIF({given}, {default}) END"
@@ -129,10 +129,8 @@ UNION ALL
 SELECT 'constraint', r.q || '.' || quote_ident(co.conname), a.k, a.v
 FROM rel r JOIN pg_catalog.pg_constraint co ON co.conrelid = r.oid AND co.contype <> 'n', LATERAL (VALUES (NULL, NULL),
   ('table', r.q),
+  -- the definition ends in DEFERRABLE, INITIALLY DEFERRED, NOT VALID as they apply: one change, one attribute
   ('definition', pg_catalog.pg_get_constraintdef(co.oid)),
-  ('validated', co.convalidated::text),
-  ('deferrable', CASE WHEN NOT co.condeferrable THEN 'no' WHEN co.condeferred THEN 'initially deferred'
-    ELSE 'initially immediate' END),
   ('comment', {_comment("co.oid", "pg_constraint")})) a(k, v)
 UNION ALL
 SELECT 'index', ns.q || '.' || quote_ident(ic.relname), a.k, a.v
@@ -180,12 +178,14 @@ UNION ALL
 SELECT CASE t.typtype WHEN 'd' THEN 'domain' ELSE 'type' END, ns.q || '.' || quote_ident(t.typname), a.k, a.v
 FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace, LATERAL (VALUES (NULL, NULL),
   ('category', CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'c' THEN 'composite' WHEN 'r' THEN 'range' END),
-  ('labels', CASE WHEN t.typtype = 'e' THEN (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
+  ('labels', CASE WHEN t.typtype = 'e' THEN (
+    SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
     FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid) END),
   ('attributes', CASE WHEN t.typtype = 'c' THEN (SELECT string_agg(quote_ident(c.attname) || ' '
     || pg_catalog.format_type(c.atttypid, c.atttypmod), ', ' ORDER BY c.attnum)
     FROM pg_catalog.pg_attribute c WHERE c.attrelid = t.typrelid AND c.attnum > 0 AND NOT c.attisdropped) END),
-  ('range', CASE WHEN t.typtype = 'r' THEN (SELECT concat_ws(', ', 'subtype ' || pg_catalog.format_type(g.rngsubtype, NULL),
+  ('range', CASE WHEN t.typtype = 'r' THEN (SELECT concat_ws(', ',
+    'subtype ' || pg_catalog.format_type(g.rngsubtype, NULL),
     CASE WHEN g.rngcollation <> 0 THEN 'collation ' || (SELECT quote_ident(collname) FROM pg_catalog.pg_collation
       WHERE oid = g.rngcollation) END,
     CASE WHEN g.rngcanonical <> 0 THEN 'canonical ' || g.rngcanonical::regproc::text END,
