@@ -289,12 +289,28 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
     from sqlmig.errors import MigrationFailed, Problem, RefusedError, SqlmigError
     from sqlmig.plan import AppliedMigration, Entry, MigrationState
     from sqlmig.render.json import JsonRenderer
+    from sqlmig.snapshot import Difference
 
     problem = Problem("sql/0001_a.up.sql:1:1", "a message", "a hint")
     item = results.MigrationStep(1, "a", tmp_path / "0001_a.up.sql", 1.5)
     row = AppliedMigration(1, "a", "abc", datetime.now(UTC), "me", 3, 1)
     change = results.RepairChange("accept", 1, "0001_a", MigrationState.MODIFIED, MigrationState.APPLIED, "a", "b")
     settings = resolve({"database_url": "postgresql://u:secret@h/d"}, {}, [])
+    difference = Difference("column", "public.t.a", "default", "1", None, False)
+    effect = results.StatementEffect(1, 1, "ALTER TABLE t ...", (("public.t", "AccessExclusiveLock"),), ("public.t",))
+    failure = results.StepFailure("down", tmp_path / "0001_a.down.sql", 1, 1, "boom", "42P01", "d", "h")
+    verdict = results.MigrationVerdict(
+        1,
+        "a",
+        item.path,
+        tmp_path / "0001_a.down.sql",
+        results.VerdictKind.DIFFERS,
+        (difference,),
+        (difference,),
+        failure,
+        (effect,),
+        (effect,),
+    )
     documents: dict[str, Any] = {
         "status": results.StatusResult(
             (Entry(1, "a", MigrationState.APPLIED, None, row),), "public.t", (problem,), "pid 1"
@@ -306,6 +322,9 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
         "diff": results.DiffResult(1, "a", "applied", item.path, "abc", "abd", False, "--- a\n+++ b\n"),
         "repair": results.RepairResult((change,), (problem,)),
         "seed": results.SeedResult(tmp_path / "seed.json", (results.SeedTableResult("t", 2, 2),), (item,)),
+        "verify": results.VerifyResult((verdict,), "all", 0, "the embedded server"),
+        "drift": results.DriftResult((difference,), 3, "the embedded server"),
+        "dump": results.DumpResult("CREATE TABLE t ();\n", tmp_path / "schema.sql", 1),
     }
     server = ServerStatus(tmp_path, True, True, 12, 17, "postgresql://localhost/x")
     errors = [SqlmigError("x"), RefusedError("x", [problem]), MigrationFailed("x", version=1, path="a.sql")]

@@ -298,3 +298,37 @@ def test_ctrl_c_leaves_no_scratch_database(project: Project, server_url: str, tm
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert set(scratch_databases(server_url)) == before
+
+
+def test_each_migration_starts_where_a_real_migrate_leaves_it(project: Project, server_url: str) -> None:
+    """Down and the second up run in a transaction that is rolled back: an up that inserts a row,
+    with a down that leaves it, must not leave two rows for the next migration."""
+    project.add(1, "t", "CREATE TABLE t (a int);", "DROP TABLE t;")
+    project.add(2, "row", "INSERT INTO t VALUES (1);", "SELECT 1;")
+    # (ADD PRIMARY KEY also sets NOT NULL, which dropping the constraint leaves: verify says so)
+    down = "ALTER TABLE t DROP CONSTRAINT t_pkey;\nALTER TABLE t ALTER COLUMN a DROP NOT NULL;"
+    project.add(3, "pk", "ALTER TABLE t ADD PRIMARY KEY (a);", down)
+    code, doc, _ = verify(server_url, "--all")
+    assert {n: v["verdict"] for n, v in verdicts(doc).items()} == {1: "ok", 2: "ok", 3: "ok"}
+    assert code == 0
+
+
+def test_a_no_transaction_pair_is_judged_by_running_it_for_real(project: Project, server_url: str) -> None:
+    project.add(1, "t", "CREATE TABLE t (a int);", "DROP TABLE t;")
+    project.add(
+        2,
+        "idx",
+        "-- sqlmig:no-transaction\nCREATE INDEX CONCURRENTLY t_a ON t (a);",
+        "-- sqlmig:no-transaction\nDROP INDEX CONCURRENTLY t_a;",
+    )
+    project.add(3, "forgets", "-- sqlmig:no-transaction\nCREATE INDEX CONCURRENTLY t_a2 ON t (a);", "SELECT 1;")
+    project.add(4, "after", "ALTER TABLE t ADD COLUMN b int;", "ALTER TABLE t DROP COLUMN b;")
+    code, doc, _ = verify(server_url, "--all")
+    v = verdicts(doc)
+    assert code == 3
+    assert {n: x["verdict"] for n, x in v.items()} == {1: "ok", 2: "ok", 3: "differs", 4: "ok"}
+    locks = v[2]["locks"]
+    assert isinstance(locks, dict) and locks["measured"] is False
+    assert [i[:3] for i in items(v[3])] == [("index", "public.t_a2", None)]
+    failure = v[3]["failure"]
+    assert isinstance(failure, dict) and failure["step"] == "re-up"

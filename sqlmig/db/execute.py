@@ -383,8 +383,7 @@ def abandon(conn: Conn) -> None:
 def reset_in_transaction(conn: Conn) -> None:
     """A clean session without ending the transaction: what DISCARD ALL does, minus what cannot run
     inside a transaction block (verify runs a down and its up again in one transaction)."""
-    for query in _RESET_IN_TRANSACTION:
-        conn.execute(query)
+    conn.execute("; ".join(_RESET_IN_TRANSACTION))  # no parameters: one simple query, one round trip
 
 
 def reset(conn: Conn) -> None:
