@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+
 from .support import Conn, Project, run_cli, tables
 
 
