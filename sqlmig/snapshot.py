@@ -190,11 +190,19 @@ def _without_name(key: ObjectKey, attributes: Mapping[str, str]) -> dict[str, st
     return {**attributes, "definition": definition}
 
 
+def parent_name(name: str) -> str:
+    """What a qualified name belongs to, as written: public.t for the column public.t.a, public
+    for the table public.t ("" for an unqualified name)."""
+    return name[: max(_last_dot(name), 0)]
+
+
 def _last_dot(name: str) -> int:
-    """Where the last dot outside double quotes is (-1: none)."""
+    """Where the last dot outside double quotes (and before an argument list) is (-1: none)."""
     quoted = False
     last = -1
     for i, ch in enumerate(name):
+        if ch == "(" and not quoted:
+            break
         if ch == '"':
             quoted = not quoted
         elif ch == "." and not quoted:
