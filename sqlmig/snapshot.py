@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 # Every kind a snapshot lists (db/snapshot.py produces exactly these).
@@ -54,7 +55,10 @@ class Snapshot(NamedTuple):
 
 
 class Difference(NamedTuple):
-    """One thing that differs: an object on one side only (attribute None), or one attribute."""
+    """One thing that differs: an object on one side only (attribute None), or one attribute.
+
+    A constraint or index whose generated name alone changed is one Difference named by its old
+    key, attribute "name", before and after its own (unqualified) names, cosmetic."""
 
     kind: str
     name: str
@@ -81,8 +85,11 @@ class Difference(NamedTuple):
 
 
 def snapshot_of(objects: Mapping[ObjectKey, Mapping[str, str]]) -> Snapshot:
-    """A Snapshot with objects and attributes in sorted order, so iteration (render) is stable."""
-    return Snapshot({key: dict(sorted(objects[key].items())) for key in sorted(objects)})
+    """A Snapshot with objects and attributes in sorted order, so iteration (render) is stable;
+    read-only views, so a snapshot taken before a migration cannot be edited by what reads it."""
+    return Snapshot(
+        MappingProxyType({key: MappingProxyType(dict(sorted(objects[key].items()))) for key in sorted(objects)})
+    )
 
 
 def compare(before: Snapshot, after: Snapshot) -> list[Difference]:
