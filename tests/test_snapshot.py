@@ -146,10 +146,17 @@ INCOMPLETE = {
     "enum type": ("", "CREATE TYPE mood AS ENUM ('a')", "", [("type", "public.mood", None)], "DROP TYPE mood"),
     "function": (
         "",
-        "CREATE FUNCTION f(int) RETURNS int LANGUAGE sql AS 'SELECT $1'",
+        "CREATE FUNCTION f(x int, VARIADIC y text[]) RETURNS int LANGUAGE sql AS 'SELECT x'",
         "",
-        [("function", "public.f(integer)", None)],
-        "DROP FUNCTION f(int)",
+        [("function", "public.f(integer, text[])", None)],
+        "DROP FUNCTION f(int, text[])",
+    ),
+    "procedure": (
+        "",
+        "CREATE PROCEDURE pr(a int, OUT b int) LANGUAGE sql AS 'SELECT a'",
+        "",
+        [("procedure", "public.pr(integer, integer)", None)],
+        "DROP PROCEDURE pr(int, int)",
     ),
     "index": (
         "CREATE TABLE t (a int)",

@@ -174,7 +174,11 @@ SELECT 'policy', r.q || '.' || quote_ident(p.polname), ARRAY[
 FROM rel r JOIN pg_catalog.pg_policy p ON p.polrelid = r.oid
 UNION ALL
 SELECT CASE f.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
-  ns.q || '.' || quote_ident(f.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(f.oid) || ')', ARRAY[
+  -- named by argument types alone, as DROP FUNCTION names it (the names are in the definition);
+  -- a procedure's OUT arguments are part of its identity
+  ns.q || '.' || quote_ident(f.proname) || '(' || coalesce((SELECT string_agg(pg_catalog.format_type(a.t, NULL), ', '
+    ORDER BY a.n) FROM unnest(CASE WHEN f.prokind = 'p' AND f.proallargtypes IS NOT NULL THEN f.proallargtypes
+      ELSE f.proargtypes::oid[] END) WITH ORDINALITY a(t, n)), '') || ')', ARRAY[
   'returns', (pg_catalog.pg_get_function_result(f.oid))::text,
   'language', ((SELECT lanname FROM pg_catalog.pg_language WHERE oid = f.prolang))::text,
   'volatility', (CASE f.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END)::text,
