@@ -30,6 +30,7 @@ _SECTIONS = (
     ("function", "Functions"),
     ("procedure", "Procedures"),
     ("aggregate", "Aggregates"),
+    ("default privileges", "Default privileges"),
 )
 
 # The word COMMENT ON and GRANT use for each kind.
@@ -177,6 +178,10 @@ def _routine(key: ObjectKey, take: Callable[[str], str | None]) -> list[str]:
     return [definition.rstrip("\n") + ";"]
 
 
+def _default_privileges(key: ObjectKey, take: Callable[[str], str | None]) -> list[str]:
+    return [f"-- default privileges for {key.name}: {take('privileges')}"]
+
+
 _WRITERS: dict[str, Callable[[ObjectKey, Callable[[str], str | None]], list[str]]] = {
     "extension": _extension,
     "schema": _schema,
@@ -185,6 +190,7 @@ _WRITERS: dict[str, Callable[[ObjectKey, Callable[[str], str | None]], list[str]
     "sequence": _sequence,
     "function": _routine,
     "procedure": _routine,
+    "default privileges": _default_privileges,
 }
 
 
@@ -249,13 +255,20 @@ def _relation(
             lines.append(f"ALTER TABLE {key.name} ENABLE ROW LEVEL SECURITY;")
         if take("rls forced") is not None:
             lines.append(f"ALTER TABLE {key.name} FORCE ROW LEVEL SECURITY;")
+        identity = take("replica identity")
+        if identity in ("nothing", "full"):
+            lines.append(f"ALTER TABLE {key.name} REPLICA IDENTITY {identity.upper()};")
+        elif identity == "index":
+            chosen = [k for k in members if k.kind == "index" and objects[k].get("replica identity")]
+            named = chosen[0].name[len(parent_name(chosen[0].name)) + 1 :] if chosen else "?"
+            lines.append(f"ALTER TABLE {key.name} REPLICA IDENTITY USING INDEX {named};")
     for index in sorted(k for k in members if k.kind == "index"):
         done.add(index)
         attributes = objects[index]
         lines.append(f"{attributes.get('definition')};")
         if attributes.get("valid") == "false":
             lines.append(f"-- index {index.name} is INVALID")
-        after += _extras(index, attributes, {"table", "definition", "valid"}, f"INDEX {index.name}")
+        after += _extras(index, attributes, {"table", "definition", "valid", "replica identity"}, f"INDEX {index.name}")
     for trigger in sorted(k for k in members if k.kind == "trigger"):
         done.add(trigger)
         attributes = objects[trigger]

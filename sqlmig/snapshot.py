@@ -36,6 +36,7 @@ KINDS = (
     "aggregate",
     "trigger",
     "policy",
+    "default privileges",
 )
 
 

@@ -142,7 +142,7 @@ def test_extension_members_are_not_listed(db: Conn) -> None:
 
 
 # (setup, up, incomplete inverse, what the comparison must name, the exact inverse or None)
-INCOMPLETE = {
+INCOMPLETE: dict[str, tuple[str, str, str, list[tuple[str, str, str | None]], str | None]] = {
     "enum type": ("", "CREATE TYPE mood AS ENUM ('a')", "", [("type", "public.mood", None)], "DROP TYPE mood"),
     "function": (
         "",
@@ -243,6 +243,34 @@ INCOMPLETE = {
         [("policy", "public.t.own", None)],
         "DROP POLICY own ON t; ALTER TABLE t DISABLE ROW LEVEL SECURITY",
     ),
+    "default privileges": (
+        "",
+        "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO PUBLIC",
+        "",
+        [("default privileges", "{user} on tables", None)],
+        "ALTER DEFAULT PRIVILEGES REVOKE SELECT ON TABLES FROM PUBLIC",
+    ),
+    "replica identity": (
+        "CREATE TABLE t (a int NOT NULL); CREATE UNIQUE INDEX t_a ON t (a)",
+        "ALTER TABLE t REPLICA IDENTITY USING INDEX t_a; CREATE TABLE u (a int); ALTER TABLE u REPLICA IDENTITY FULL",
+        "ALTER TABLE t REPLICA IDENTITY DEFAULT; DROP TABLE u",
+        [],
+        None,
+    ),
+    "replica identity full": (
+        "CREATE TABLE t (a int)",
+        "ALTER TABLE t REPLICA IDENTITY FULL",
+        "",
+        [("table", "public.t", "replica identity")],
+        "ALTER TABLE t REPLICA IDENTITY DEFAULT",
+    ),
+    "column storage": (
+        "CREATE TABLE t (a text)",
+        "ALTER TABLE t ALTER a SET STORAGE external; ALTER TABLE t ALTER a SET STATISTICS 50",
+        "ALTER TABLE t ALTER a SET STORAGE extended",
+        [("column", "public.t.a", "statistics")],
+        "ALTER TABLE t ALTER a SET STATISTICS -1",
+    ),
     "domain constraint": (
         "CREATE DOMAIN pos AS int",
         "ALTER DOMAIN pos ADD CONSTRAINT positive CHECK (VALUE > 0)",
@@ -275,6 +303,7 @@ def test_an_incomplete_inverse_is_named(db: Conn, case: str) -> None:
     apply(db, up)
     apply(db, inverse)
     found = compare(before, take(db))
+    expected = [(kind, name.format(user=db.info.user), attribute) for kind, name, attribute in expected]
     assert keys(found) == expected, [d.describe() for d in found]
     assert not any(d.cosmetic for d in found)
     if exact is not None:

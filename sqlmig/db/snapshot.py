@@ -67,6 +67,12 @@ rel AS (
       WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
         AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')))
 )
+SELECT 'default privileges', quote_ident(pg_catalog.pg_get_userbyid(d.defaclrole))
+  || coalesce(' in schema ' || quote_ident(dn.nspname), '') || ' on ' || CASE d.defaclobjtype WHEN 'r' THEN 'tables'
+  WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' ELSE 'schemas' END, ARRAY[
+  'privileges', (SELECT string_agg(x::text, ' ' ORDER BY x::text) FROM unnest(d.defaclacl) x)]
+FROM pg_catalog.pg_default_acl d LEFT JOIN pg_catalog.pg_namespace dn ON dn.oid = d.defaclnamespace
+UNION ALL
 SELECT 'schema', ns.q, ARRAY[
   'comment', ({_comment("ns.oid", "pg_namespace")})::text,
   'privileges', ({_acl("ns.nspacl", "n", "ns.nspowner")})::text,
@@ -96,6 +102,8 @@ SELECT CASE r.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'f' THEN 
   'options', ((SELECT string_agg(o, ', ' ORDER BY o) FROM unnest(r.reloptions) o))::text,
   'rls', (CASE WHEN r.relrowsecurity THEN 'enabled' END)::text,
   'rls forced', (CASE WHEN r.relforcerowsecurity THEN 'forced' END)::text,
+  'replica identity', (CASE WHEN r.relkind IN ('r', 'p') THEN CASE r.relreplident WHEN 'n' THEN 'nothing'
+    WHEN 'f' THEN 'full' WHEN 'i' THEN 'index' END END)::text,
   'type', (pg_catalog.format_type(s.seqtypid, NULL))::text,
   'start', s.seqstart::text,
   'increment', s.seqincrement::text,
@@ -126,6 +134,10 @@ SELECT 'column', r.q || '.' || quote_ident(c.attname), ARRAY[
   'generated', (CASE WHEN c.attgenerated <> '' THEN 'ALWAYS AS (' || pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)
     || CASE c.attgenerated WHEN 's' THEN ') STORED' ELSE ') VIRTUAL' END END)::text,
   'identity', (CASE c.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END)::text,
+  'storage', (CASE WHEN c.attstorage <> ct.typstorage THEN CASE c.attstorage WHEN 'p' THEN 'plain'
+    WHEN 'e' THEN 'external' WHEN 'm' THEN 'main' ELSE 'extended' END END)::text,
+  'compression', (CASE WHEN c.attcompression <> '' THEN c.attcompression::text END)::text,
+  'statistics', (CASE WHEN c.attstattarget >= 0 THEN c.attstattarget::text END)::text,
   'collation', (CASE WHEN c.attcollation <> ct.typcollation THEN (
     SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_catalog.pg_collation co
     JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = c.attcollation) END)::text,
@@ -149,6 +161,7 @@ SELECT 'index', ns.q || '.' || quote_ident(ic.relname), ARRAY[
   'table', r.q::text,
   'definition', (pg_catalog.pg_get_indexdef(i.indexrelid))::text,
   'valid', i.indisvalid::text,
+  'replica identity', (CASE WHEN i.indisreplident THEN 'true' END)::text,
   'comment', ({_comment("ic.oid", "pg_class")})::text]
 FROM rel r JOIN pg_catalog.pg_index i ON i.indrelid = r.oid JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
 JOIN ns ON ns.oid = ic.relnamespace
