@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from sqlmig.db.snapshot import take
+from sqlmig.db.snapshot import acl_items, take
 from sqlmig.schema_file import HEADER, render
 from sqlmig.snapshot import Difference, ObjectKey, compare, snapshot_of, split_name
 
@@ -579,3 +579,9 @@ def test_schema_file_is_identical_after_a_ddl_and_its_inverse(db: Conn) -> None:
         assert render(take(db)) != first, ddl
         apply(db, inverse)
         assert render(take(db)) == first, inverse
+
+
+def test_acl_items() -> None:
+    assert acl_items("{=r/postgres,postgres=arwdDxtm/postgres}") == ["=r/postgres", "postgres=arwdDxtm/postgres"]
+    assert acl_items('{"\\"a, b\\"=r/postgres"}') == ['"a, b"=r/postgres']
+    assert acl_items("{}") == []
