@@ -93,6 +93,8 @@ def test_snapshot_equals_itself_and_a_second_one(db: Conn) -> None:
     assert first.objects[ObjectKey("table", "public.t")]["columns"] == "id, a, b, c, d"
     assert first.objects[ObjectKey("column", "public.t.a")]["default"] == "'x'::text"
     assert first.objects[ObjectKey("table", "public.pt1")]["partition of"] == "public.pt"
+    assert first.objects[ObjectKey("column", "public.t.a")]["comment"] == "hi"
+    assert first.objects[ObjectKey("schema", "public")]["comment"] == "standard public schema"
     # a range type's constructor functions are the type's, not objects of their own
     assert not [k for k in first.objects if k.name.startswith("public.fr(")]
 
