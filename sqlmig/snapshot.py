@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 # Every kind a snapshot lists (db/snapshot.py produces exactly these).
@@ -35,6 +36,7 @@ KINDS = (
     "aggregate",
     "trigger",
     "policy",
+    "default privileges",
 )
 
 
@@ -54,7 +56,10 @@ class Snapshot(NamedTuple):
 
 
 class Difference(NamedTuple):
-    """One thing that differs: an object on one side only (attribute None), or one attribute."""
+    """One thing that differs: an object on one side only (attribute None), or one attribute.
+
+    A constraint or index whose generated name alone changed is one Difference named by its old
+    key, attribute "name", before and after its own (unqualified) names, cosmetic."""
 
     kind: str
     name: str
@@ -81,8 +86,11 @@ class Difference(NamedTuple):
 
 
 def snapshot_of(objects: Mapping[ObjectKey, Mapping[str, str]]) -> Snapshot:
-    """A Snapshot with objects and attributes in sorted order, so iteration (render) is stable."""
-    return Snapshot({key: dict(sorted(objects[key].items())) for key in sorted(objects)})
+    """A Snapshot with objects and attributes in sorted order, so iteration (render) is stable;
+    read-only views, so a snapshot taken before a migration cannot be edited by what reads it."""
+    return Snapshot(
+        MappingProxyType({key: MappingProxyType(dict(sorted(objects[key].items()))) for key in sorted(objects)})
+    )
 
 
 def compare(before: Snapshot, after: Snapshot) -> list[Difference]:
@@ -190,11 +198,19 @@ def _without_name(key: ObjectKey, attributes: Mapping[str, str]) -> dict[str, st
     return {**attributes, "definition": definition}
 
 
+def parent_name(name: str) -> str:
+    """What a qualified name belongs to, as written: public.t for the column public.t.a, public
+    for the table public.t ("" for an unqualified name)."""
+    return name[: max(_last_dot(name), 0)]
+
+
 def _last_dot(name: str) -> int:
-    """Where the last dot outside double quotes is (-1: none)."""
+    """Where the last dot outside double quotes (and before an argument list) is (-1: none)."""
     quoted = False
     last = -1
     for i, ch in enumerate(name):
+        if ch == "(" and not quoted:
+            break
         if ch == '"':
             quoted = not quoted
         elif ch == "." and not quoted:

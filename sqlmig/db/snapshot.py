@@ -1,10 +1,22 @@
 """Read the schema from the catalog into a Snapshot, in one read-only statement.
 
-One statement (a UNION ALL of one branch per kind, each unpivoting its attributes with a LATERAL
-VALUES list into (kind, name, attribute, value) rows) keeps a snapshot to one round trip: verify
-takes three per migration. Every value is text the server renders (format_type, pg_get_expr,
-pg_get_*def), never an OID, so dropping and recreating an object gives an equal snapshot. Nothing
-is SET and nothing is written, so it can run inside the transaction verify inspects.
+One statement (a UNION ALL of one branch per kind) keeps a snapshot to one round trip: verify
+takes three per migration. Each row is one object: (kind, name, its catalog address, [attribute,
+value, attribute, value, ...]), a NULL value meaning the attribute is absent; one row per
+attribute instead made the server and the client handle ten times the rows. Comments come as
+rows of their own, matched to objects by address here; ACLs are sorted and compared with their
+defaults here: both were subqueries in every branch, and planning is most of a small schema's
+snapshot time. Every value is text the server renders
+(format_type, pg_get_expr, pg_get_*def), never an OID, so dropping and recreating an object gives
+an equal snapshot. Nothing is SET and nothing is written, so it can run inside the transaction
+verify inspects.
+
+Where the time goes (PostgreSQL 18, 100 tables: about 6 ms planning, 14 ms executing): the
+per-object pg_get_*def and format_type calls, not the transfer, so digests computed on the server
+would not pay. A prepared statement would save the planning, but psycopg forgets its prepared
+statements after any DROP, ALTER or ROLLBACK, and execute.py sends DISCARD ALL past psycopg (on
+the raw pgconn), after which a cached statement would no longer exist on the server: the error
+would abort the very transaction verify inspects.
 """
 
 from __future__ import annotations
@@ -16,32 +28,33 @@ from .connect import Conn
 
 
 def _acl(acl: str, kind: str, owner: str) -> str:
-    """An ACL as sorted aclitem texts, or NULL when it grants what the defaults grant: a GRANT and
-    its REVOKE leave an explicit copy of the defaults behind, which must compare equal to none."""
-    items = "(SELECT string_agg(x::text, ' ' ORDER BY x::text) FROM unnest({}) x)"
-    given = items.format(acl)
-    default = items.format(f"acldefault('{kind}', {owner})")
-    return f"CASE WHEN {acl} IS NULL THEN NULL ELSE NULLIF({given}, {default}) END"
-
-
-def _comment(oid: str, catalog: str, sub: str = "0") -> str:
+    """An ACL and, when it is set, the defaults it is compared with (in `_privileges`): sorting and
+    comparing in Python keeps two subqueries per kind out of the statement, whose planning is most
+    of a small schema's snapshot time."""
     return (
-        f"(SELECT description FROM pg_catalog.pg_description WHERE objoid = {oid}"
-        f" AND classoid = 'pg_catalog.{catalog}'::regclass AND objsubid = {sub})"
+        f"'privileges', {acl}::text,"
+        f" 'privileges default', CASE WHEN {acl} IS NOT NULL THEN acldefault('{kind}', {owner})::text END"
     )
+
+
+def _ref(oid: str, catalog: str, sub: str = "0") -> str:
+    """An object's catalog address, which its comment names (pg_description): it only matches
+    comments to objects inside take() and is never part of a snapshot (OIDs change on recreate)."""
+    return f"'pg_catalog.{catalog}'::regclass::oid::text || ':' || {oid}::text || ':' || {sub}::text"
 
 
 def _owner(role: str) -> str:
     return f"CASE WHEN %(owners)s THEN pg_catalog.pg_get_userbyid({role}) END"
 
 
-_NOT_EXTENSION = (
-    "{oid} NOT IN (SELECT objid FROM pg_catalog.pg_depend WHERE deptype = 'e'"
-    " AND classid = 'pg_catalog.{catalog}'::regclass)"
-)
+# Members of extensions, found from the extension side: pg_depend's index on the referenced object
+# finds them without reading all of pg_depend (which grows with every table), once per snapshot.
+_NOT_EXTENSION = "{oid} NOT IN (SELECT objid FROM ext WHERE classid = 'pg_catalog.{catalog}'::regclass)"
 
 _QUERY = f"""
-WITH skip AS (SELECT * FROM unnest(%(skip_schemas)s::text[], %(skip_tables)s::text[]) AS s(nsp, rel)),
+WITH ext AS MATERIALIZED (SELECT classid, objid FROM pg_catalog.pg_depend
+  WHERE refclassid = 'pg_catalog.pg_extension'::regclass AND deptype = 'e'),
+skip AS (SELECT * FROM unnest(%(skip_schemas)s::text[], %(skip_tables)s::text[]) AS s(nsp, rel)),
 ns AS (
   SELECT n.oid, n.nspname, n.nspowner, n.nspacl, quote_ident(n.nspname) AS q FROM pg_catalog.pg_namespace n
   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%%'
@@ -59,152 +72,171 @@ rel AS (
       WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
         AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i')))
 )
-SELECT 'schema', ns.q, a.k, a.v FROM ns, LATERAL (VALUES (NULL, NULL),
-  ('comment', {_comment("ns.oid", "pg_namespace")}),
-  ('privileges', {_acl("ns.nspacl", "n", "ns.nspowner")}),
-  ('owner', {_owner("ns.nspowner")})) a(k, v)
+SELECT 'default privileges', quote_ident(pg_catalog.pg_get_userbyid(d.defaclrole))
+  || coalesce(' in schema ' || quote_ident(dn.nspname), '') || ' on ' || CASE d.defaclobjtype WHEN 'r' THEN 'tables'
+  WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' ELSE 'schemas' END, NULL, ARRAY[
+  'privileges', d.defaclacl::text]
+FROM pg_catalog.pg_default_acl d LEFT JOIN pg_catalog.pg_namespace dn ON dn.oid = d.defaclnamespace
 UNION ALL
-SELECT 'extension', quote_ident(e.extname), a.k, a.v
-FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace en ON en.oid = e.extnamespace,
-LATERAL (VALUES (NULL, NULL), ('version', e.extversion), ('schema', quote_ident(en.nspname))) a(k, v)
+SELECT 'schema', ns.q, {_ref("ns.oid", "pg_namespace")}, ARRAY[
+  {_acl("ns.nspacl", "n", "ns.nspowner")},
+  'owner', ({_owner("ns.nspowner")})::text] FROM ns
+UNION ALL
+SELECT 'extension', quote_ident(e.extname), {_ref("e.oid", "pg_extension")}, ARRAY[
+  'version', e.extversion::text,
+  'schema', (quote_ident(en.nspname))::text]
+FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace en ON en.oid = e.extnamespace
 UNION ALL
 SELECT CASE r.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'f' THEN 'foreign table' WHEN 'v' THEN 'view'
-  WHEN 'm' THEN 'materialized view' ELSE 'sequence' END, r.q, a.k, a.v
-FROM rel r LEFT JOIN pg_catalog.pg_sequence s ON s.seqrelid = r.oid, LATERAL (VALUES (NULL, NULL),
-  ('persistence', CASE r.relpersistence WHEN 'u' THEN 'unlogged' WHEN 't' THEN 'temporary' END),
-  ('partition key', CASE WHEN r.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(r.oid) END),
-  ('partition of', CASE WHEN r.relispartition THEN (SELECT quote_ident(pn.nspname) || '.' || quote_ident(p.relname)
+  WHEN 'm' THEN 'materialized view' ELSE 'sequence' END, r.q, {_ref("r.oid", "pg_class")}, ARRAY[
+  'persistence', (CASE r.relpersistence WHEN 'u' THEN 'unlogged' WHEN 't' THEN 'temporary' END)::text,
+  'partition key', (CASE WHEN r.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(r.oid) END)::text,
+  'partition of', (CASE WHEN r.relispartition THEN (SELECT quote_ident(pn.nspname) || '.' || quote_ident(p.relname)
     FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
-    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = r.oid) END),
-  ('partition bound', CASE WHEN r.relispartition THEN pg_catalog.pg_get_expr(r.relpartbound, r.oid) END),
-  ('inherits', CASE WHEN NOT r.relispartition AND r.relkind IN ('r', 'p', 'f') THEN (
+    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = r.oid) END)::text,
+  'partition bound', (CASE WHEN r.relispartition THEN pg_catalog.pg_get_expr(r.relpartbound, r.oid) END)::text,
+  'inherits', (CASE WHEN NOT r.relispartition AND r.relkind IN ('r', 'p', 'f') THEN (
     SELECT string_agg(quote_ident(pn.nspname) || '.' || quote_ident(p.relname), ', ' ORDER BY i.inhseqno)
     FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class p ON p.oid = i.inhparent
-    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = r.oid) END),
-  ('columns', CASE WHEN r.relkind <> 'S' THEN (SELECT string_agg(quote_ident(c.attname), ', ' ORDER BY c.attnum)
-    FROM pg_catalog.pg_attribute c WHERE c.attrelid = r.oid AND c.attnum > 0 AND NOT c.attisdropped) END),
-  ('definition', CASE WHEN r.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(r.oid) END),
-  ('populated', CASE WHEN r.relkind = 'm' THEN r.relispopulated::text END),
-  ('options', (SELECT string_agg(o, ', ' ORDER BY o) FROM unnest(r.reloptions) o)),
-  ('rls', CASE WHEN r.relrowsecurity THEN 'enabled' END),
-  ('rls forced', CASE WHEN r.relforcerowsecurity THEN 'forced' END),
-  ('type', pg_catalog.format_type(s.seqtypid, NULL)),
-  ('start', s.seqstart::text), ('increment', s.seqincrement::text), ('min', s.seqmin::text),
-  ('max', s.seqmax::text), ('cache', s.seqcache::text), ('cycle', s.seqcycle::text),
-  ('owned by', CASE WHEN r.relkind = 'S' THEN (
+    JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = r.oid) END)::text,
+  'columns', (CASE WHEN r.relkind <> 'S' THEN (SELECT string_agg(quote_ident(c.attname), ', ' ORDER BY c.attnum)
+    FROM pg_catalog.pg_attribute c WHERE c.attrelid = r.oid AND c.attnum > 0 AND NOT c.attisdropped) END)::text,
+  'definition', (CASE WHEN r.relkind IN ('v', 'm') THEN pg_catalog.pg_get_viewdef(r.oid) END)::text,
+  'populated', (CASE WHEN r.relkind = 'm' THEN r.relispopulated::text END)::text,
+  'options', ((SELECT string_agg(o, ', ' ORDER BY o) FROM unnest(r.reloptions) o))::text,
+  'rls', (CASE WHEN r.relrowsecurity THEN 'enabled' END)::text,
+  'rls forced', (CASE WHEN r.relforcerowsecurity THEN 'forced' END)::text,
+  'replica identity', (CASE WHEN r.relkind IN ('r', 'p') THEN CASE r.relreplident WHEN 'n' THEN 'nothing'
+    WHEN 'f' THEN 'full' WHEN 'i' THEN 'index' END END)::text,
+  'type', (pg_catalog.format_type(s.seqtypid, NULL))::text,
+  'start', s.seqstart::text,
+  'increment', s.seqincrement::text,
+  'min', s.seqmin::text,
+  'max', s.seqmax::text,
+  'cache', s.seqcache::text,
+  'cycle', s.seqcycle::text,
+  'owned by', (CASE WHEN r.relkind = 'S' THEN (
     SELECT quote_ident(tn.nspname) || '.' || quote_ident(t.relname) || '.' || quote_ident(ta.attname)
     FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
     JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
     JOIN pg_catalog.pg_attribute ta ON ta.attrelid = t.oid AND ta.attnum = d.refobjsubid
     WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = r.oid
-      AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1) END),
-  ('comment', {_comment("r.oid", "pg_class")}),
-  ('privileges', {_acl("r.relacl", "r", "r.relowner")}),
-  ('owner', {_owner("r.relowner")})) a(k, v)
+      AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1) END)::text,
+  {_acl("r.relacl", "r", "r.relowner")},
+  'owner', ({_owner("r.relowner")})::text]
+FROM rel r LEFT JOIN pg_catalog.pg_sequence s ON s.seqrelid = r.oid
 UNION ALL
-SELECT 'column', r.q || '.' || quote_ident(c.attname), a.k, a.v
-FROM rel r JOIN pg_catalog.pg_attribute c ON c.attrelid = r.oid AND c.attnum > 0 AND NOT c.attisdropped
-JOIN pg_catalog.pg_type ct ON ct.oid = c.atttypid
-LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = c.attrelid AND ad.adnum = c.attnum
-LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = c.attrelid AND nn.contype = 'n' AND nn.conkey[1] = c.attnum,
-LATERAL (VALUES (NULL, NULL),
-  ('type', pg_catalog.format_type(c.atttypid, c.atttypmod)),
-  ('not null', CASE WHEN nn.oid IS NOT NULL THEN concat_ws(' ', 'true',
+SELECT 'column', r.q || '.' || quote_ident(c.attname), {_ref("r.oid", "pg_class", "c.attnum")}, ARRAY[
+  'type', (pg_catalog.format_type(c.atttypid, c.atttypmod))::text,
+  'not null', (CASE WHEN nn.oid IS NOT NULL THEN concat_ws(' ', 'true',
       CASE WHEN NOT nn.convalidated THEN 'not valid' END, CASE WHEN nn.connoinherit THEN 'no inherit' END,
       CASE WHEN nn.conname <> r.relname || '_' || c.attname || '_not_null'
         THEN '(constraint ' || quote_ident(nn.conname) || ')' END)
-    WHEN c.attnotnull THEN 'true' END),
-  ('default', CASE WHEN c.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END),
-  ('generated', CASE WHEN c.attgenerated <> '' THEN 'ALWAYS AS (' || pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)
-    || CASE c.attgenerated WHEN 's' THEN ') STORED' ELSE ') VIRTUAL' END END),
-  ('identity', CASE c.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END),
-  ('collation', CASE WHEN c.attcollation <> ct.typcollation THEN (
+    WHEN c.attnotnull THEN 'true' END)::text,
+  'default', (CASE WHEN c.attgenerated = '' THEN pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) END)::text,
+  'generated', (CASE WHEN c.attgenerated <> '' THEN 'ALWAYS AS (' || pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)
+    || CASE c.attgenerated WHEN 's' THEN ') STORED' ELSE ') VIRTUAL' END END)::text,
+  'identity', (CASE c.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END)::text,
+  'storage', (CASE WHEN c.attstorage <> ct.typstorage THEN CASE c.attstorage WHEN 'p' THEN 'plain'
+    WHEN 'e' THEN 'external' WHEN 'm' THEN 'main' ELSE 'extended' END END)::text,
+  'compression', (CASE WHEN c.attcompression <> '' THEN c.attcompression::text END)::text,
+  'statistics', (CASE WHEN c.attstattarget >= 0 THEN c.attstattarget::text END)::text,
+  'collation', (CASE WHEN c.attcollation <> ct.typcollation THEN (
     SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_catalog.pg_collation co
-    JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = c.attcollation) END),
-  ('comment', {_comment("r.oid", "pg_class", "c.attnum")}),
-  ('privileges', CASE WHEN cardinality(c.attacl) > 0 THEN
-    (SELECT string_agg(x::text, ' ' ORDER BY x::text) FROM unnest(c.attacl) x) END)) a(k, v)
+    JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = c.attcollation) END)::text,
+  'privileges', c.attacl::text]
+FROM rel r JOIN pg_catalog.pg_attribute c ON c.attrelid = r.oid AND c.attnum > 0 AND NOT c.attisdropped
+JOIN pg_catalog.pg_type ct ON ct.oid = c.atttypid
+LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = c.attrelid AND ad.adnum = c.attnum
+LEFT JOIN pg_catalog.pg_constraint nn ON nn.conrelid = c.attrelid AND nn.contype = 'n' AND nn.conkey[1] = c.attnum
 WHERE r.relkind <> 'S'
 UNION ALL
-SELECT 'constraint', r.q || '.' || quote_ident(co.conname), a.k, a.v
-FROM rel r JOIN pg_catalog.pg_constraint co ON co.conrelid = r.oid AND co.contype <> 'n', LATERAL (VALUES (NULL, NULL),
-  ('table', r.q),
-  -- the definition ends in DEFERRABLE, INITIALLY DEFERRED, NOT VALID as they apply: one change, one attribute
-  ('definition', pg_catalog.pg_get_constraintdef(co.oid)),
-  ('comment', {_comment("co.oid", "pg_constraint")})) a(k, v)
+SELECT 'constraint', r.q || '.' || quote_ident(co.conname), {_ref("co.oid", "pg_constraint")}, ARRAY[
+  'table', r.q::text,
+  -- ends in DEFERRABLE, INITIALLY DEFERRED, NOT VALID as they apply: one change, one attribute
+  'definition', (pg_catalog.pg_get_constraintdef(co.oid))::text]
+FROM rel r JOIN pg_catalog.pg_constraint co ON co.conrelid = r.oid AND co.contype <> 'n'
 UNION ALL
-SELECT 'index', ns.q || '.' || quote_ident(ic.relname), a.k, a.v
+SELECT 'index', ns.q || '.' || quote_ident(ic.relname), {_ref("ic.oid", "pg_class")}, ARRAY[
+  'table', r.q::text,
+  'definition', (pg_catalog.pg_get_indexdef(i.indexrelid))::text,
+  'valid', i.indisvalid::text,
+  'replica identity', (CASE WHEN i.indisreplident THEN 'true' END)::text]
 FROM rel r JOIN pg_catalog.pg_index i ON i.indrelid = r.oid JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
-JOIN ns ON ns.oid = ic.relnamespace, LATERAL (VALUES (NULL, NULL),
-  ('table', r.q),
-  ('definition', pg_catalog.pg_get_indexdef(i.indexrelid)),
-  ('valid', i.indisvalid::text),
-  ('comment', {_comment("ic.oid", "pg_class")})) a(k, v)
-WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x
-  WHERE x.conindid = i.indexrelid AND x.conrelid = i.indrelid AND x.contype IN ('p', 'u', 'x'))
+JOIN ns ON ns.oid = ic.relnamespace
+-- pg_constraint has no index on conindid: one hashed list, not a scan per index
+WHERE i.indexrelid NOT IN (SELECT x.conindid FROM pg_catalog.pg_constraint x WHERE x.contype IN ('p', 'u', 'x'))
 UNION ALL
-SELECT 'trigger', r.q || '.' || quote_ident(t.tgname), a.k, a.v
-FROM rel r JOIN pg_catalog.pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal, LATERAL (VALUES (NULL, NULL),
-  ('definition', pg_catalog.pg_get_triggerdef(t.oid)),
-  ('enabled', CASE t.tgenabled WHEN 'O' THEN 'origin' WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica'
-    ELSE 'always' END),
-  ('comment', {_comment("t.oid", "pg_trigger")})) a(k, v)
+SELECT 'trigger', r.q || '.' || quote_ident(t.tgname), {_ref("t.oid", "pg_trigger")}, ARRAY[
+  'definition', (pg_catalog.pg_get_triggerdef(t.oid))::text,
+  'enabled', (CASE t.tgenabled WHEN 'O' THEN 'origin' WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica'
+    ELSE 'always' END)::text]
+FROM rel r JOIN pg_catalog.pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal
 UNION ALL
-SELECT 'policy', r.q || '.' || quote_ident(p.polname), a.k, a.v
-FROM rel r JOIN pg_catalog.pg_policy p ON p.polrelid = r.oid, LATERAL (VALUES (NULL, NULL),
-  ('command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
-    WHEN 'd' THEN 'DELETE' ELSE 'ALL' END),
-  ('permissive', p.polpermissive::text),
-  ('roles', (SELECT string_agg(y.n, ', ' ORDER BY y.n) FROM (SELECT CASE WHEN x = 0 THEN 'public'
-    ELSE quote_ident(pg_catalog.pg_get_userbyid(x)) END AS n FROM unnest(p.polroles) x) y)),
-  ('using', pg_catalog.pg_get_expr(p.polqual, p.polrelid)),
-  ('with check', pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)),
-  ('comment', {_comment("p.oid", "pg_policy")})) a(k, v)
+SELECT 'policy', r.q || '.' || quote_ident(p.polname), {_ref("p.oid", "pg_policy")}, ARRAY[
+  'command', (CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+    WHEN 'd' THEN 'DELETE' ELSE 'ALL' END)::text,
+  'permissive', p.polpermissive::text,
+  'roles', ((SELECT string_agg(y.n, ', ' ORDER BY y.n) FROM (SELECT CASE WHEN x = 0 THEN 'public'
+    ELSE quote_ident(pg_catalog.pg_get_userbyid(x)) END AS n FROM unnest(p.polroles) x) y))::text,
+  'using', (pg_catalog.pg_get_expr(p.polqual, p.polrelid))::text,
+  'with check', (pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))::text]
+FROM rel r JOIN pg_catalog.pg_policy p ON p.polrelid = r.oid
 UNION ALL
 SELECT CASE f.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
-  ns.q || '.' || quote_ident(f.proname) || '(' || pg_catalog.pg_get_function_identity_arguments(f.oid) || ')', a.k, a.v
-FROM pg_catalog.pg_proc f JOIN ns ON ns.oid = f.pronamespace, LATERAL (VALUES (NULL, NULL),
-  ('returns', pg_catalog.pg_get_function_result(f.oid)),
-  ('language', (SELECT lanname FROM pg_catalog.pg_language WHERE oid = f.prolang)),
-  ('volatility', CASE f.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END),
-  ('security definer', f.prosecdef::text),
-  ('definition', CASE WHEN f.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(f.oid) END),
-  ('comment', {_comment("f.oid", "pg_proc")}),
-  ('privileges', {_acl("f.proacl", "f", "f.proowner")}),
-  ('owner', {_owner("f.proowner")})) a(k, v)
-WHERE f.oid NOT IN (SELECT objid FROM pg_catalog.pg_depend WHERE deptype IN ('e', 'i')
-  AND classid = 'pg_catalog.pg_proc'::regclass)  -- an extension's, or a range type's constructors
+  -- named by argument types alone, as DROP FUNCTION names it (the names are in the definition);
+  -- a procedure's OUT arguments are part of its identity
+  ns.q || '.' || quote_ident(f.proname) || '(' || coalesce((SELECT string_agg(pg_catalog.format_type(a.t, NULL), ', '
+    ORDER BY a.n) FROM unnest(CASE WHEN f.prokind = 'p' AND f.proallargtypes IS NOT NULL THEN f.proallargtypes
+      ELSE f.proargtypes::oid[] END) WITH ORDINALITY a(t, n)), '') || ')', {_ref("f.oid", "pg_proc")}, ARRAY[
+  'returns', (pg_catalog.pg_get_function_result(f.oid))::text,
+  'language', ((SELECT lanname FROM pg_catalog.pg_language WHERE oid = f.prolang))::text,
+  'volatility', (CASE f.provolatile WHEN 'i' THEN 'immutable' WHEN 's' THEN 'stable' ELSE 'volatile' END)::text,
+  'security definer', f.prosecdef::text,
+  'definition', (CASE WHEN f.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(f.oid) END)::text,
+  {_acl("f.proacl", "f", "f.proowner")},
+  'owner', ({_owner("f.proowner")})::text]
+FROM pg_catalog.pg_proc f JOIN ns ON ns.oid = f.pronamespace
+WHERE {_NOT_EXTENSION.format(oid="f.oid", catalog="pg_proc")}
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d  -- a range type's constructors are the type's
+    WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = f.oid AND d.deptype = 'i')
 UNION ALL
-SELECT CASE t.typtype WHEN 'd' THEN 'domain' ELSE 'type' END, ns.q || '.' || quote_ident(t.typname), a.k, a.v
-FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace, LATERAL (VALUES (NULL, NULL),
-  ('category', CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'c' THEN 'composite' WHEN 'r' THEN 'range' END),
-  ('labels', CASE WHEN t.typtype = 'e' THEN (
+SELECT CASE t.typtype WHEN 'd' THEN 'domain' ELSE 'type' END, ns.q || '.' || quote_ident(t.typname),
+  {_ref("t.oid", "pg_type")}, ARRAY[
+  'category', (CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'c' THEN 'composite' WHEN 'r' THEN 'range' END)::text,
+  'labels', (CASE WHEN t.typtype = 'e' THEN (
     SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
-    FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid) END),
-  ('attributes', CASE WHEN t.typtype = 'c' THEN (SELECT string_agg(quote_ident(c.attname) || ' '
+    FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid) END)::text,
+  'attributes', (CASE WHEN t.typtype = 'c' THEN (SELECT string_agg(quote_ident(c.attname) || ' '
     || pg_catalog.format_type(c.atttypid, c.atttypmod), ', ' ORDER BY c.attnum)
-    FROM pg_catalog.pg_attribute c WHERE c.attrelid = t.typrelid AND c.attnum > 0 AND NOT c.attisdropped) END),
-  ('range', CASE WHEN t.typtype = 'r' THEN (SELECT concat_ws(', ',
+    FROM pg_catalog.pg_attribute c WHERE c.attrelid = t.typrelid AND c.attnum > 0 AND NOT c.attisdropped) END)::text,
+  'range', (CASE WHEN t.typtype = 'r' THEN (SELECT concat_ws(', ',
     'subtype ' || pg_catalog.format_type(g.rngsubtype, NULL),
     CASE WHEN g.rngcollation <> 0 THEN 'collation ' || (SELECT quote_ident(collname) FROM pg_catalog.pg_collation
       WHERE oid = g.rngcollation) END,
     CASE WHEN g.rngcanonical <> 0 THEN 'canonical ' || g.rngcanonical::regproc::text END,
     CASE WHEN g.rngsubdiff <> 0 THEN 'subtype_diff ' || g.rngsubdiff::regproc::text END)
-    FROM pg_catalog.pg_range g WHERE g.rngtypid = t.oid) END),
-  ('base type', CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END),
-  ('default', t.typdefault),
-  ('not null', CASE WHEN t.typnotnull THEN 'true' END),
-  ('constraints', CASE WHEN t.typtype = 'd' THEN (SELECT string_agg(quote_ident(x.conname) || ' '
+    FROM pg_catalog.pg_range g WHERE g.rngtypid = t.oid) END)::text,
+  'base type', (CASE WHEN t.typtype = 'd' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod) END)::text,
+  'default', t.typdefault::text,
+  'not null', (CASE WHEN t.typnotnull THEN 'true' END)::text,
+  'constraints', (CASE WHEN t.typtype = 'd' THEN (SELECT string_agg(quote_ident(x.conname) || ' '
     || pg_catalog.pg_get_constraintdef(x.oid), ', ' ORDER BY x.conname)
-    FROM pg_catalog.pg_constraint x WHERE x.contypid = t.oid AND x.contype <> 'n') END),
-  ('collation', CASE WHEN t.typtype = 'd' AND t.typcollation <> (SELECT b.typcollation FROM pg_catalog.pg_type b
+    FROM pg_catalog.pg_constraint x WHERE x.contypid = t.oid AND x.contype <> 'n') END)::text,
+  'collation', (CASE WHEN t.typtype = 'd' AND t.typcollation <> (SELECT b.typcollation FROM pg_catalog.pg_type b
     WHERE b.oid = t.typbasetype) THEN (SELECT quote_ident(collname) FROM pg_catalog.pg_collation
-      WHERE oid = t.typcollation) END),
-  ('comment', {_comment("t.oid", "pg_type")}),
-  ('privileges', {_acl("t.typacl", "T", "t.typowner")}),
-  ('owner', {_owner("t.typowner")})) a(k, v)
+      WHERE oid = t.typcollation) END)::text,
+  {_acl("t.typacl", "T", "t.typowner")},
+  'owner', ({_owner("t.typowner")})::text]
+FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace
 WHERE t.typtype IN ('e', 'c', 'r', 'd') AND {_NOT_EXTENSION.format(oid="t.oid", catalog="pg_type")}
   AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c')
+UNION ALL
+-- comments of objects created after initdb (OIDs from 16384 on) and of schemas and extensions (public's,
+-- plpgsql's are older), given to their objects by `ref` in take()
+SELECT NULL, d.classoid::text || ':' || d.objoid::text || ':' || d.objsubid::text, NULL, ARRAY[d.description]
+FROM pg_catalog.pg_description d WHERE d.objoid >= 16384
+  OR d.classoid IN ('pg_catalog.pg_namespace'::regclass, 'pg_catalog.pg_extension'::regclass)
 """
 
 
@@ -222,8 +254,57 @@ def take(conn: Conn, *, exclude: Sequence[tuple[str, str]] = (), owners: bool = 
         "owners": owners,
     }
     objects: dict[ObjectKey, dict[str, str]] = {}
-    for kind, name, attribute, value in conn.execute(_QUERY, params).fetchall():
-        attributes = objects.setdefault(ObjectKey(str(kind), str(name)), {})
-        if attribute is not None and value is not None:
-            attributes[str(attribute)] = str(value)
+    addresses: dict[object, dict[str, str]] = {}
+    comments: list[tuple[object, str]] = []
+    for kind, name, ref, pairs in conn.execute(_QUERY, params).fetchall():
+        assert isinstance(pairs, list)
+        if kind is None:  # a comment, named by the address of its object
+            comments.append((name, str(pairs[0])))
+            continue
+        attributes = {str(a): str(v) for a, v in zip(pairs[::2], pairs[1::2], strict=True) if v is not None}
+        objects[ObjectKey(str(kind), str(name))] = _privileges(attributes)
+        if ref is not None:
+            addresses[ref] = attributes
+    for ref, text in comments:
+        if ref in addresses:  # comments on objects a snapshot does not list are left out
+            addresses[ref]["comment"] = text
     return snapshot_of(objects)
+
+
+def _privileges(attributes: dict[str, str]) -> dict[str, str]:
+    """The ACL as its items sorted, or none when it grants exactly the defaults: a GRANT and its
+    REVOKE leave an explicit copy of the defaults behind (in whatever order), which must compare
+    equal to never having granted anything."""
+    default = attributes.pop("privileges default", None)
+    acl = attributes.pop("privileges", None)
+    if acl is not None:
+        items = sorted(acl_items(acl))
+        if items and (default is None or items != sorted(acl_items(default))):
+            attributes["privileges"] = " ".join(items)
+    return attributes
+
+
+def acl_items(text: str) -> list[str]:
+    """The items of an aclitem[] in its text form: {=r/postgres,"\\"a b\\"=r/postgres"}."""
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    body = text[1:-1]
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if quoted and ch == "\\":
+            current.append(body[i + 1 : i + 2])
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    if body:
+        items.append("".join(current))
+    return items
