@@ -101,11 +101,15 @@ def compare(before: Snapshot, after: Snapshot) -> list[Difference]:
     renamed_from, renamed_to = _generated_renames(before, after, gone, new)
     for old, renamed in renamed_from.items():
         found.append(Difference(old.kind, old.name, "name", _last_part(old.name), _last_part(renamed.name), True))
+    # A table on one side only is one difference: its columns, constraints, indexes, triggers,
+    # policies and owned sequences come and go with it, and listing each would bury the point.
+    tables_gone = {k.name for k in gone if k.kind in _TABLE_KINDS}
+    tables_new = {k.name for k in new if k.kind in _TABLE_KINDS}
     for key in gone:
-        if key not in renamed_from:
+        if key not in renamed_from and _owner_of(key, before.objects[key]) not in tables_gone:
             found.append(Difference(key.kind, key.name, None, key.name, None, False))
     for key in new:
-        if key not in renamed_to:
+        if key not in renamed_to and _owner_of(key, after.objects[key]) not in tables_new:
             found.append(Difference(key.kind, key.name, None, None, key.name, False))
     for key, was in before.objects.items():
         now = after.objects.get(key)
@@ -117,6 +121,20 @@ def compare(before: Snapshot, after: Snapshot) -> list[Difference]:
                 cosmetic = attribute == "columns" and _same_names(a, b)
                 found.append(Difference(key.kind, key.name, attribute, a, b, cosmetic))
     return sorted(found, key=lambda d: (d.kind, d.name, d.attribute is not None, d.attribute or ""))
+
+
+_TABLE_KINDS = ("table", "foreign table", "view", "materialized view")
+
+
+def _owner_of(key: ObjectKey, attributes: Mapping[str, str]) -> str | None:
+    """The table an object belongs to (and is dropped with), if it is part of one."""
+    if key.kind in ("column", "constraint", "trigger", "policy"):
+        return parent_name(key.name)
+    if key.kind == "index":
+        return attributes.get("table")
+    if key.kind == "sequence" and "owned by" in attributes:
+        return parent_name(attributes["owned by"])
+    return None
 
 
 def _same_names(a: str | None, b: str | None) -> bool:

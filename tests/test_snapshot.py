@@ -587,3 +587,36 @@ def test_acl_items() -> None:
     assert acl_items("{=r/postgres,postgres=arwdDxtm/postgres}") == ["=r/postgres", "postgres=arwdDxtm/postgres"]
     assert acl_items('{"\\"a, b\\"=r/postgres"}') == ['"a, b"=r/postgres']
     assert acl_items("{}") == []
+
+
+def test_a_table_on_one_side_only_is_one_difference_not_one_per_part() -> None:
+    """Its columns, constraints, indexes and owned sequence go with it; an index of another
+    table, or a sequence nobody owns, is still listed on its own."""
+    table = {
+        ObjectKey("table", "public.zz"): {"columns": "id, a"},
+        ObjectKey("column", "public.zz.id"): {"type": "bigint"},
+        ObjectKey("constraint", "public.zz.zz_pkey"): {"definition": "PRIMARY KEY (id)", "table": "public.zz"},
+        ObjectKey("index", "public.zz_a"): {
+            "definition": "CREATE INDEX zz_a ON public.zz USING btree (a)",
+            "table": "public.zz",
+        },
+        ObjectKey("sequence", "public.zz_id_seq"): {"owned by": "public.zz.id", "type": "bigint"},
+        ObjectKey("trigger", "public.zz.audit"): {"definition": "CREATE TRIGGER audit ..."},
+    }
+    loose = {
+        ObjectKey("sequence", "public.free_seq"): {"type": "bigint"},
+        ObjectKey("index", "public.other_a"): {
+            "definition": "CREATE INDEX other_a ON public.other (a)",
+            "table": "public.other",
+        },
+    }
+    empty = snapshot_of({})
+    both = snapshot_of({**table, **loose})
+    assert [(d.kind, d.name) for d in compare(empty, both)] == [
+        ("index", "public.other_a"),
+        ("sequence", "public.free_seq"),
+        ("table", "public.zz"),
+    ]
+    assert [(d.kind, d.name, d.before) for d in compare(snapshot_of(table), empty)] == [
+        ("table", "public.zz", "public.zz")
+    ]
