@@ -144,7 +144,8 @@ def _judge(scratch: Scratch, m: Migration, s0: Snapshot) -> tuple[MigrationVerdi
 
     verdict = _Verdict(m)
     try:
-        up = scratch.apply(m.up, statements_of(m.up), measure=True)
+        existing = scratch.existing()  # what the migration finds: only locks on these count
+        up = scratch.apply(m.up, statements_of(m.up), measure=existing)
     except FileFailed as exc:
         # a transactional up was rolled back; a no-transaction one may have left part of its work
         now = scratch.snapshot() if m.up.directives.no_transaction else s0
@@ -156,10 +157,10 @@ def _judge(scratch: Scratch, m: Migration, s0: Snapshot) -> tuple[MigrationVerdi
     if m.down.is_empty:
         return verdict.done(VerdictKind.IRREVERSIBLE), s1
     if m.up.directives.no_transaction or m.down.directives.no_transaction:
-        return _judge_committed(scratch, m, s0, s1, verdict)
+        return _judge_committed(scratch, m, s0, s1, verdict, existing)
     with scratch.trial():
         try:
-            down = scratch.run_inside(m.down, statements_of(m.down), measure=True)
+            down = scratch.run_inside(m.down, statements_of(m.down), measure=existing)
         except FileFailed as exc:
             return verdict.failed("down", m.down, exc), s1
         verdict.took(down)
@@ -174,7 +175,7 @@ def _judge(scratch: Scratch, m: Migration, s0: Snapshot) -> tuple[MigrationVerdi
 
 
 def _judge_committed(
-    scratch: Scratch, m: Migration, s0: Snapshot, s1: Snapshot, verdict: _Verdict
+    scratch: Scratch, m: Migration, s0: Snapshot, s1: Snapshot, verdict: _Verdict, existing: frozenset[int]
 ) -> tuple[MigrationVerdict, Snapshot]:
     """A pair with a no-transaction file: down and up again run for real, each committed."""
     from .db.execute import FileFailed
@@ -182,7 +183,7 @@ def _judge_committed(
     note = "a file of this pair runs outside a transaction, so down and up ran again for real"
     verdict.note = note
     try:
-        down = scratch.apply(m.down, statements_of(m.down), measure=True)
+        down = scratch.apply(m.down, statements_of(m.down), measure=existing)
     except FileFailed as exc:
         verdict.note = f"{note}; the next migrations start from what the failed down left"
         return verdict.failed("down", m.down, exc), scratch.snapshot()

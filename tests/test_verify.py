@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from .support import Conn, Project, run_cli, tables
+from .support import Conn, Login, Project, run_cli, shows_no_secret, tables
 
 pytestmark = pytest.mark.usefixtures("server_url")
 
@@ -217,6 +217,8 @@ def test_locks_on_existing_tables_and_rewrites_are_measured(project: Project, se
     assert up[4]["rewrites"] == ["public.t"]
     down = {e["line"]: e for e in locks["down"]}
     assert down[1]["rewrites"] == ["public.t"]
+    # reverting drops `fresh`, which its own up created: what a revert means, not a risk
+    assert sorted(down) == [1]
     r = run_cli("verify", "--all", "--scratch-url", server_url)
     path = Path("sql/0002_change.up.sql")
     said = "`ALTER TABLE t ALTER COLUMN a TYPE bigint;` takes ACCESS EXCLUSIVE on public.t and rewrites public.t"
@@ -332,3 +334,13 @@ def test_a_no_transaction_pair_is_judged_by_running_it_for_real(project: Project
     assert [i[:3] for i in items(v[3])] == [("index", "public.t_a2", None)]
     failure = v[3]["failure"]
     assert isinstance(failure, dict) and failure["step"] == "re-up"
+
+
+def test_a_role_without_createdb_is_told_what_to_do(project: Project, login: Login) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    r = run_cli("--database-url", login.url("url"), "verify", "--scratch-url", "same")
+    assert r.exit_code == 1, r.stderr
+    assert "permission denied to create database" in r.stderr
+    assert "CREATEDB" in r.stderr and "--scratch-url" in r.stderr
+    assert "Traceback" not in r.stderr
+    shows_no_secret(r)

@@ -1,4 +1,5 @@
-"""Create and drop whole databases (the pytest plugin's template cloning); never used by a migration run."""
+"""Create and drop whole databases: the pytest plugin's template clones, and the scratch databases of
+verify and drift; never used by a migration run."""
 
 from __future__ import annotations
 
@@ -43,5 +44,5 @@ def _admin(server_url: str, statement: sql.Composed) -> None:
     except psycopg.Error as exc:
         raise SqlmigError(
             scrub(exc.diag.message_primary or str(exc), server_url),
-            hint="the role needs CREATEDB to create test databases" if exc.diag.sqlstate == "42501" else "",
+            hint="the role needs CREATEDB to create test or scratch databases (verify and drift: --scratch-url)" if exc.diag.sqlstate == "42501" else "",
         ) from None

@@ -15,7 +15,7 @@ so they are not measured.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import NamedTuple
 
 from psycopg import sql
@@ -66,9 +66,12 @@ class LockProbe:
         " AND l.relation >= {}"
     ).format(sql.Literal(_FIRST_USER_OID))
 
-    def __init__(self, conn: Conn, before: Mapping[int, Relation]) -> None:
+    def __init__(self, conn: Conn, before: Mapping[int, Relation], counted: Collection[int]) -> None:
+        """`before`: every relation as the statements find it; `counted`: those whose locks and
+        rewrites are recorded (the relations that existed before the migration's up: a down's
+        locks on the tables its own up created are what reverting means, not a risk)."""
         self.conn = conn
-        self.before = before
+        self.before = {oid: r for oid, r in before.items() if oid in counted}
         self.held: set[tuple[int, str]] = set()
         self.filenode = {oid: r.filenode for oid, r in before.items()}
 

@@ -66,7 +66,13 @@ class Scratch:
 
         return take(self.conn, exclude=self.exclude)
 
-    def apply(self, file: SqlFile, statements: Sequence[Statement | Piece], *, measure: bool = False) -> Applied:
+    def existing(self) -> frozenset[int]:
+        """The relations there are now (OIDs): those whose locks count when a migration is measured."""
+        return frozenset(relations(self.conn))
+
+    def apply(
+        self, file: SqlFile, statements: Sequence[Statement | Piece], *, measure: frozenset[int] | None = None
+    ) -> Applied:
         """Run a file to its end and commit: in a transaction of its own, or statement by statement
         when it is marked no-transaction. Raises FileFailed; a transactional file is then rolled back."""
         if file.directives.no_transaction:
@@ -81,11 +87,14 @@ class Scratch:
         with self._transaction(commit=False):
             yield
 
-    def run_inside(self, file: SqlFile, statements: Sequence[Statement | Piece], *, measure: bool = False) -> Applied:
+    def run_inside(
+        self, file: SqlFile, statements: Sequence[Statement | Piece], *, measure: frozenset[int] | None = None
+    ) -> Applied:
         """Run a transactional file's statements in the open transaction, then clean the session
-        (its SETs and temporary objects) without ending the transaction."""
+        (its SETs and temporary objects) without ending the transaction. `measure`: the relations
+        (OIDs) whose locks and rewrites are recorded, statement by statement (None: none)."""
         conn = self.conn
-        probe = LockProbe(conn, relations(conn)) if measure else None
+        probe = None if measure is None else LockProbe(conn, relations(conn), measure)
         effects: list[StatementEffect] = []
         started = time.perf_counter()
         for stmt in statements:
@@ -99,7 +108,7 @@ class Scratch:
                     effects.append(effect)
         took = (time.perf_counter() - started) * 1000
         reset_in_transaction(conn)
-        return Applied(took, tuple(effects), measure)
+        return Applied(took, tuple(effects), measure is not None)
 
     @contextlib.contextmanager
     def _transaction(self, *, commit: bool) -> Iterator[None]:
