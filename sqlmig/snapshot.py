@@ -117,9 +117,16 @@ def compare(before: Snapshot, after: Snapshot) -> list[Difference]:
             continue
         for attribute in sorted(was.keys() | now.keys()):
             a, b = was.get(attribute), now.get(attribute)
-            if a != b:
-                cosmetic = attribute == "columns" and _same_names(a, b)
-                found.append(Difference(key.kind, key.name, attribute, a, b, cosmetic))
+            if a == b:
+                continue
+            if attribute == "columns":
+                # Columns added or dropped are differences of their own; what is left is their
+                # order, which no query that names its columns can see.
+                if _same_order(a, b):
+                    continue
+                found.append(Difference(key.kind, key.name, attribute, a, b, True))
+            else:
+                found.append(Difference(key.kind, key.name, attribute, a, b, False))
     return sorted(found, key=lambda d: (d.kind, d.name, d.attribute is not None, d.attribute or ""))
 
 
@@ -137,9 +144,10 @@ def _owner_of(key: ObjectKey, attributes: Mapping[str, str]) -> str | None:
     return None
 
 
-def _same_names(a: str | None, b: str | None) -> bool:
-    """Column lists (comma-joined names) holding the same names in another order."""
-    return a is not None and b is not None and sorted(a.split(", ")) == sorted(b.split(", "))
+def _same_order(a: str | None, b: str | None) -> bool:
+    """Column lists (comma-joined names) whose names found in both are in the same order."""
+    was, now = (a or "").split(", "), (b or "").split(", ")
+    return [n for n in was if n in now] == [n for n in now if n in was]
 
 
 # A name PostgreSQL makes up for a constraint or index nobody named (ChooseConstraintName,

@@ -37,7 +37,7 @@ def test_a_column_added_and_an_index_dropped_by_hand_are_drift(
     r = run_cli("--database-url", database_url, "drift", "--scratch-url", server_url)
     assert r.exit_code == 3
     assert "column public.a.extra: in the database, not made by the migrations" in r.stdout
-    assert "index public.a_name: made by the migrations, missing" in r.stdout
+    assert "index public.a_name: made by the migrations, missing from the database" in r.stdout
     assert "drift: " in r.stdout.splitlines()[-1]
     doc = json.loads(run_cli("--json", "--database-url", database_url, "drift", "--scratch-url", server_url).stdout)
     assert doc["ok"] is False and doc["applied"] == 3

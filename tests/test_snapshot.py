@@ -54,8 +54,8 @@ def test_describe_and_to_dict() -> None:
 
 
 def test_compare_is_sorted_and_empty_for_equal() -> None:
-    a = snapshot_of({ObjectKey("table", "public.b"): {"columns": "x"}, ObjectKey("table", "public.a"): {}})
-    b = snapshot_of({ObjectKey("table", "public.c"): {}, ObjectKey("table", "public.b"): {"columns": "y"}})
+    a = snapshot_of({ObjectKey("table", "public.b"): {"columns": "x, y"}, ObjectKey("table", "public.a"): {}})
+    b = snapshot_of({ObjectKey("table", "public.c"): {}, ObjectKey("table", "public.b"): {"columns": "y, x"}})
     assert compare(a, a) == []
     assert keys(compare(a, b)) == [
         ("table", "public.a", None),
@@ -348,9 +348,16 @@ def test_column_order_alone_is_cosmetic(db: Conn) -> None:
     [found] = compare(before, take(db))
     assert (found.kind, found.name, found.attribute, found.cosmetic) == ("table", "public.t", "columns", True)
     assert (found.before, found.after) == ("a, b, c", "a, c, b")
-    apply(db, "ALTER TABLE t ADD COLUMN d int")  # another column: not cosmetic
+    apply(db, "ALTER TABLE t ADD COLUMN d int")  # another column: a difference of its own, not cosmetic
     found_all = compare(before, take(db))
-    assert [(d.attribute, d.cosmetic) for d in found_all if d.kind == "table"] == [("columns", False)]
+    assert [(d.kind, d.name, d.attribute, d.cosmetic) for d in found_all] == [
+        ("column", "public.t.d", None, False),
+        ("table", "public.t", "columns", True),
+    ]
+    apply(db, "CREATE TABLE u (a int, b int)")
+    before = take(db)
+    apply(db, "ALTER TABLE u ADD COLUMN e int")  # a and b keep their order: only e is new
+    assert [(d.kind, d.name, d.attribute) for d in compare(before, take(db))] == [("column", "public.u.e", None)]
 
 
 def test_a_generated_constraint_name_changing_is_cosmetic(db: Conn) -> None:
