@@ -36,6 +36,12 @@ def seal(server_url: str, dbname: str) -> None:
     _admin(server_url, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(dbname)))
 
 
+_NEEDS_CREATEDB = (
+    "the role needs CREATEDB to create test or scratch databases; verify and drift can use another server"
+    " (--scratch-url URL, or 'embedded')"
+)
+
+
 def _admin(server_url: str, statement: sql.Composed) -> None:
     """One statement on its own connection (connect() reports an unreachable server, password redacted)."""
     try:
@@ -44,5 +50,5 @@ def _admin(server_url: str, statement: sql.Composed) -> None:
     except psycopg.Error as exc:
         raise SqlmigError(
             scrub(exc.diag.message_primary or str(exc), server_url),
-            hint="the role needs CREATEDB to create test or scratch databases (verify and drift: --scratch-url)" if exc.diag.sqlstate == "42501" else "",
+            hint=_NEEDS_CREATEDB if exc.diag.sqlstate == "42501" else "",
         ) from None

@@ -126,7 +126,9 @@ def verify_summary(result: VerifyResult) -> str:
 
 def drift_line(d: Difference) -> str:
     """One difference between the schema the migrations build (before) and the live one (after)."""
-    said = d.describe(added="in the database, not made by the migrations", removed="made by the migrations, missing from the database")
+    said = d.describe(
+        added="in the database, not made by the migrations", removed="made by the migrations, missing from the database"
+    )
     return said + (" (cosmetic)" if d.cosmetic else "")
 
 
