@@ -327,7 +327,8 @@ class Bench:
             "--scratch-url",
             self.server.libpq("postgres"),
         ]
-        for rep in range(self.reps):
+        # Beyond the target's N, one run: it is reported with where its time goes, not held to a ratio.
+        for rep in range(self.reps if n <= TARGET_N_OF["verify all"] else 1):
             with self.server.database() as db:
                 parts = [
                     timed(self.sqlmig(db, w, *args), cwd=w.root, env=self.env)

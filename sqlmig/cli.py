@@ -353,7 +353,8 @@ def verify(
     For each migration: up, down, up again, comparing the catalog after each with the one before.
     Verdicts: ok, cosmetic (column order, generated names), differs (each difference listed),
     up/down/re-up fails (file:line:column), irreversible (empty down). Shows the statements that
-    lock existing tables ACCESS EXCLUSIVE or rewrite them. Exit 3 unless all are ok or cosmetic.
+    lock existing tables ACCESS EXCLUSIVE or rewrite them. Exit 3 unless each is ok, cosmetic or (without
+    --strict) irreversible.
     """
 
     def action(opts: GlobalOptions, out: "Renderer") -> None:
