@@ -290,7 +290,7 @@ WHERE i.indexrelid NOT IN (SELECT x.conindid FROM pg_catalog.pg_constraint x WHE
             _owner("f.proowner"),
         ],
         f"""FROM pg_catalog.pg_proc f JOIN ns ON ns.oid = f.pronamespace
-WHERE {_NOT_EXTENSION.format(oid="f.oid", catalog="pg_proc")}
+WHERE f.oid >= 16384 AND {_NOT_EXTENSION.format(oid="f.oid", catalog="pg_proc")}
   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d  -- a range type's constructors are the type's
     WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = f.oid AND d.deptype = 'i')""",
     ),
@@ -347,7 +347,7 @@ WHERE {_NOT_EXTENSION.format(oid="f.oid", catalog="pg_proc")}
             _owner("t.typowner"),
         ],
         f"""FROM pg_catalog.pg_type t JOIN ns ON ns.oid = t.typnamespace
-WHERE t.typtype IN ('e', 'c', 'r', 'd') AND {_NOT_EXTENSION.format(oid="t.oid", catalog="pg_type")}
+WHERE t.oid >= 16384 AND t.typtype IN ('e', 'c', 'r', 'd') AND {_NOT_EXTENSION.format(oid="t.oid", catalog="pg_type")}
   AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c')""",
     ),
 )
