@@ -70,8 +70,9 @@ class Scratch:
         self.exclude = tuple(exclude)
         self.name = PREFIX + secrets.token_hex(6)
         self._conn: Conn | None = None
-        self._statement = "sqlmig_snapshot_" + secrets.token_hex(6)  # no file's statement has this name
-        self._prepare: str | None = None  # PREPARE ... as sent: what pg_prepared_statements shows
+        # a name no file uses (nor guesses): a statement under it is the snapshot's
+        self._statement = "sqlmig_snapshot_" + secrets.token_hex(6)
+        self._quoted = f"'{self._statement}'"
 
     def __enter__(self) -> Scratch:
         url = admin.create_database(self.server_url, self.name)
@@ -100,14 +101,11 @@ class Scratch:
         from .snapshot import snapshot_from, statement
 
         conn = self.conn
-        if self._prepare is None:
-            self._prepare = f"PREPARE {self._statement} AS {statement(conn, exclude=self.exclude)}"
         there = conn.execute(
-            "SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE name = %s AND statement = %s",
-            (self._statement, self._prepare),
+            "SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE name = %s", (self._statement,)
         ).fetchone()
         if there is None:  # the first snapshot, or a file's DEALLOCATE ALL
-            conn.execute(self._prepare)
+            conn.execute(f"PREPARE {self._statement} AS {statement(conn, exclude=self.exclude)}")
         return snapshot_from(conn.cursor(binary=True).execute(f"EXECUTE {self._statement}").fetchall())
 
     def _clean(self, *, in_transaction: bool = False) -> None:
@@ -120,10 +118,7 @@ class Scratch:
             "; ".join(
                 [
                     *(_CLEAN_IN_TRANSACTION if in_transaction else _CLEAN),
-                    # the file's, and one under the snapshot statement's name that is not it
-                    sql.SQL("SELECT name FROM pg_catalog.pg_prepared_statements WHERE name <> {} OR statement <> {}")
-                    .format(sql.Literal(self._statement), sql.Literal(self._prepare or ""))
-                    .as_string(conn),
+                    "SELECT name FROM pg_catalog.pg_prepared_statements WHERE name <> " + self._quoted,
                 ]
             )
         )
