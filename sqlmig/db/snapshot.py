@@ -111,9 +111,9 @@ _BRANCHES = (
         "FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace en ON en.oid = e.extnamespace",
     ),
     _Branch(
-        ("table", "foreign table", "view", "materialized view", "sequence"),
+        ("table", "foreign table", "view", "materialized view"),
         f"""CASE r.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'f' THEN 'foreign table'
-  WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' ELSE 'sequence' END, r.q, {_ref("r.oid", "pg_class")}""",
+  WHEN 'v' THEN 'view' ELSE 'materialized view' END, r.q, {_ref("r.oid", "pg_class")}""",
         [
             ("persistence", "(CASE r.relpersistence WHEN 'u' THEN 'unlogged' WHEN 't' THEN 'temporary' END)::text"),
             ("partition key", "(CASE WHEN r.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(r.oid) END)::text"),
@@ -149,6 +149,19 @@ _BRANCHES = (
                 """(CASE WHEN r.relkind IN ('r', 'p') THEN CASE r.relreplident WHEN 'n' THEN 'nothing'
     WHEN 'f' THEN 'full' WHEN 'i' THEN 'index' END END)::text""",
             ),
+            *_acl("r.relacl", "r", "r.relowner"),
+            _owner("r.relowner"),
+        ],
+        "FROM rel r WHERE r.relkind <> 'S'",
+    ),
+    _Branch(
+        ("sequence",),
+        f"'sequence', r.q, {_ref('r.oid', 'pg_class')}",
+        [
+            ("persistence", "(CASE r.relpersistence WHEN 'u' THEN 'unlogged' WHEN 't' THEN 'temporary' END)::text"),
+            ("options", "((SELECT string_agg(o, ', ' ORDER BY o) FROM unnest(r.reloptions) o))::text"),
+            ("rls", "(CASE WHEN r.relrowsecurity THEN 'enabled' END)::text"),
+            ("rls forced", "(CASE WHEN r.relforcerowsecurity THEN 'forced' END)::text"),
             ("type", "(pg_catalog.format_type(s.seqtypid, NULL))::text"),
             ("start", "s.seqstart::text"),
             ("increment", "s.seqincrement::text"),
@@ -169,7 +182,7 @@ _BRANCHES = (
             *_acl("r.relacl", "r", "r.relowner"),
             _owner("r.relowner"),
         ],
-        "FROM rel r LEFT JOIN pg_catalog.pg_sequence s ON s.seqrelid = r.oid",
+        "FROM rel r JOIN pg_catalog.pg_sequence s ON s.seqrelid = r.oid",
     ),
     _Branch(
         ("column",),
