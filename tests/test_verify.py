@@ -344,3 +344,32 @@ def test_a_role_without_createdb_is_told_what_to_do(project: Project, login: Log
     assert "CREATEDB" in r.stderr and "--scratch-url" in r.stderr
     assert "Traceback" not in r.stderr
     shows_no_secret(r)
+
+
+# A later file fails if a session state of an earlier one reached it.
+_NOTHING_LEAKED = """DO $$ BEGIN
+  IF EXISTS (SELECT FROM pg_prepared_statements WHERE name LIKE 'leak%')
+    OR current_setting('search_path') LIKE '%nowhere%' OR current_user <> session_user
+    OR to_regclass('pg_temp.leak_t') IS NOT NULL THEN RAISE EXCEPTION 'a session state leaked'; END IF;
+END $$;
+"""
+
+
+def test_every_file_starts_from_a_clean_session_and_snapshots_survive_what_files_do(
+    project: Project, server_url: str
+) -> None:
+    # snapshots use a prepared statement kept across files: a file's own prepared statements,
+    # settings and temporary tables must still not reach the next file, and a file that
+    # deallocates everything (the snapshot statement too) must not break the snapshot after it
+    project.add(
+        1,
+        "a",
+        "PREPARE leak AS SELECT 1; SET search_path = nowhere; CREATE TEMP TABLE leak_t (a int);"
+        " SET ROLE pg_database_owner; RESET ROLE; CREATE TABLE public.a (id int);",
+        "DEALLOCATE ALL; PREPARE leak2 AS SELECT 2; CREATE TEMP TABLE leak_t (a int); DROP TABLE public.a;",
+    )
+    project.add(2, "b", _NOTHING_LEAKED + "DEALLOCATE ALL; CREATE TABLE b (id int);", _NOTHING_LEAKED + "DROP TABLE b;")
+    project.add(3, "c", _NOTHING_LEAKED + "CREATE TABLE c (id int);", _NOTHING_LEAKED + "DROP TABLE c;")
+    code, doc, err = verify(server_url, "--all")
+    assert (code, err) == (0, ""), doc
+    assert [(v["version"], v["verdict"]) for v in verdicts(doc).values()] == [(1, "ok"), (2, "ok"), (3, "ok")]
