@@ -18,7 +18,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from .support import Conn, Project, run_cli, run_process
+from .support import Conn, Project, run_cli, run_process, tables
 
 pytestmark = pytest.mark.usefixtures("server_url")
 
@@ -274,6 +274,37 @@ def test_drift_names_a_failed_migration_instead_of_calling_its_work_hand_made(
     assert "failed" in out and "migration 2" in out, out  # says: table public.b ... not made by the migrations
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a schema_file write failing after migrate exits 3 ('nothing was run') without saying the migration stays",
+)
+def test_a_schema_file_that_cannot_be_written_after_migrate_says_the_migration_stays(
+    project: Project, database_url: str, db: Conn
+) -> None:
+    (project.root / "sqlmig.toml").write_text('schema_file = "no/such/dir/schema.sql"\n')
+    project.add(1, "a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    r = run_cli("--database-url", database_url, "migrate")
+    assert "Traceback" not in r.stderr and "cannot write" in r.stderr
+    assert tables(db) == {"a", "sqlmig_migrations"}  # it was applied
+    assert "applied" in r.stderr, r.stderr  # says only: cannot write .../.schema.sql.tmp
+
+
+@pytest.mark.xfail(strict=True, reason="owners are left out of verify's snapshots: a forgotten OWNER TO is a false ok")
+def test_a_down_that_forgets_an_owner_change_differs(project: Project, server_url: str) -> None:
+    role = "o_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+    try:
+        project.add(1, "a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+        project.add(2, "own", f"ALTER TABLE a OWNER TO {role};", "SELECT 1;")
+        code, doc, _ = verify_json(server_url, "--all")
+        assert kinds(doc) == {1: "ok", 2: "differs"}
+        assert code == 3
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
 # ---- attacks sqlmig survives ------------------------------------------------------------------------
 
 
@@ -429,3 +460,32 @@ def test_a_range_of_one_applies_the_earlier_ones_first(project: Project, server_
     code, doc, _ = verify_json(server_url, "--all", "--from", "3", "--to", "3")
     assert code == 0
     assert (kinds(doc), doc["prepared"]) == ({3: "ok"}, 2)
+
+
+@pytest.mark.parametrize("gap", [0.01, 0.1])
+def test_a_second_ctrl_c_during_the_cleanup_leaves_no_scratch_database(
+    project: Project, server_url: str, gap: float
+) -> None:
+    project.add(1, "slow", "CREATE TABLE a (id int);\nSELECT pg_sleep(30);", "DROP TABLE a;")
+    before = scratch_databases(server_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLMIG_") and k != "DATABASE_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sqlmig", "verify", "--all", "--scratch-url", server_url],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 20
+    while scratch_databases(server_url) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.7)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(gap)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert scratch_databases(server_url) == before
