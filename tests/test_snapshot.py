@@ -571,7 +571,7 @@ def test_schema_file_is_stable_and_names_everything(db: Conn) -> None:
     # columns in column order: dropping and re-adding a column moves it
     apply(db, "ALTER TABLE t DROP COLUMN b; ALTER TABLE t ADD COLUMN b mood")
     moved = render(take(db))
-    assert moved != first and moved.index("    b mood") > moved.index("    r integer")
+    assert moved != first and moved.index("    b public.mood") > moved.index("    r integer")
 
 
 def test_schema_file_is_identical_after_a_ddl_and_its_inverse(db: Conn) -> None:

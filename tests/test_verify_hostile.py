@@ -245,10 +245,6 @@ def test_dump_into_a_directory_names_that_directory(project: Project, database_u
 # ---- bugs: drift that is not drift ----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="snapshots render names against each session's search_path: a database search_path setting is drift",
-)
 def test_a_database_search_path_setting_is_not_drift(
     project: Project, server_url: str, database_url: str, db: Conn
 ) -> None:

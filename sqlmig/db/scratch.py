@@ -98,7 +98,7 @@ class Scratch:
 
     def snapshot(self) -> Snapshot:
         """The schema now, uncommitted work of an open transaction included."""
-        from .snapshot import snapshot_from, statement
+        from .snapshot import pinned_search_path, snapshot_from, statement
 
         conn = self.conn
         there = conn.execute(
@@ -106,7 +106,8 @@ class Scratch:
         ).fetchone()
         if there is None:  # the first snapshot, or a file's DEALLOCATE ALL
             conn.execute(f"PREPARE {self._statement} AS {statement(conn, exclude=self.exclude)}")
-        return snapshot_from(conn.cursor(binary=True).execute(f"EXECUTE {self._statement}").fetchall())
+        with pinned_search_path(conn):
+            return snapshot_from(conn.cursor(binary=True).execute(f"EXECUTE {self._statement}").fetchall())
 
     def _clean(self, *, in_transaction: bool = False) -> None:
         """A session as a new connection has it (but for the snapshot statement): after a file, or

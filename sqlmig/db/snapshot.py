@@ -21,11 +21,13 @@ format_type calls, not the transfer, so digests computed on the server would not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from types import MappingProxyType
 from typing import NamedTuple, cast
 
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from ..snapshot import ObjectKey, Snapshot
 from .connect import Conn
@@ -404,7 +406,29 @@ def take(conn: Conn, *, exclude: Sequence[tuple[str, str]] = (), owners: bool = 
     (name, version, schema). owners: include each object's owner (left out by default: a scratch
     database verify builds is owned by whoever runs it).
     """
-    return snapshot_from(conn.execute(statement(conn, exclude=exclude, owners=owners)).fetchall())
+    with pinned_search_path(conn):
+        return snapshot_from(conn.execute(statement(conn, exclude=exclude, owners=owners)).fetchall())
+
+
+@contextlib.contextmanager
+def pinned_search_path(conn: Conn) -> Iterator[None]:
+    """search_path = pg_catalog while the snapshot is read, then as it was.
+
+    format_type, pg_get_expr and pg_get_*def leave out the schema of what the search_path finds, so
+    their text depends on it: a database whose search_path was set (ALTER DATABASE ... SET) would
+    differ from a scratch database with the same schema. Inside a transaction the value is set for
+    the transaction only (set_config's is_local) and put back, so the files that follow never see it.
+    """
+    local = conn.info.transaction_status != TransactionStatus.IDLE
+    row = conn.execute(
+        "SELECT pg_catalog.current_setting('search_path'), pg_catalog.set_config('search_path', 'pg_catalog', %s)",
+        (local,),
+    ).fetchone()
+    try:
+        yield
+    finally:
+        if row is not None and conn.info.transaction_status in (TransactionStatus.IDLE, TransactionStatus.INTRANS):
+            conn.execute("SELECT pg_catalog.set_config('search_path', %s, %s)", (row[0], local))
 
 
 def snapshot_from(rows: Iterable[Sequence[object]]) -> Snapshot:
