@@ -385,12 +385,12 @@ class Migrator:
         from . import verify
 
         migrations = self.discover()
-        pending: list[int] | None = None
+        plan: Plan | None = None
         if not all_migrations and self.settings.database_url:
             with self._connect(read_only=True) as conn:
-                pending = [e.version for e in self._plan(conn, migrations).pending]
+                plan = self._plan(conn, migrations, recorded=True)
         return verify.run(
-            self.settings, migrations, pending, first, last, strict=strict, check=self._check_files, emit=self.on_event
+            self.settings, migrations, plan, first, last, strict=strict, check=self._check_files, emit=self.on_event
         )
 
     def drift(self) -> results.DriftResult:
@@ -400,7 +400,7 @@ class Migrator:
 
         migrations = self.discover()
         with self._connect(read_only=True) as conn:
-            plan = self._plan(conn, migrations)
+            plan = self._plan(conn, migrations, recorded=True)
             live = take(conn, exclude=[(self.settings.history_schema, self.settings.history_table)])
         return drift.check(self.settings, plan, live, check=self._check_files)
 
@@ -492,7 +492,11 @@ class Migrator:
         if self.on_event is not None:
             self.on_event(Waiting(message, again))
 
-    def _plan(self, conn: Conn, migrations: Sequence[Migration], session: Session | None = None) -> Plan:
+    def _plan(
+        self, conn: Conn, migrations: Sequence[Migration], session: Session | None = None, *, recorded: bool = False
+    ) -> Plan:
+        """The plan, with the SQL each edited migration ran with; `recorded`: also of those whose
+        files are gone (what verify and drift rebuild the applied schema from)."""
         from .db.history import History
 
         history = (
@@ -500,7 +504,12 @@ class Migrator:
         )
         rows = history.read()
         by_version = {m.version: m for m in migrations}
-        changed = [r.version for r in rows if r.version in by_version and by_version[r.version].checksum != r.checksum]
+        changed = [
+            r.version
+            for r in rows
+            if (r.version in by_version and by_version[r.version].checksum != r.checksum)
+            or (recorded and r.version not in by_version)
+        ]
         if changed:
             texts = history.applied_sql(changed)
             rows = [r._replace(applied_sql=texts.get(r.version)) if r.version in texts else r for r in rows]

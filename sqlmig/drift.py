@@ -11,40 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .config import Settings
-from .errors import ConfigError
-from .migrations import SqlFile, parse_directives
-from .plan import MigrationState, Plan
+from .migrations import SqlFile
+from .plan import Plan
 from .results import DriftResult
 from .snapshot import Snapshot, compare
-from .verify import prepare, scratch_server
-
-
-def applied_files(plan: Plan) -> list[tuple[int, SqlFile]]:
-    """(version, the SQL it ran with) of every applied migration, in the order they were applied."""
-    applied = sorted(
-        (e for e in plan.entries if e.applied is not None and e.state != MigrationState.FAILED),
-        key=lambda e: e.applied.seq if e.applied is not None else 0,
-    )
-    files: list[tuple[int, SqlFile]] = []
-    missing: list[int] = []
-    for e in applied:
-        assert e.applied is not None
-        recorded = e.applied.applied_sql
-        if e.migration is not None and (recorded is None or e.migration.checksum == e.applied.checksum):
-            files.append((e.version, e.migration.up))
-        elif recorded is not None:
-            where = f"history version {e.version} (its recorded SQL)"
-            directives, _ = parse_directives(recorded, where)
-            files.append((e.version, SqlFile(where, recorded, directives)))
-        else:
-            missing.append(e.version)
-    if missing:
-        raise ConfigError(
-            f"cannot build the expected schema: migration {', '.join(map(str, missing))} is applied, but"
-            " neither its file nor the SQL it ran with is at hand",
-            hint="restore the migration files of the applied versions (`sqlmig status` lists them)",
-        )
-    return files
+from .verify import applied_files, prepare, scratch_server
 
 
 def check(settings: Settings, plan: Plan, live: Snapshot, *, check: Callable[[Sequence[SqlFile]], None]) -> DriftResult:

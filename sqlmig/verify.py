@@ -17,9 +17,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .config import EMBEDDED, SAME_SERVER, Settings, redact_url
-from .errors import ConfigError, MigrationFailed
+from .errors import ConfigError, ConnectionFailed, MigrationFailed
 from .events import EventHandler, MigrationVerified, VerifyStarted
-from .migrations import Migration, SqlFile
+from .migrations import Migration, SqlFile, parse_directives
+from .plan import MigrationState, Plan
 from .results import MigrationVerdict, StatementEffect, StepFailure, VerdictKind, VerifyResult, VerifyStep
 from .runner import statements_of
 from .snapshot import Difference, Snapshot, compare
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 def run(
     settings: Settings,
     migrations: Sequence[Migration],
-    pending: Sequence[int] | None,
+    plan: Plan | None,
     first: int | None,
     last: int | None,
     *,
@@ -42,33 +43,88 @@ def run(
 ) -> VerifyResult:
     """verify from start to end: which migrations, on which server, each judged.
 
-    `pending`: the versions the target has not applied (None: every migration, from an empty
-    database); `check` refuses files that cannot run, as migrate would.
+    `plan`: the target's (None: every migration from an empty database, `--all`). With a plan, the
+    pending migrations are verified, after the applied ones are applied as they ran (the SQL
+    recorded in the history when a file was edited since); `first`/`last` narrow either choice.
+    `check` refuses files that cannot run, as migrate would.
     """
+    _check_range(migrations, plan, first, last)
+    narrowed = "" if first is None and last is None else f" from {first or 'the first'} to {last or 'the last'}"
+
+    def inside(v: int) -> bool:
+        return (first is None or v >= first) and (last is None or v <= last)
+
+    if plan is None:
+        what = "all" + narrowed
+        chosen = [m for m in migrations if inside(m.version)]
+        start = chosen[0].version if chosen else None
+        setup = [(m.version, m.up) for m in migrations if start is not None and m.version < start]
+    else:
+        what = "pending" + narrowed
+        pending = {e.version for e in plan.pending}
+        chosen = [m for m in migrations if m.version in pending and inside(m.version)]
+        start = chosen[0].version if chosen else None
+        before = [(m.version, m.up) for m in migrations if m.version in pending and start and m.version < start]
+        setup = applied_files(plan) + before
+    if not chosen:
+        return VerifyResult((), what, 0, "-", strict)
+    check([f for _, f in setup] + [f for m in chosen for f in (m.up, m.down)])
+    from .db.scratch import Scratch
+
+    server, shown = scratch_server(settings)
+    with Scratch(server, exclude=[(settings.history_schema, settings.history_table)]) as scratch:
+        prepare(scratch, setup, "before the first migration to verify: nothing was verified")
+        verdicts = verify(scratch, chosen, emit)
+    return VerifyResult(tuple(verdicts), what, len(setup), shown, strict)
+
+
+def _check_range(migrations: Sequence[Migration], plan: Plan | None, first: int | None, last: int | None) -> None:
+    """--from and --to name migrations on disk, in order; without --all, pending ones."""
     versions = {m.version for m in migrations}
+    applied = set() if plan is None else {e.version for e in plan.entries if e.applied is not None}
     for option, v in (("--from", first), ("--to", last)):
         if v is not None and v not in versions:
             raise ConfigError(
                 f"{option} {v}: no migration with that version on disk", hint="`sqlmig status` lists every version"
             )
-    what, narrowed = ("all" if pending is None else "pending"), first is not None or last is not None
-    if pending is not None and first is None:
-        if not pending and last is None:
-            return VerifyResult((), what, 0, "-", strict)
-        first = min(pending, default=None)
-    setup, chosen = scope(migrations, first, last)
-    if chosen and narrowed:
-        what += f" from {chosen[0].version} to {chosen[-1].version}"
-    check([f for m in [*setup, *chosen] for f in (m.up, m.down)])
-    from .db.scratch import Scratch
-
-    server, shown = scratch_server(settings)
-    with Scratch(server, exclude=[(settings.history_schema, settings.history_table)]) as scratch:
-        prepare(
-            scratch, [(m.version, m.up) for m in setup], "before the first migration to verify: nothing was verified"
+        if v is not None and v in applied:
+            raise ConfigError(
+                f"{option} {v}: migration {v} is applied already, and verify checks the pending ones",
+                hint="give --all to verify every migration from an empty database (--from and --to narrow it)",
+            )
+    if first is not None and last is not None and first > last:
+        raise ConfigError(
+            f"--from {first} comes after --to {last}: no migration lies between",
+            hint="give --from VERSION --to VERSION with the lower version first",
         )
-        verdicts = verify(scratch, chosen, emit)
-    return VerifyResult(tuple(verdicts), what, len(setup), shown, strict)
+
+
+def applied_files(plan: Plan) -> list[tuple[int, SqlFile]]:
+    """(version, the SQL it ran with) of every applied migration, in the order they were applied."""
+    applied = sorted(
+        (e for e in plan.entries if e.applied is not None and e.state != MigrationState.FAILED),
+        key=lambda e: e.applied.seq if e.applied is not None else 0,
+    )
+    files: list[tuple[int, SqlFile]] = []
+    missing: list[int] = []
+    for e in applied:
+        assert e.applied is not None
+        recorded = e.applied.applied_sql
+        if e.migration is not None and (recorded is None or e.migration.checksum == e.applied.checksum):
+            files.append((e.version, e.migration.up))
+        elif recorded is not None:
+            where = f"history version {e.version} (its recorded SQL)"
+            directives, _ = parse_directives(recorded, where)
+            files.append((e.version, SqlFile(where, recorded, directives)))
+        else:
+            missing.append(e.version)
+    if missing:
+        raise ConfigError(
+            f"cannot build the expected schema: migration {', '.join(map(str, missing))} is applied, but"
+            " neither its file nor the SQL it ran with is at hand",
+            hint="restore the migration files of the applied versions (`sqlmig status` lists them)",
+        )
+    return files
 
 
 def scratch_server(settings: Settings) -> tuple[str, str]:
@@ -87,15 +143,6 @@ def scratch_server(settings: Settings) -> tuple[str, str]:
         url = embedded.ensure_running(settings.embedded_dir, settings.embedded_version, settings.embedded_port)
         return url, "the embedded server"
     return where, redact_url(where)
-
-
-def scope(
-    migrations: Sequence[Migration], first: int | None, last: int | None
-) -> tuple[list[Migration], list[Migration]]:
-    """The migrations to apply first, unverified, and those to verify: from `first` to `last`."""
-    setup = [m for m in migrations if first is not None and m.version < first]
-    chosen = [m for m in migrations if (first is None or m.version >= first) and (last is None or m.version <= last)]
-    return setup, chosen
 
 
 def prepare(scratch: Scratch, files: Sequence[tuple[int, SqlFile]], when: str) -> None:
@@ -147,6 +194,7 @@ def _judge(scratch: Scratch, m: Migration, s0: Snapshot) -> tuple[MigrationVerdi
         existing = scratch.existing()  # what the migration finds: only locks on these count
         up = scratch.apply(m.up, statements_of(m.up), measure=existing)
     except FileFailed as exc:
+        _alive(exc, m.up)
         # a transactional up was rolled back; a no-transaction one may have left part of its work
         now = scratch.snapshot() if m.up.directives.no_transaction else s0
         return verdict.failed("up", m.up, exc), now
@@ -161,17 +209,30 @@ def _judge(scratch: Scratch, m: Migration, s0: Snapshot) -> tuple[MigrationVerdi
     with scratch.trial():
         try:
             down = scratch.run_inside(m.down, statements_of(m.down), measure=existing)
+            scratch.check_deferred()
         except FileFailed as exc:
-            return verdict.failed("down", m.down, exc), s1
+            return verdict.failed("down", m.down, _alive(exc, m.down)), s1
         verdict.took(down)
         verdict.down_effects = down.effects
         verdict.after_down = compare(s0, scratch.snapshot())
         try:
             verdict.took(scratch.run_inside(m.up, statements_of(m.up)))
+            scratch.check_deferred()
         except FileFailed as exc:
-            return verdict.failed("re-up", m.up, exc), s1
+            return verdict.failed("re-up", m.up, _alive(exc, m.up)), s1
         verdict.after_reup = compare(s1, scratch.snapshot())
     return verdict.judged(), s1
+
+
+def _alive(exc: FileFailed, file: SqlFile) -> FileFailed:
+    """The failure, if the scratch connection survived it; else the run cannot go on: a file that
+    ends its own session (pg_terminate_backend) or a server gone is an error, exit 4."""
+    if exc.lost:
+        raise ConnectionFailed(
+            f"the connection to the scratch database was lost while {file.path} ran: {exc.failure.message}",
+            hint="a file that terminates its own backend cannot be verified; otherwise check the scratch server",
+        )
+    return exc
 
 
 def _judge_committed(
@@ -185,6 +246,7 @@ def _judge_committed(
     try:
         down = scratch.apply(m.down, statements_of(m.down), measure=existing)
     except FileFailed as exc:
+        _alive(exc, m.down)
         verdict.note = f"{note}; the next migrations start from what the failed down left"
         return verdict.failed("down", m.down, exc), scratch.snapshot()
     verdict.took(down)
@@ -194,6 +256,7 @@ def _judge_committed(
     try:
         verdict.took(scratch.apply(m.up, statements_of(m.up)))
     except FileFailed as exc:
+        _alive(exc, m.up)
         verdict.note = f"{note}; the next migrations start from what the failed re-up left"
         return verdict.failed("re-up", m.up, exc), scratch.snapshot()
     s1_again = scratch.snapshot()

@@ -74,10 +74,6 @@ def signalled(project: Project, server_url: str, args: list[str], sig: int) -> t
 # ---- bugs: false verdicts ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the trial is rolled back before COMMIT, so a down that breaks a deferred constraint is judged ok",
-)
 def test_a_down_that_fails_at_commit_on_a_deferred_constraint_is_not_ok(project: Project, server_url: str) -> None:
     add_all(
         project,
@@ -168,10 +164,6 @@ def test_verify_leaves_no_role_behind_on_the_targets_server(
             admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="verify's setup runs an applied migration's edited file, not the SQL it ran with: a false 'up fails'",
-)
 def test_verify_starts_from_what_the_target_ran_not_an_edited_file(
     project: Project, server_url: str, database_url: str
 ) -> None:
@@ -187,9 +179,6 @@ def test_verify_starts_from_what_the_target_ran_not_an_edited_file(
 # ---- bugs: failures that are not clear messages ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a scratch connection lost mid-verify escapes as a psycopg OperationalError traceback"
-)
 @pytest.mark.parametrize("where", ["up", "down"])
 def test_a_lost_scratch_connection_is_a_clear_error(project: Project, server_url: str, where: str) -> None:
     kill = "SELECT pg_terminate_backend(pg_backend_pid());"
@@ -205,7 +194,6 @@ def test_a_lost_scratch_connection_is_a_clear_error(project: Project, server_url
     assert r.exit_code in (3, 4)
 
 
-@pytest.mark.xfail(strict=True, reason="--from after --to is not refused: exit 0, 'no migration is all'")
 def test_a_reversed_range_is_refused(project: Project, server_url: str) -> None:
     for v in range(1, 6):
         project.add(v, f"t{v}", f"CREATE TABLE t{v} (a int);", f"DROP TABLE t{v};")
@@ -214,7 +202,6 @@ def test_a_reversed_range_is_refused(project: Project, server_url: str) -> None:
     assert r.exit_code == 2, r.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="--to before the first pending migration prints 'no migration is pending'")
 def test_a_to_before_the_pending_ones_does_not_claim_nothing_is_pending(
     project: Project, server_url: str, database_url: str
 ) -> None:
@@ -442,10 +429,6 @@ def test_drift_builds_what_a_no_transaction_file_ran_on_a_clean_session(
     assert r.exit_code == 2 and "migration 1 is applied" in r.stderr and "Traceback" not in r.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="drift refuses a migration missing on disk though its SQL is recorded: _plan loads it for edited files only",
-)
 def test_drift_builds_a_migration_missing_on_disk_from_its_recorded_sql(
     project: Project, server_url: str, database_url: str
 ) -> None:

@@ -129,6 +129,21 @@ class Scratch:
         if names:
             conn.execute("; ".join(sql.SQL("DEALLOCATE {}").format(sql.Identifier(n)).as_string(conn) for n in names))
 
+    def check_deferred(self) -> None:
+        """What COMMIT would check of the open transaction's deferred constraints, without
+        committing (verify's trial is rolled back, so COMMIT never comes): raises FileFailed as a
+        failed COMMIT would. The savepoint rolled back puts the constraints' timing back."""
+        conn = self.conn
+        conn.execute("SAVEPOINT sqlmig_deferred")
+        try:
+            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        except psycopg.Error as exc:
+            lost = conn.closed or conn.broken
+            if not lost:
+                conn.execute("ROLLBACK TO SAVEPOINT sqlmig_deferred")
+            raise FileFailed(unplaced(exc), stage="commit", lost=lost) from None
+        conn.execute("ROLLBACK TO SAVEPOINT sqlmig_deferred")
+
     def existing(self) -> frozenset[int]:
         """The relations there are now (OIDs): those whose locks count when a migration is measured."""
         return frozenset(relations(self.conn))

@@ -20,6 +20,7 @@ from .text import (
     drift_summary,
     label,
     ms,
+    nothing_to_verify,
     seeded,
     verdict_details,
     verdict_head,
@@ -231,7 +232,7 @@ class PlainRenderer(RendererBase):
     def verify(self, result: results.VerifyResult) -> None:
         """The verdicts were drawn as they came (verify_event): the summary."""
         if not result.verdicts:
-            self.line(f"nothing to verify: no migration is {result.scope} (--all verifies every one)")
+            self.line(nothing_to_verify(result.scope))
             return
         self.summary(verify_summary(result))
 

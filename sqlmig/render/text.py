@@ -108,6 +108,15 @@ def verdict_details(v: MigrationVerdict) -> list[str]:
     return lines
 
 
+def nothing_to_verify(scope: str) -> str:
+    """Why a verify judged nothing, from its scope ("pending", "all", "pending from 4 to the last")."""
+    if scope == "pending":
+        return "nothing to verify: no migration is pending (--all verifies every one)"
+    kind, _, narrowed = scope.partition(" ")
+    which = "pending migration" if kind == "pending" else "migration"
+    return f"nothing to verify: no {which}{' ' + narrowed if narrowed else ' found'}"
+
+
 def verify_summary(result: VerifyResult) -> str:
     counts: dict[str, int] = {}
     for v in result.verdicts:
