@@ -19,6 +19,7 @@ from .errors import (
     Problem,
     RefusedError,
     SeedFailed,
+    WriteFailed,
     plural,
 )
 from .events import EventHandler, FileWarning, Waiting
@@ -428,7 +429,17 @@ class Migrator:
         from .db.snapshot import take
 
         snapshot = take(conn, exclude=[(self.settings.history_schema, self.settings.history_table)])
-        replace_file(self.settings.schema_file, schema_file.render(snapshot))
+        try:
+            replace_file(self.settings.schema_file, schema_file.render(snapshot))
+        except WriteFailed as exc:  # the run is committed: a warning, not a failure of the run
+            if self.on_event:
+                self.on_event(
+                    FileWarning(
+                        f"{exc.message}; the migrations stay as this run left them (applied or reverted)",
+                        "schema_file",
+                        f"fix the path, then `sqlmig dump -o {self.settings.schema_file}` writes it",
+                    )
+                )
 
     def _url(self) -> str:
         url = self.settings.database_url

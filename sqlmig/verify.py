@@ -72,7 +72,7 @@ def run(
     from .db.scratch import Scratch
 
     server, shown = scratch_server(settings)
-    with Scratch(server, exclude=[(settings.history_schema, settings.history_table)]) as scratch:
+    with Scratch(server, exclude=[(settings.history_schema, settings.history_table)], owners=True) as scratch:
         prepare(scratch, setup, "before the first migration to verify: nothing was verified")
         verdicts = verify(scratch, chosen, emit)
     return VerifyResult(tuple(verdicts), what, len(setup), shown, strict)

@@ -10,17 +10,20 @@ from .errors import Problem, RefusedError, WriteFailed
 
 
 def replace_file(path: Path, text: str) -> None:
-    """Write `text` to `path` whole or not at all (a temporary file renamed over it)."""
+    """Write `text` to `path` whole or not at all (a temporary file renamed over it). An error
+    names `path`, never the temporary file the user did not ask for."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "it is a directory", str(path))
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise WriteFailed(
-            f"cannot write {exc.filename or path}: {exc.strerror}",
-            hint="check the folder exists, its permissions and free space",
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="give a file in a folder that exists and that you may write to",
         ) from None
 
 

@@ -133,10 +133,6 @@ def test_a_not_null_renamed_only_by_postgresql_after_a_table_rename_is_cosmetic(
     assert code == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an up's CREATE ROLE is committed on the scratch server and outlives verify: with `same`, migrate fails",
-)
 def test_verify_leaves_no_role_behind_on_the_targets_server(
     project: Project, server_url: str, database_url: str, db: Conn
 ) -> None:
@@ -212,14 +208,12 @@ def test_a_to_before_the_pending_ones_does_not_claim_nothing_is_pending(
     assert "no migration is pending" not in r.stdout  # 4 and 5 are
 
 
-@pytest.mark.xfail(strict=True, reason="a process killed by SIGTERM (CI timeouts) leaves its scratch database")
 def test_sigterm_leaves_no_scratch_database(project: Project, server_url: str) -> None:
     project.add(1, "slow", "CREATE TABLE a (id int);\nSELECT pg_sleep(30);", "DROP TABLE a;")
     _, _, left = signalled(project, server_url, ["verify", "--all", "--scratch-url", server_url], signal.SIGTERM)
     assert left == set()
 
 
-@pytest.mark.xfail(strict=True, reason="dump -o DIRECTORY names a hidden temporary file the user never gave")
 def test_dump_into_a_directory_names_that_directory(project: Project, database_url: str, db: Conn) -> None:
     target = project.root / "out"
     target.mkdir()
@@ -273,10 +267,6 @@ def test_drift_names_a_failed_migration_instead_of_calling_its_work_hand_made(
     assert "failed" in out and "migration 2" in out, out  # says: table public.b ... not made by the migrations
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a schema_file write failing after migrate exits 3 ('nothing was run') without saying the migration stays",
-)
 def test_a_schema_file_that_cannot_be_written_after_migrate_says_the_migration_stays(
     project: Project, database_url: str, db: Conn
 ) -> None:
@@ -288,7 +278,6 @@ def test_a_schema_file_that_cannot_be_written_after_migrate_says_the_migration_s
     assert "applied" in r.stderr, r.stderr  # says only: cannot write .../.schema.sql.tmp
 
 
-@pytest.mark.xfail(strict=True, reason="owners are left out of verify's snapshots: a forgotten OWNER TO is a false ok")
 def test_a_down_that_forgets_an_owner_change_differs(project: Project, server_url: str) -> None:
     role = "o_" + uuid.uuid4().hex[:10]
     with psycopg.connect(server_url, autocommit=True) as admin:

@@ -3,6 +3,9 @@ verify and drift; never used by a migration run."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
+
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
@@ -34,6 +37,16 @@ def drop_database(server_url: str, dbname: str) -> None:
 def seal(server_url: str, dbname: str) -> None:
     """No more connections to a template: a stray session would make CREATE DATABASE ... TEMPLATE fail."""
     _admin(server_url, sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(sql.Identifier(dbname)))
+
+
+def drop_roles(server_url: str, names: Iterable[str]) -> None:
+    """DROP ROLE each, as far as the server lets: one still used elsewhere is left alone."""
+    if not names:
+        return
+    with connect(server_url) as conn:
+        for name in sorted(names):
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 _NEEDS_CREATEDB = (

@@ -17,10 +17,13 @@ prepared, and prepares it again if not.
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
+import signal
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -38,6 +41,10 @@ if TYPE_CHECKING:
     from ..statements import Piece
 
 PREFIX = "sqlmig_scratch_"
+
+# A file that may create a role, which outlives the scratch database (roles are the server's). Only
+# a committed file can leave one: CREATE ROLE is transactional, and verify's trial is rolled back.
+_CREATES_ROLE = re.compile(r"\bcreate\s+(role|user|group)\b", re.IGNORECASE)
 
 # What DISCARD ALL does, but DEALLOCATE ALL and DISCARD PLANS (see above), in its order; inside a
 # transaction block, what execute.reset_in_transaction does, the same way (advisory locks held by
@@ -61,15 +68,25 @@ _CLEAN_IN_TRANSACTION = (
 )
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 class Scratch:
     """One scratch database and one connection to it. Use as a context manager: the database is
     dropped on the way out, whatever happened (Ctrl-C included)."""
 
-    def __init__(self, server_url: str, *, exclude: Sequence[tuple[str, str]] = ()) -> None:
+    def __init__(self, server_url: str, *, exclude: Sequence[tuple[str, str]] = (), owners: bool = False) -> None:
+        """exclude: (schema, table) pairs snapshots leave out; owners: snapshots name each object's
+        owner (verify: every object here is made by one role, so an owner that differs is an
+        ALTER ... OWNER TO a down forgot; drift compares with a live database, owned otherwise)."""
         self.server_url = server_url
         self.exclude = tuple(exclude)
+        self.owners = owners
         self.name = PREFIX + secrets.token_hex(6)
         self._conn: Conn | None = None
+        self._made_roles: set[str] = set()
+        self._sigterm: Any = None
         # a name no file uses (nor guesses): a statement under it is the snapshot's
         self._statement = "sqlmig_snapshot_" + secrets.token_hex(6)
         self._quoted = f"'{self._statement}'"
@@ -84,12 +101,24 @@ class Scratch:
         except BaseException:
             admin.drop_database(self.server_url, self.name)
             raise
+        # SIGTERM (a CI job's timeout, `kill`) ends the run as Ctrl-C does, through __exit__, so
+        # that the scratch database is dropped rather than left on the server.
+        if threading.current_thread() is threading.main_thread():
+            self._sigterm = signal.signal(signal.SIGTERM, _interrupted)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        admin.drop_database(self.server_url, self.name)
+        try:
+            if self._conn is not None:
+                self._conn.close()
+            admin.drop_database(self.server_url, self.name)
+            # Roles are the server's, not the database's: those a migration made (CREATE ROLE in an up
+            # that was committed here) would stay, and make the real migrate fail ("already exists").
+            # A role that owns or may use anything in another database is refused by DROP ROLE: kept.
+            admin.drop_roles(self.server_url, self._made_roles)
+        finally:
+            if self._sigterm is not None:
+                signal.signal(signal.SIGTERM, self._sigterm)
 
     @property
     def conn(self) -> Conn:
@@ -105,7 +134,8 @@ class Scratch:
             "SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE name = %s", (self._statement,)
         ).fetchone()
         if there is None:  # the first snapshot, or a file's DEALLOCATE ALL
-            conn.execute(f"PREPARE {self._statement} AS {statement(conn, exclude=self.exclude)}")
+            query = statement(conn, exclude=self.exclude, owners=self.owners)
+            conn.execute(f"PREPARE {self._statement} AS {query}")
         with pinned_search_path(conn):
             return snapshot_from(conn.cursor(binary=True).execute(f"EXECUTE {self._statement}").fetchall())
 
@@ -153,11 +183,21 @@ class Scratch:
     ) -> Applied:
         """Run a file to its end and commit: in a transaction of its own, or statement by statement
         when it is marked no-transaction. Raises FileFailed; a transactional file is then rolled back."""
-        if file.directives.no_transaction:
-            took = send_statements(self.conn, file, statements)
-            return Applied(took, (), False)
-        with self._transaction(commit=True):
-            return self.run_inside(file, statements, measure=measure)
+        makes_roles = _CREATES_ROLE.search(file.sql) is not None
+        before = self._role_names() if makes_roles else frozenset()
+        try:
+            if file.directives.no_transaction:
+                took = send_statements(self.conn, file, statements)
+                return Applied(took, (), False)
+            with self._transaction(commit=True):
+                return self.run_inside(file, statements, measure=measure)
+        finally:
+            if makes_roles and not (self.conn.closed or self.conn.broken):
+                self._made_roles |= self._role_names() - before
+
+    def _role_names(self) -> frozenset[str]:
+        rows = self.conn.execute("SELECT rolname FROM pg_catalog.pg_roles").fetchall()
+        return frozenset(str(r[0]) for r in rows)
 
     @contextlib.contextmanager
     def trial(self) -> Iterator[None]:
