@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from .config import Settings
 from .migrations import SqlFile
-from .plan import Plan
+from .plan import MigrationState, Plan
 from .results import DriftResult
 from .snapshot import Snapshot, compare
 from .verify import applied_files, prepare, scratch_server
@@ -28,4 +28,10 @@ def check(settings: Settings, plan: Plan, live: Snapshot, *, check: Callable[[Se
     with Scratch(server, exclude=[(settings.history_schema, settings.history_table)]) as scratch:
         prepare(scratch, files, "while building the schema the applied migrations make")
         expected = scratch.snapshot()
-    return DriftResult(tuple(compare(expected, live)), len(files), shown)
+    notes = tuple(
+        f"migration {e.version} ({e.name}) failed part-way (see `sqlmig status`): the migrations build"
+        " none of it, so what it left is listed above as not made by them"
+        for e in plan.entries
+        if e.state == MigrationState.FAILED
+    )
+    return DriftResult(tuple(compare(expected, live)), len(files), shown, notes)

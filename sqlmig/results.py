@@ -380,6 +380,7 @@ class DriftResult(NamedTuple):
     differences: tuple[Difference, ...]
     applied: int
     scratch: str
+    notes: tuple[str, ...] = ()  # what else explains a difference: a migration that failed part-way
 
     @property
     def ok(self) -> bool:
@@ -391,6 +392,7 @@ class DriftResult(NamedTuple):
             "applied": self.applied,
             "scratch": self.scratch,
             "differences": [d.to_dict() for d in self.differences],
+            "notes": list(self.notes),
         }
 
 

@@ -127,7 +127,7 @@ class Scratch:
 
     def snapshot(self) -> Snapshot:
         """The schema now, uncommitted work of an open transaction included."""
-        from .snapshot import pinned_search_path, snapshot_from, statement
+        from .snapshot import pinned_search_path, snapshot_from, statement, without_emptied_schemas
 
         conn = self.conn
         there = conn.execute(
@@ -137,7 +137,8 @@ class Scratch:
             query = statement(conn, exclude=self.exclude, owners=self.owners)
             conn.execute(f"PREPARE {self._statement} AS {query}")
         with pinned_search_path(conn):
-            return snapshot_from(conn.cursor(binary=True).execute(f"EXECUTE {self._statement}").fetchall())
+            rows = conn.cursor(binary=True).execute(f"EXECUTE {self._statement}").fetchall()
+        return without_emptied_schemas(snapshot_from(rows), self.exclude)
 
     def _clean(self, *, in_transaction: bool = False) -> None:
         """A session as a new connection has it (but for the snapshot statement): after a file, or

@@ -29,7 +29,7 @@ from typing import NamedTuple, cast
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from ..snapshot import ObjectKey, Snapshot
+from ..snapshot import ObjectKey, Snapshot, split_name
 from .connect import Conn
 
 _PRIVILEGES, _DEFAULT = "privileges", "privileges default"
@@ -407,7 +407,21 @@ def take(conn: Conn, *, exclude: Sequence[tuple[str, str]] = (), owners: bool = 
     database verify builds is owned by whoever runs it).
     """
     with pinned_search_path(conn):
-        return snapshot_from(conn.execute(statement(conn, exclude=exclude, owners=owners)).fetchall())
+        rows = conn.execute(statement(conn, exclude=exclude, owners=owners)).fetchall()
+    return without_emptied_schemas(snapshot_from(rows), exclude)
+
+
+def without_emptied_schemas(snapshot: Snapshot, exclude: Sequence[tuple[str, str]]) -> Snapshot:
+    """Leave out a schema that held nothing but excluded tables (history_schema = "meta": sqlmig
+    made it for its history, the migrations did not): it is not part of the schema they build."""
+    schemas = {schema for schema, _ in exclude if schema != "public"}
+    if not schemas:
+        return snapshot
+    used = {split_name(key.name)[0] for key in snapshot.objects if key.kind != "schema"}
+    gone = [key for key in snapshot.objects if key.kind == "schema" and key.name.strip('"') in schemas - used]
+    if not gone:
+        return snapshot
+    return Snapshot(MappingProxyType({k: v for k, v in snapshot.objects.items() if k not in gone}))
 
 
 @contextlib.contextmanager

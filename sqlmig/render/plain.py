@@ -239,6 +239,8 @@ class PlainRenderer(RendererBase):
     def drift(self, result: results.DriftResult) -> None:
         for d in result.differences:
             self.line(drift_line(d))
+        for note in result.notes:
+            self.line(f"note: {note}")
         self.summary(drift_summary(result))
 
     def dump(self, result: results.DumpResult) -> None:
