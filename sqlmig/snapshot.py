@@ -37,6 +37,13 @@ KINDS = (
     "trigger",
     "policy",
     "default privileges",
+    "rule",
+    "statistics",
+    "collation",
+    "event trigger",
+    "cast",
+    "publication",
+    "foreign server",
 )
 
 

@@ -627,3 +627,40 @@ def test_a_table_on_one_side_only_is_one_difference_not_one_per_part() -> None:
     assert [(d.kind, d.name, d.before) for d in compare(snapshot_of(table), empty)] == [
         ("table", "public.zz", "public.zz")
     ]
+
+
+RARE_KINDS = {
+    "rule": ("CREATE RULE r_ins AS ON INSERT TO t DO INSTEAD NOTHING", "DROP RULE r_ins ON t", "public.t.r_ins"),
+    "statistics": ("CREATE STATISTICS t_ab (dependencies) ON a, b FROM t", "DROP STATISTICS t_ab", "public.t_ab"),
+    "collation": ('CREATE COLLATION c_posix FROM "POSIX"', "DROP COLLATION c_posix", "public.c_posix"),
+    "event trigger": (
+        "CREATE FUNCTION on_ddl() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END';"
+        " CREATE EVENT TRIGGER et_ddl ON ddl_command_end EXECUTE FUNCTION on_ddl()",
+        "DROP EVENT TRIGGER et_ddl; DROP FUNCTION on_ddl()",
+        "et_ddl",
+    ),
+    "cast": (
+        "CREATE TYPE pair AS (x int, y int); CREATE CAST (text AS pair) WITH INOUT",
+        "DROP CAST (text AS pair); DROP TYPE pair",
+        "(text AS public.pair)",
+    ),
+    "publication": ("CREATE PUBLICATION pub_t FOR TABLE t", "DROP PUBLICATION pub_t", "pub_t"),
+    "foreign server": (
+        "CREATE FOREIGN DATA WRAPPER w_none; CREATE SERVER s_none FOREIGN DATA WRAPPER w_none OPTIONS (x '1')",
+        "DROP SERVER s_none; DROP FOREIGN DATA WRAPPER w_none",
+        "s_none",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RARE_KINDS))
+def test_kinds_most_schemas_lack_are_seen_too(db: Conn, kind: str) -> None:
+    """A down that forgets one of these is caught; its exact inverse compares equal."""
+    make, undo, name = RARE_KINDS[kind]
+    apply(db, "CREATE TABLE t (a int, b int)")
+    before = take(db)
+    apply(db, make)
+    found = [(d.kind, d.name, d.attribute) for d in compare(before, take(db)) if d.kind == kind]
+    assert found == [(kind, name, None)]
+    apply(db, undo)
+    assert compare(before, take(db)) == []

@@ -367,6 +367,90 @@ WHERE t.oid >= 16384 AND t.typtype IN ('e', 'c', 'r', 'd') AND {_NOT_EXTENSION.f
     ),
 )
 
+# Kinds most schemas never have: each is one more branch of the statement, so that a down that
+# forgets one is caught, and `dump` and `drift` see them. Their definitions come from the server
+# where it has a function for it; otherwise the catalog row as JSON, without what is an OID or a
+# name already in the key (version-proof: a column a later server adds is one more key).
+_RARE_BRANCHES = (
+    _Branch(
+        ("rule",),
+        f"'rule', r.q || '.' || quote_ident(w.rulename), {_ref('w.oid', 'pg_rewrite')}",
+        [("definition", "pg_catalog.pg_get_ruledef(w.oid)::text"), ("enabled", "w.ev_enabled::text")],
+        "FROM pg_catalog.pg_rewrite w JOIN rel r ON r.oid = w.ev_class WHERE w.rulename <> '_RETURN'",
+    ),
+    _Branch(
+        ("statistics",),
+        f"'statistics', ns.q || '.' || quote_ident(x.stxname), {_ref('x.oid', 'pg_statistic_ext')}",
+        [("definition", "pg_catalog.pg_get_statisticsobjdef(x.oid)::text"), _owner("x.stxowner")],
+        f"""FROM pg_catalog.pg_statistic_ext x JOIN ns ON ns.oid = x.stxnamespace
+WHERE {_NOT_EXTENSION.format(oid="x.oid", catalog="pg_statistic_ext")}""",
+    ),
+    _Branch(
+        ("collation",),
+        f"'collation', ns.q || '.' || quote_ident(c.collname), {_ref('c.oid', 'pg_collation')}",
+        [
+            ("definition", "(to_jsonb(c) - 'oid' - 'collname' - 'collnamespace' - 'collowner')::text"),
+            _owner("c.collowner"),
+        ],
+        f"""FROM pg_catalog.pg_collation c JOIN ns ON ns.oid = c.collnamespace
+WHERE c.oid >= 16384 AND {_NOT_EXTENSION.format(oid="c.oid", catalog="pg_collation")}""",
+    ),
+    _Branch(
+        ("event trigger",),
+        f"'event trigger', quote_ident(e.evtname), {_ref('e.oid', 'pg_event_trigger')}",
+        [
+            ("event", "e.evtevent::text"),
+            ("function", "e.evtfoid::regprocedure::text"),
+            ("tags", "e.evttags::text"),
+            ("enabled", "e.evtenabled::text"),
+            _owner("e.evtowner"),
+        ],
+        f"FROM pg_catalog.pg_event_trigger e WHERE {_NOT_EXTENSION.format(oid='e.oid', catalog='pg_event_trigger')}",
+    ),
+    _Branch(
+        ("cast",),
+        f"""'cast', '(' || pg_catalog.format_type(k.castsource, NULL) || ' AS '
+  || pg_catalog.format_type(k.casttarget, NULL) || ')', {_ref("k.oid", "pg_cast")}""",
+        [
+            ("function", "(CASE WHEN k.castfunc <> 0 THEN k.castfunc::regprocedure::text END)"),
+            ("context", "k.castcontext::text"),
+            ("method", "k.castmethod::text"),
+        ],
+        f"FROM pg_catalog.pg_cast k WHERE k.oid >= 16384 AND {_NOT_EXTENSION.format(oid='k.oid', catalog='pg_cast')}",
+    ),
+    _Branch(
+        ("publication",),
+        f"'publication', quote_ident(p.pubname), {_ref('p.oid', 'pg_publication')}",
+        [
+            ("definition", "(to_jsonb(p) - 'oid' - 'pubname' - 'pubowner')::text"),
+            (
+                "tables",
+                """(SELECT string_agg(quote_ident(t.schemaname) || '.' || quote_ident(t.tablename), ', '
+    ORDER BY t.schemaname, t.tablename) FROM pg_catalog.pg_publication_tables t WHERE t.pubname = p.pubname)::text""",
+            ),
+            _owner("p.pubowner"),
+        ],
+        "FROM pg_catalog.pg_publication p",
+    ),
+    _Branch(
+        ("foreign server",),
+        f"'foreign server', quote_ident(f.srvname), {_ref('f.oid', 'pg_foreign_server')}",
+        [
+            (
+                "wrapper",
+                "(SELECT quote_ident(w.fdwname) FROM pg_catalog.pg_foreign_data_wrapper w WHERE w.oid = f.srvfdw)",
+            ),
+            ("type", "f.srvtype::text"),
+            ("version", "f.srvversion::text"),
+            ("options", "f.srvoptions::text"),
+            *_acl("f.srvacl", "S", "f.srvowner"),
+            _owner("f.srvowner"),
+        ],
+        f"FROM pg_catalog.pg_foreign_server f WHERE {_NOT_EXTENSION.format(oid='f.oid', catalog='pg_foreign_server')}",
+    ),
+)
+_BRANCHES = (*_BRANCHES, *_RARE_BRANCHES)
+
 # Comments of objects created after initdb (OIDs from 16384 on) and of schemas and extensions
 # (public's, plpgsql's are older), given to their objects by address in `snapshot_from`.
 _COMMENTS = """SELECT NULL, d.classoid::text || ':' || d.objoid::text || ':' || d.objsubid::text, NULL,
