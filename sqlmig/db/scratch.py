@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from ..migrations import SqlFile
 from ..results import StatementEffect
@@ -126,19 +127,44 @@ class Scratch:
         return self._conn
 
     def snapshot(self) -> Snapshot:
-        """The schema now, uncommitted work of an open transaction included."""
-        from .snapshot import pinned_search_path, snapshot_from, statement, without_emptied_schemas
+        """The schema now, uncommitted work of an open transaction included.
+
+        Two round trips: search_path pinned (see db.snapshot.pinned_search_path) together with
+        asking whether the snapshot statement is still prepared (a file may DEALLOCATE ALL); then
+        the statement and the search_path put back, in one pipeline.
+        """
+        from .snapshot import snapshot_from, statement, without_emptied_schemas
 
         conn = self.conn
-        there = conn.execute(
-            "SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE name = %s", (self._statement,)
+        local = conn.info.transaction_status != TransactionStatus.IDLE
+        row = conn.execute(
+            "SELECT pg_catalog.current_setting('search_path'), pg_catalog.set_config('search_path', 'pg_catalog', %s),"
+            " EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE name = %s)",
+            (local, self._statement),
         ).fetchone()
-        if there is None:  # the first snapshot, or a file's DEALLOCATE ALL
+        assert row is not None
+        if not row[2]:  # the first snapshot, or a file's DEALLOCATE ALL
             query = statement(conn, exclude=self.exclude, owners=self.owners)
             conn.execute(f"PREPARE {self._statement} AS {query}")
-        with pinned_search_path(conn):
-            rows = conn.cursor(binary=True).execute(f"EXECUTE {self._statement}").fetchall()
-        return without_emptied_schemas(snapshot_from(rows), self.exclude)
+        with conn.pipeline():
+            cursor = conn.cursor(binary=True).execute(f"EXECUTE {self._statement}")
+            conn.execute("SELECT pg_catalog.set_config('search_path', %s, %s)", (row[0], local))
+        return without_emptied_schemas(snapshot_from(cursor.fetchall()), self.exclude)
+
+    def check_deferred(self) -> None:
+        """What COMMIT would check of the open transaction's deferred constraints, without
+        committing (verify's trial is rolled back, so COMMIT never comes): raises FileFailed as a
+        failed COMMIT would. The savepoint rolled back puts the constraints' timing back."""
+        conn = self.conn
+        try:  # one round trip: a simple query of three statements
+            conn.execute(
+                "SAVEPOINT sqlmig_deferred; SET CONSTRAINTS ALL IMMEDIATE; ROLLBACK TO SAVEPOINT sqlmig_deferred"
+            )
+        except psycopg.Error as exc:
+            lost = conn.closed or conn.broken
+            if not lost:
+                conn.execute("ROLLBACK TO SAVEPOINT sqlmig_deferred")
+            raise FileFailed(unplaced(exc), stage="commit", lost=lost) from None
 
     def _clean(self, *, in_transaction: bool = False) -> None:
         """A session as a new connection has it (but for the snapshot statement): after a file, or
@@ -159,21 +185,6 @@ class Scratch:
         names = [str(name) for (name,) in cursor.fetchall()]
         if names:
             conn.execute("; ".join(sql.SQL("DEALLOCATE {}").format(sql.Identifier(n)).as_string(conn) for n in names))
-
-    def check_deferred(self) -> None:
-        """What COMMIT would check of the open transaction's deferred constraints, without
-        committing (verify's trial is rolled back, so COMMIT never comes): raises FileFailed as a
-        failed COMMIT would. The savepoint rolled back puts the constraints' timing back."""
-        conn = self.conn
-        conn.execute("SAVEPOINT sqlmig_deferred")
-        try:
-            conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        except psycopg.Error as exc:
-            lost = conn.closed or conn.broken
-            if not lost:
-                conn.execute("ROLLBACK TO SAVEPOINT sqlmig_deferred")
-            raise FileFailed(unplaced(exc), stage="commit", lost=lost) from None
-        conn.execute("ROLLBACK TO SAVEPOINT sqlmig_deferred")
 
     def existing(self) -> frozenset[int]:
         """The relations there are now (OIDs): those whose locks count when a migration is measured."""

@@ -449,7 +449,7 @@ WHERE c.oid >= 16384 AND {_NOT_EXTENSION.format(oid="c.oid", catalog="pg_collati
         f"FROM pg_catalog.pg_foreign_server f WHERE {_NOT_EXTENSION.format(oid='f.oid', catalog='pg_foreign_server')}",
     ),
 )
-_BRANCHES = (*_BRANCHES, *_RARE_BRANCHES)
+_ALL_BRANCHES: tuple[_Branch, ...] = (*_BRANCHES, *_RARE_BRANCHES)
 
 # Comments of objects created after initdb (OIDs from 16384 on) and of schemas and extensions
 # (public's, plpgsql's are older), given to their objects by address in `snapshot_from`.
@@ -464,9 +464,9 @@ def _select(branch: _Branch) -> str:
 
 
 # Each kind's attribute names, in the order of the values its rows bring (sorted).
-_NAMES = {kind: tuple(sorted(name for name, _ in b.attributes)) for b in _BRANCHES for kind in b.kinds}
+_NAMES = {kind: tuple(sorted(name for name, _ in b.attributes)) for b in _ALL_BRANCHES for kind in b.kinds}
 
-_TEMPLATE = _CTES + "\n" + "\nUNION ALL\n".join([*map(_select, _BRANCHES), _COMMENTS])
+_TEMPLATE = _CTES + "\n" + "\nUNION ALL\n".join([*map(_select, _ALL_BRANCHES), _COMMENTS])
 
 
 def statement(conn: Conn, *, exclude: Sequence[tuple[str, str]] = (), owners: bool = False) -> str:
