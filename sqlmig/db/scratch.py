@@ -87,6 +87,7 @@ class Scratch:
         self.name = PREFIX + secrets.token_hex(6)
         self._conn: Conn | None = None
         self._made_roles: set[str] = set()
+        self._recent: list[tuple[list[Any], Snapshot]] = []
         self._sigterm: Any = None
         # a name no file uses (nor guesses): a statement under it is the snapshot's
         self._statement = "sqlmig_snapshot_" + secrets.token_hex(6)
@@ -149,7 +150,15 @@ class Scratch:
         with conn.pipeline():
             cursor = conn.cursor(binary=True).execute(f"EXECUTE {self._statement}")
             conn.execute("SELECT pg_catalog.set_config('search_path', %s, %s)", (row[0], local))
-        return without_emptied_schemas(snapshot_from(cursor.fetchall()), self.exclude)
+        rows = cursor.fetchall()
+        # After a down that undid its up exactly, the rows are those of a recent snapshot (the
+        # same objects, OIDs and all): that Snapshot is reused instead of built again.
+        for seen, snapshot in self._recent:
+            if seen == rows:
+                return snapshot
+        snapshot = without_emptied_schemas(snapshot_from(rows), self.exclude)
+        self._recent = [(rows, snapshot), *self._recent[:2]]
+        return snapshot
 
     def check_deferred(self) -> None:
         """What COMMIT would check of the open transaction's deferred constraints, without
