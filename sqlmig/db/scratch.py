@@ -34,7 +34,7 @@ from ..results import StatementEffect
 from . import admin
 from .connect import Conn, connect
 from .execute import FileFailed, abandon, placed, send_statements, unplaced
-from .locks_taken import LockProbe, relations
+from .locks_taken import LockProbe, Relation, relations
 
 if TYPE_CHECKING:
     from ..scanner import Statement
@@ -88,6 +88,7 @@ class Scratch:
         self._conn: Conn | None = None
         self._made_roles: set[str] = set()
         self._recent: list[tuple[list[Any], Snapshot]] = []
+        self._relations: dict[int, Relation] | None = None  # read by existing(), for the next file
         self._sigterm: Any = None
         # a name no file uses (nor guesses): a statement under it is the snapshot's
         self._statement = "sqlmig_snapshot_" + secrets.token_hex(6)
@@ -137,6 +138,7 @@ class Scratch:
         from .snapshot import snapshot_from, statement, without_emptied_schemas
 
         conn = self.conn
+        self._relations = None  # a file has run since existing() read them
         local = conn.info.transaction_status != TransactionStatus.IDLE
         row = conn.execute(
             "SELECT pg_catalog.current_setting('search_path'), pg_catalog.set_config('search_path', 'pg_catalog', %s),"
@@ -196,8 +198,10 @@ class Scratch:
             conn.execute("; ".join(sql.SQL("DEALLOCATE {}").format(sql.Identifier(n)).as_string(conn) for n in names))
 
     def existing(self) -> frozenset[int]:
-        """The relations there are now (OIDs): those whose locks count when a migration is measured."""
-        return frozenset(relations(self.conn))
+        """The relations there are now (OIDs): those whose locks count when a migration is measured.
+        The next measured file, run before anything else, starts from the same reading."""
+        self._relations = relations(self.conn)
+        return frozenset(self._relations)
 
     def apply(
         self, file: SqlFile, statements: Sequence[Statement | Piece], *, measure: frozenset[int] | None = None
@@ -208,6 +212,7 @@ class Scratch:
         before = self._role_names() if makes_roles else frozenset()
         try:
             if file.directives.no_transaction:
+                self._relations = None  # not measured, and what it changes makes the reading old
                 took = send_statements(self.conn, file, statements)
                 return Applied(took, (), False)
             with self._transaction(commit=True):
@@ -233,7 +238,8 @@ class Scratch:
         (its SETs and temporary objects) without ending the transaction. `measure`: the relations
         (OIDs) whose locks and rewrites are recorded, statement by statement (None: none)."""
         conn = self.conn
-        probe = None if measure is None else LockProbe(conn, relations(conn), measure)
+        now, self._relations = self._relations, None
+        probe = None if measure is None else LockProbe(conn, now if now is not None else relations(conn), measure)
         effects: list[StatementEffect] = []
         started = time.perf_counter()
         for stmt in statements:
