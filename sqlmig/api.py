@@ -31,19 +31,7 @@ from .writes import replace_file, write_new
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.connect import Conn
     from .db.session import Session
-
-
-# Why a no-transaction file cannot run: under --single-transaction, and in seed --dry-run's rehearsal.
-_SINGLE_TRANSACTION = (
-    "marked -- sqlmig:no-transaction, so it cannot run inside --single-transaction",
-    "run it in a separate run without --single-transaction",
-)
-_SEED_REHEARSAL = (
-    "marked -- sqlmig:no-transaction, so seed --dry-run cannot rehearse it: the dry run applies pending"
-    " migrations inside the seed's one transaction and rolls it back, and this file cannot run inside a transaction",
-    "apply the pending migrations first (sqlmig migrate), then run sqlmig seed --dry-run;"
-    " sqlmig migrate --dry-run lists them",
-)
+    from .snapshot import Snapshot
 
 
 class Migrator:
@@ -187,7 +175,7 @@ class Migrator:
             self._check_history(plan, allow_out_of_order=allow_out_of_order)
             todo = [e for e in plan.pending if to is None or e.version <= to]
             files = [e.migration.up for e in todo if e.migration]
-            self._check_files(files, single_transaction)
+            _refuse_unrunnable(files, single_transaction)
             self._check_encoding(conn, files)
             warnings = self._warn(files)
             if dry_run or session is None:
@@ -230,7 +218,7 @@ class Migrator:
             else:
                 todo = applied[: steps or 1]
             files = [e.migration.down for e in todo if e.migration]
-            self._check_files(files, single_transaction)
+            _refuse_unrunnable(files, single_transaction)
             self._check_encoding(conn, files)
             self._warn(files)
             if dry_run or session is None:
@@ -341,7 +329,9 @@ class Migrator:
         seed_file = read(path)
         ran: tuple[results.MigrationStep, ...] = self.migrate(dry_run=dry_run).applied if migrate else ()
         pending = [m for m in self.discover() if m.version in {i.version for i in ran}] if dry_run else []
-        self._check_files([m.up for m in pending], single_transaction=True, why=_SEED_REHEARSAL)
+        from .file_checks import SEED_REHEARSAL
+
+        _refuse_unrunnable([m.up for m in pending], single_transaction=True, why=SEED_REHEARSAL)
         emit = self.on_event or (lambda _event: None)
         with self._session() as session:
             conn = session.work  # a clean session, like a migration's: the lock stays on the control one
@@ -390,29 +380,25 @@ class Migrator:
         if not all_migrations and self.settings.database_url:
             with self._connect(read_only=True) as conn:
                 plan = self._plan(conn, migrations, recorded=True)
-        return verify.run(
-            self.settings, migrations, plan, first, last, strict=strict, check=self._check_files, emit=self.on_event
-        )
+        return verify.run(self.settings, migrations, plan, first, last, strict=strict, emit=self.on_event)
 
     def drift(self) -> results.DriftResult:
         """The live schema compared with the one its applied migrations build on a scratch database."""
         from . import drift
-        from .db.snapshot import take
 
         migrations = self.discover()
         with self._connect(read_only=True) as conn:
             plan = self._plan(conn, migrations, recorded=True)
-            live = take(conn, exclude=[(self.settings.history_schema, self.settings.history_table)])
-        return drift.check(self.settings, plan, live, check=self._check_files)
+            live = self._schema(conn)
+        return drift.check(self.settings, plan, live)
 
     def dump(self, output: Path | None = None) -> results.DumpResult:
         """The schema as stable, sorted DDL text; written to `output` (or the schema_file setting)
         when one is given. Only reads the database."""
         from . import schema_file
-        from .db.snapshot import take
 
         with self._connect(read_only=True) as conn:
-            snapshot = take(conn, exclude=[(self.settings.history_schema, self.settings.history_table)])
+            snapshot = self._schema(conn)
         text = schema_file.render(snapshot)
         target = output or self.settings.schema_file
         if target is not None:
@@ -421,25 +407,26 @@ class Migrator:
 
     # ---- internals ---------------------------------------------------------------------------
 
-    def _write_schema_file(self, conn: Conn, changed: bool) -> None:
-        """The schema_file setting: the schema as `dump` writes it, after a run that changed it."""
-        if not changed or self.settings.schema_file is None:
-            return
-        from . import schema_file
+    def _schema(self, conn: Conn) -> Snapshot:
+        """The database's schema, sqlmig's history table left out."""
         from .db.snapshot import take
 
-        snapshot = take(conn, exclude=[(self.settings.history_schema, self.settings.history_table)])
+        return take(conn, exclude=[(self.settings.history_schema, self.settings.history_table)])
+
+    def _write_schema_file(self, conn: Conn, changed: bool) -> None:
+        """The schema_file setting: the schema as `dump` writes it, after a run that changed it. The
+        run is committed by then: a file that cannot be written is a warning, not the run's failure."""
+        path = self.settings.schema_file
+        if not changed or path is None:
+            return
+        from . import schema_file
+
         try:
-            replace_file(self.settings.schema_file, schema_file.render(snapshot))
-        except WriteFailed as exc:  # the run is committed: a warning, not a failure of the run
+            replace_file(path, schema_file.render(self._schema(conn)))
+        except WriteFailed as exc:
+            said = f"{exc.message}; the migrations stay as this run left them (applied or reverted)"
             if self.on_event:
-                self.on_event(
-                    FileWarning(
-                        f"{exc.message}; the migrations stay as this run left them (applied or reverted)",
-                        "schema_file",
-                        f"fix the path, then `sqlmig dump -o {self.settings.schema_file}` writes it",
-                    )
-                )
+                self.on_event(FileWarning(said, "schema_file", f"then `sqlmig dump -o {path}` writes it"))
 
     def _url(self) -> str:
         url = self.settings.database_url
@@ -578,27 +565,14 @@ class Migrator:
                 self.on_event(FileWarning(p.message, p.where, p.hint))
         return warnings
 
-    def _check_files(
-        self,
-        files: Sequence[SqlFile],
-        single_transaction: bool = False,
-        *,
-        why: tuple[str, str] = _SINGLE_TRANSACTION,
-    ) -> None:
-        """Refuse files that cannot run; with single_transaction, also no-transaction files, saying
-        `why` (message, hint) they would have to run inside one transaction."""
-        if not files:
-            return
-        from . import file_checks  # the scanner behind it is imported only when there are files to run
 
-        problems = file_checks.files_problems(files)
-        if single_transaction:
-            problems += [Problem(str(f.path), *why) for f in files if f.directives.no_transaction]
-        if problems:
-            raise RefusedError(
-                f"{plural(len(problems), 'problem')} in the files to run; nothing was run",
-                problems,
-            )
+def _refuse_unrunnable(files: Sequence[SqlFile], single_transaction: bool = False, **why: tuple[str, str]) -> None:
+    """file_checks.refuse_unrunnable, imported when there are files to run (the scanner behind it
+    costs ~30 ms to load, which --help and status do not pay)."""
+    if files:
+        from .file_checks import refuse_unrunnable
+
+        refuse_unrunnable(files, single_transaction, **why)
 
 
 def _unknown_target(to: int, where: str, hint: str) -> ConfigError:

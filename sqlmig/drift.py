@@ -8,20 +8,18 @@ hand (or by something other than sqlmig).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
 from .config import Settings
-from .migrations import SqlFile
+from .file_checks import refuse_unrunnable
 from .plan import MigrationState, Plan
 from .results import DriftResult
 from .snapshot import Snapshot, compare
 from .verify import applied_files, prepare, scratch_server
 
 
-def check(settings: Settings, plan: Plan, live: Snapshot, *, check: Callable[[Sequence[SqlFile]], None]) -> DriftResult:
+def check(settings: Settings, plan: Plan, live: Snapshot) -> DriftResult:
     """Build the expected schema on a scratch database; compare the live one with it."""
     files = applied_files(plan)
-    check([f for _, f in files])
+    refuse_unrunnable([f for _, f in files])
     from .db.scratch import Scratch
 
     server, shown = scratch_server(settings)

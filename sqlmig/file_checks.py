@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
-from .errors import Problem
+from .errors import Problem, RefusedError, plural
 from .migrations import Migration, SqlFile
 
 if TYPE_CHECKING:
@@ -361,3 +361,30 @@ def empty_file_notes(migrations: Iterable[Migration]) -> list[Problem]:
                 Problem(str(m.down.path), f"no statements (empty or only comments): reverting {m.version} is a no-op")
             )
     return notes
+
+
+# Why a no-transaction file cannot run: under --single-transaction, and in seed --dry-run's rehearsal.
+SINGLE_TRANSACTION = (
+    "marked -- sqlmig:no-transaction, so it cannot run inside --single-transaction",
+    "run it in a separate run without --single-transaction",
+)
+SEED_REHEARSAL = (
+    "marked -- sqlmig:no-transaction, so seed --dry-run cannot rehearse it: the dry run applies pending"
+    " migrations inside the seed's one transaction and rolls it back, and this file cannot run inside a transaction",
+    "apply the pending migrations first (sqlmig migrate), then run sqlmig seed --dry-run;"
+    " sqlmig migrate --dry-run lists them",
+)
+
+
+def refuse_unrunnable(
+    files: Sequence[SqlFile], single_transaction: bool = False, *, why: tuple[str, str] = SINGLE_TRANSACTION
+) -> None:
+    """Refuse files that cannot run (all their problems at once, exit 3, nothing run); with
+    single_transaction, also no-transaction files, saying `why` (message, hint)."""
+    if not files:
+        return
+    problems = files_problems(files)
+    if single_transaction:
+        problems += [Problem(str(f.path), *why) for f in files if f.directives.no_transaction]
+    if problems:
+        raise RefusedError(f"{plural(len(problems), 'problem')} in the files to run; nothing was run", problems)

@@ -13,12 +13,13 @@ real, committed, and the next migration starts from whatever they left.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .config import EMBEDDED, SAME_SERVER, Settings, redact_url
 from .errors import ConfigError, ConnectionFailed, MigrationFailed
 from .events import EventHandler, MigrationVerified, VerifyStarted
+from .file_checks import refuse_unrunnable
 from .migrations import Migration, SqlFile, parse_directives
 from .plan import MigrationState, Plan
 from .results import MigrationVerdict, StatementEffect, StepFailure, VerdictKind, VerifyResult, VerifyStep
@@ -38,7 +39,6 @@ def run(
     last: int | None,
     *,
     strict: bool,
-    check: Callable[[Sequence[SqlFile]], None],
     emit: EventHandler | None,
 ) -> VerifyResult:
     """verify from start to end: which migrations, on which server, each judged.
@@ -46,7 +46,7 @@ def run(
     `plan`: the target's (None: every migration from an empty database, `--all`). With a plan, the
     pending migrations are verified, after the applied ones are applied as they ran (the SQL
     recorded in the history when a file was edited since); `first`/`last` narrow either choice.
-    `check` refuses files that cannot run, as migrate would.
+    Files that cannot run are refused first, as migrate refuses them.
     """
     _check_range(migrations, plan, first, last)
     narrowed = "" if first is None and last is None else f" from {first or 'the first'} to {last or 'the last'}"
@@ -68,7 +68,7 @@ def run(
         setup = applied_files(plan) + before
     if not chosen:
         return VerifyResult((), what, 0, "-", strict)
-    check([f for _, f in setup] + [f for m in chosen for f in (m.up, m.down)])
+    refuse_unrunnable([f for _, f in setup] + [f for m in chosen for f in (m.up, m.down)])
     from .db.scratch import Scratch
 
     server, shown = scratch_server(settings)
