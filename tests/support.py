@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,7 @@ class Result:
     exit_code: int
     stdout: str
     stderr: str
+    pid: int | None = None  # of the process run_process ran (its scratch databases carry it)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -57,15 +60,20 @@ def run_process(*args: str, cwd: Path, env: dict[str, str] | None = None, timeou
     """Run `python -m sqlmig` as a real process."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("SQLMIG_") and k != "DATABASE_URL"}
     full_env.update({"NO_COLOR": "1", **(env or {})})
-    proc = subprocess.run(
+    with subprocess.Popen(
         [sys.executable, "-m", "sqlmig", *args],
         cwd=cwd,
         env=full_env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
-    )
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    return Result(proc.returncode, out, err, proc.pid)
 
 
 def tables(conn: Conn, schema: str = "public") -> set[str]:
@@ -144,3 +152,49 @@ def shows_no_secret(r: Result, *, verbose: bool = False) -> None:
     assert verbose or "Traceback" not in out
     for secret in SECRETS:
         assert secret not in out, (secret, out)
+
+
+def scratch_databases(server_url: str, pid: int | None = None) -> set[str]:
+    """The scratch databases of verify and drift on the server now: those of the process `pid`
+    (this test's own process by default: tests that run at the same time make theirs too)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+            (f"sqlmig_scratch_{os.getpid() if pid is None else pid}_",),
+        ).fetchall()
+    return {str(r[0]) for r in rows}
+
+
+def signalled(
+    project: Project, server_url: str, args: list[str], sig: int, *, again_after: float | None = None
+) -> tuple[int, str, set[str]]:
+    """Run sqlmig ARGS as a process, send `sig` once its scratch database exists (and it is into
+    the slow statement), and once more `again_after` seconds later if it still runs: exit code,
+    stderr, scratch databases left behind (dropped here). SIGINT is set back to its default in the
+    child: a shell's background job would otherwise start Python with SIGINT ignored."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLMIG_") and k != "DATABASE_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sqlmig", *args],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 20
+    while not scratch_databases(server_url, proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert scratch_databases(server_url, proc.pid), "no scratch database was created"
+    time.sleep(0.7)  # into pg_sleep
+    proc.send_signal(sig)
+    if again_after is not None:
+        time.sleep(again_after)
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    left = scratch_databases(server_url, proc.pid)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        for name in left:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    return proc.returncode, err, left

@@ -5,11 +5,7 @@ lost connections, signals, odd ranges and settings. A test marked xfail(strict=T
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from typing import Any
 
@@ -18,7 +14,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from .support import Conn, Project, run_cli, run_process, tables
+from .support import Conn, Project, run_cli, run_process, scratch_databases, signalled, tables
 
 pytestmark = pytest.mark.usefixtures("server_url")
 
@@ -32,43 +28,9 @@ def kinds(doc: dict[str, Any]) -> dict[int, str]:
     return {int(m["version"]): str(m["verdict"]) for m in doc["migrations"]}
 
 
-def scratch_databases(server_url: str) -> set[str]:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'sqlmig\\_scratch\\_%'").fetchall()
-    return {str(r[0]) for r in rows}
-
-
 def add_all(project: Project, pairs: list[tuple[str, str]]) -> None:
     for version, (up, down) in enumerate(pairs, 1):
         project.add(version, f"m{version}", up, down)
-
-
-def signalled(project: Project, server_url: str, args: list[str], sig: int) -> tuple[int, str, set[str]]:
-    """Run sqlmig ARGS as a process, send `sig` once its scratch database exists (and it is into
-    the slow statement): exit code, stderr, scratch databases left behind (dropped here)."""
-    before = scratch_databases(server_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLMIG_") and k != "DATABASE_URL"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sqlmig", *args],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.monotonic() + 20
-    while scratch_databases(server_url) == before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert scratch_databases(server_url) != before, "no scratch database was created"
-    time.sleep(0.7)  # into pg_sleep
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
-    left = scratch_databases(server_url) - before
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        for name in left:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    return proc.returncode, err, left
 
 
 # ---- bugs: false verdicts ----------------------------------------------------------------------
@@ -177,9 +139,8 @@ def test_a_lost_scratch_connection_is_a_clear_error(project: Project, server_url
     else:
         add_all(project, [("CREATE TABLE a (id int);", kill)])
     project.add(9, "after", "CREATE TABLE b (id int);", "DROP TABLE b;")
-    before = scratch_databases(server_url)
     r = run_process("verify", "--all", "--scratch-url", server_url, cwd=project.root)
-    assert scratch_databases(server_url) == before
+    assert scratch_databases(server_url, r.pid) == set()
     assert "Traceback" not in r.stderr, r.stderr[-600:]
     assert r.exit_code in (3, 4)
 
@@ -365,14 +326,13 @@ def test_an_up_failing_at_commit_and_a_failing_no_transaction_down_get_verdicts(
             ("ALTER TABLE t ADD COLUMN b int;", "ALTER TABLE t DROP COLUMN b;"),
         ],
     )
-    before = scratch_databases(server_url)
     code, doc, err = verify_json(server_url, "--all")
     assert (code, err) == (3, "")
     assert kinds(doc) == {1: "ok", 2: "down fails", 3: "up fails", 4: "ok"}
     failure = doc["migrations"][1]["failure"]
     assert (failure["step"], failure["line"], failure["column"]) == ("down", 2, 1)
     assert "violates foreign key constraint" in doc["migrations"][2]["failure"]["message"]
-    assert scratch_databases(server_url) == before
+    assert scratch_databases(server_url) == set()
 
 
 def test_ctrl_c_in_the_trial_and_in_drift_leave_no_scratch_database(
@@ -441,25 +401,7 @@ def test_a_second_ctrl_c_during_the_cleanup_leaves_no_scratch_database(
     project: Project, server_url: str, gap: float
 ) -> None:
     project.add(1, "slow", "CREATE TABLE a (id int);\nSELECT pg_sleep(30);", "DROP TABLE a;")
-    before = scratch_databases(server_url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SQLMIG_") and k != "DATABASE_URL"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sqlmig", "verify", "--all", "--scratch-url", server_url],
-        cwd=project.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    deadline = time.monotonic() + 20
-    while scratch_databases(server_url) == before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.7)
-    proc.send_signal(signal.SIGINT)
-    time.sleep(gap)
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130 and "Traceback" not in err
-    assert scratch_databases(server_url) == before
+    args = ["verify", "--all", "--scratch-url", server_url]
+    code, err, left = signalled(project, server_url, args, signal.SIGINT, again_after=gap)
+    assert code == 130 and "Traceback" not in err
+    assert left == set()

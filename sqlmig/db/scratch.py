@@ -17,6 +17,7 @@ prepared, and prepares it again if not.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import secrets
 import signal
@@ -84,7 +85,8 @@ class Scratch:
         self.server_url = server_url
         self.exclude = tuple(exclude)
         self.owners = owners
-        self.name = PREFIX + secrets.token_hex(6)
+        # the process in the name: which run a database left behind belongs to (a kill -9) is plain
+        self.name = f"{PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
         self._conn: Conn | None = None
         self._made_roles: set[str] = set()
         self._recent: list[tuple[list[Any], Snapshot]] = []
