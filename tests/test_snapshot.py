@@ -21,6 +21,9 @@ from sqlmig.snapshot import Difference, ObjectKey, compare, snapshot_of, split_n
 
 from .support import Conn, count_case
 
+# smoke: the catalog queries are what changes from one PostgreSQL version to the next
+pytestmark = pytest.mark.smoke
+
 
 def apply(db: Conn, statements: str) -> None:
     if statements.strip():

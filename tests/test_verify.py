@@ -14,7 +14,8 @@ from psycopg import sql
 
 from .support import Conn, Login, Project, run_cli, scratch_databases, shows_no_secret, signalled, tables
 
-pytestmark = pytest.mark.usefixtures("server_url")
+# smoke: the catalog queries and the measured locks are what changes from one PostgreSQL to the next
+pytestmark = [pytest.mark.usefixtures("server_url"), pytest.mark.smoke]
 
 
 def verify(server_url: str, *args: str) -> tuple[int, dict[str, object], str]:
