@@ -184,30 +184,17 @@ class Failures:
         hint: str | None = None,
         whole_run: bool = False,
     ) -> MigrationFailed:
-        failure: Failure = exc.failure
-        text = message or failure.message
-        extra = hint if hint is not None else failure.hint
-        if failure.message == MULTIPLE_COMMANDS:
-            text = "sqlmig's scanner took this for one statement, but the server found several in it; nothing ran"
-            extra = (
-                "end each statement with ';' on its own; if it is valid SQL that psql splits the same way, "
-                "report it with the file"
-            )
+        hint_here = hint
         if self.settings.database_url == EMBEDDED:
-            extra = embedded_hint(failure.sqlstate, failure.message) or extra
-        return MigrationFailed(
-            text,
-            version=m.version,
-            path=str(file.path),
-            line=failure.line,
-            column=failure.column,
-            sqlstate=failure.sqlstate,
-            detail=failure.detail,
-            hint=extra,
-            statement=failure.statement,
+            hint_here = embedded_hint(exc.failure.sqlstate, exc.failure.message) or hint
+        return failed_at(
+            exc.failure,
+            m.version,
+            file,
             direction=direction,
-            context=failure.context,
             outcome=outcome,
+            message=message,
+            hint=hint_here,
             ran=versions_of(done),
             stayed=() if whole_run else versions_of(done),
         )
@@ -273,3 +260,43 @@ def _resolve_hint(version: int, direction: Direction, left: Sequence[InvalidInde
         f"{drops}fix the database, then `sqlmig repair --resolve {version}` (mark it {again}) "
         f"or `sqlmig repair --forget {version}`"
     ).strip()
+
+
+def failed_at(
+    failure: Failure,
+    version: int,
+    file: SqlFile,
+    *,
+    direction: Direction = "up",
+    outcome: str,
+    message: str | None = None,
+    hint: str | None = None,
+    ran: tuple[int, ...] = (),
+    stayed: tuple[int, ...] = (),
+) -> MigrationFailed:
+    """The error of a file that failed on the server, placed where the failure says (a run, or a
+    file applied on verify's and drift's scratch database)."""
+    text = message or failure.message
+    extra = hint if hint is not None else failure.hint
+    if failure.message == MULTIPLE_COMMANDS:
+        text = "sqlmig's scanner took this for one statement, but the server found several in it; nothing ran"
+        extra = (
+            "end each statement with ';' on its own; if it is valid SQL that psql splits the same way, "
+            "report it with the file"
+        )
+    return MigrationFailed(
+        text,
+        version=version,
+        path=str(file.path),
+        line=failure.line,
+        column=failure.column,
+        sqlstate=failure.sqlstate,
+        detail=failure.detail,
+        hint=extra,
+        statement=failure.statement,
+        direction=direction,
+        context=failure.context,
+        outcome=outcome,
+        ran=ran,
+        stayed=stayed,
+    )

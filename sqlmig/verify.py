@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .config import EMBEDDED, SAME_SERVER, Settings, redact_url
-from .errors import ConfigError, ConnectionFailed, MigrationFailed
+from .errors import ConfigError, ConnectionFailed
 from .events import EventHandler, MigrationVerified, VerifyStarted
+from .failures import failed_at
 from .file_checks import refuse_unrunnable
 from .migrations import Migration, SqlFile, parse_directives
 from .plan import MigrationState, Plan
@@ -154,20 +155,7 @@ def prepare(scratch: Scratch, files: Sequence[tuple[int, SqlFile]], when: str) -
         try:
             scratch.apply(file, statements_of(file))
         except FileFailed as exc:
-            f = exc.failure
-            raise MigrationFailed(
-                f.message,
-                version=version,
-                path=str(file.path),
-                line=f.line,
-                column=f.column,
-                sqlstate=f.sqlstate,
-                detail=f.detail,
-                hint=f.hint,
-                statement=f.statement,
-                context=f.context,
-                outcome=f"on a scratch database, {when}",
-            ) from None
+            raise failed_at(exc.failure, version, file, outcome=f"on a scratch database, {when}") from None
 
 
 def verify(
