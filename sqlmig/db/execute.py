@@ -53,16 +53,22 @@ _AS_CONNECTED = "SET SESSION AUTHORIZATION DEFAULT"
 # The history row's text goes in the encoding the connection was opened with, whatever the file set.
 _AS_SENT = "SET LOCAL client_encoding = 'UTF8'"
 
-# What DISCARD ALL does, minus what cannot run inside a transaction block: used between the
-# files of one transaction (--single-transaction, seed rehearsals), where DISCARD ALL cannot run.
-_RESET_IN_TRANSACTION = (
+# What DISCARD ALL resets that a transaction block allows, but prepared statements: the session
+# state a file can leave behind (verify's scratch database keeps its own prepared statement).
+SESSION_RESET = (
     _AS_CONNECTED,
     "RESET ALL",
     "CLOSE ALL",
     "UNLISTEN *",
-    "DEALLOCATE ALL",
     "DISCARD TEMP",
     "DISCARD SEQUENCES",
+)
+
+# Between the files of one transaction (--single-transaction, seed rehearsals), where DISCARD ALL
+# cannot run: the session state, prepared statements too, and when the next file started.
+_RESET_IN_TRANSACTION = (
+    *SESSION_RESET,
+    "DEALLOCATE ALL",
     # When the file started, for its history row: now() is the whole transaction's start.
     f"SELECT pg_catalog.set_config('{FILE_STARTED}', pg_catalog.clock_timestamp()::text, true)",
 )
@@ -378,12 +384,6 @@ def abandon(conn: Conn) -> None:
     with contextlib.suppress(psycopg.Error):
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
-
-
-def reset_in_transaction(conn: Conn) -> None:
-    """A clean session without ending the transaction: what DISCARD ALL does, minus what cannot run
-    inside a transaction block (verify runs a down and its up again in one transaction)."""
-    conn.execute("; ".join(_RESET_IN_TRANSACTION))  # no parameters: one simple query, one round trip
 
 
 def reset(conn: Conn) -> None:

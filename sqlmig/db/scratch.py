@@ -28,13 +28,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import psycopg
 from psycopg import sql
-from psycopg.pq import TransactionStatus
 
 from ..migrations import SqlFile
 from ..results import StatementEffect
 from . import admin
 from .connect import Conn, connect
-from .execute import FileFailed, abandon, placed, send_statements, unplaced
+from .execute import SESSION_RESET, FileFailed, abandon, placed, send_statements, unplaced
 from .locks_taken import LockProbe, Relation, relations
 
 if TYPE_CHECKING:
@@ -48,26 +47,10 @@ PREFIX = "sqlmig_scratch_"
 # a committed file can leave one: CREATE ROLE is transactional, and verify's trial is rolled back.
 _CREATES_ROLE = re.compile(r"\bcreate\s+(role|user|group)\b", re.IGNORECASE)
 
-# What DISCARD ALL does, but DEALLOCATE ALL and DISCARD PLANS (see above), in its order; inside a
-# transaction block, what execute.reset_in_transaction does, the same way (advisory locks held by
-# the session are released when the transaction is over, as there).
-_CLEAN = (
-    "CLOSE ALL",
-    "SET SESSION AUTHORIZATION DEFAULT",
-    "RESET ALL",
-    "UNLISTEN *",
-    "SELECT pg_catalog.pg_advisory_unlock_all()",
-    "DISCARD TEMP",
-    "DISCARD SEQUENCES",
-)
-_CLEAN_IN_TRANSACTION = (
-    "SET SESSION AUTHORIZATION DEFAULT",
-    "RESET ALL",
-    "CLOSE ALL",
-    "UNLISTEN *",
-    "DISCARD TEMP",
-    "DISCARD SEQUENCES",
-)
+# Between files: what DISCARD ALL does but DEALLOCATE ALL and DISCARD PLANS (see above); inside
+# a transaction block only the session state (advisory locks of the session go with the block).
+_CLEAN = (*SESSION_RESET, "SELECT pg_catalog.pg_advisory_unlock_all()")
+_CLEAN_IN_TRANSACTION = SESSION_RESET
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -131,36 +114,26 @@ class Scratch:
         return self._conn
 
     def snapshot(self) -> Snapshot:
-        """The schema now, uncommitted work of an open transaction included.
-
-        Two round trips: search_path pinned (see db.snapshot.pinned_search_path) together with
-        asking whether the snapshot statement is still prepared (a file may DEALLOCATE ALL); then
-        the statement and the search_path put back, in one pipeline.
-        """
-        from .snapshot import snapshot_from, statement, without_emptied_schemas
+        """The schema now, uncommitted work of an open transaction included: the statement take()
+        runs, prepared once (again after a file's DEALLOCATE ALL), read as take() reads it."""
+        from .snapshot import from_rows, pinned_search_path, statement
 
         conn = self.conn
         self._relations = None  # a file has run since existing() read them
-        local = conn.info.transaction_status != TransactionStatus.IDLE
-        row = conn.execute(
-            "SELECT pg_catalog.current_setting('search_path'), pg_catalog.set_config('search_path', 'pg_catalog', %s),"
-            " EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE name = %s)",
-            (local, self._statement),
-        ).fetchone()
-        assert row is not None
-        if not row[2]:  # the first snapshot, or a file's DEALLOCATE ALL
-            query = statement(conn, exclude=self.exclude, owners=self.owners)
-            conn.execute(f"PREPARE {self._statement} AS {query}")
-        with conn.pipeline():
-            cursor = conn.cursor(binary=True).execute(f"EXECUTE {self._statement}")
-            conn.execute("SELECT pg_catalog.set_config('search_path', %s, %s)", (row[0], local))
-        rows = cursor.fetchall()
+        with pinned_search_path(conn):  # the plan is made, and kept, under the pinned search_path
+            there = conn.execute(
+                "SELECT FROM pg_catalog.pg_prepared_statements WHERE name = %s", (self._statement,)
+            ).fetchone()
+            if there is None:  # the first snapshot, or a file's DEALLOCATE ALL
+                query = statement(conn, exclude=self.exclude, owners=self.owners)
+                conn.execute(f"PREPARE {self._statement} AS {query}")
+            rows = conn.cursor(binary=True).execute(f"EXECUTE {self._statement}").fetchall()
         # After a down that undid its up exactly, the rows are those of a recent snapshot (the
         # same objects, OIDs and all): that Snapshot is reused instead of built again.
         for seen, snapshot in self._recent:
             if seen == rows:
                 return snapshot
-        snapshot = without_emptied_schemas(snapshot_from(rows), self.exclude)
+        snapshot = from_rows(rows, self.exclude)
         self._recent = [(rows, snapshot), *self._recent[:2]]
         return snapshot
 

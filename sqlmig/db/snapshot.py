@@ -492,10 +492,15 @@ def take(conn: Conn, *, exclude: Sequence[tuple[str, str]] = (), owners: bool = 
     """
     with pinned_search_path(conn):
         rows = conn.execute(statement(conn, exclude=exclude, owners=owners)).fetchall()
-    return without_emptied_schemas(snapshot_from(rows), exclude)
+    return from_rows(rows, exclude)
 
 
-def without_emptied_schemas(snapshot: Snapshot, exclude: Sequence[tuple[str, str]]) -> Snapshot:
+def from_rows(rows: Iterable[Sequence[object]], exclude: Sequence[tuple[str, str]] = ()) -> Snapshot:
+    """The Snapshot of the rows `statement(exclude=exclude)` returned."""
+    return _without_emptied_schemas(_snapshot_from(rows), exclude)
+
+
+def _without_emptied_schemas(snapshot: Snapshot, exclude: Sequence[tuple[str, str]]) -> Snapshot:
     """Leave out a schema that held nothing but excluded tables (history_schema = "meta": sqlmig
     made it for its history, the migrations did not): it is not part of the schema they build."""
     schemas = {schema for schema, _ in exclude if schema != "public"}
@@ -529,7 +534,7 @@ def pinned_search_path(conn: Conn) -> Iterator[None]:
             conn.execute("SELECT pg_catalog.set_config('search_path', %s, %s)", (row[0], local))
 
 
-def snapshot_from(rows: Iterable[Sequence[object]]) -> Snapshot:
+def _snapshot_from(rows: Iterable[Sequence[object]]) -> Snapshot:
     """The Snapshot of the rows of `statement` (what snapshot_of would give for them: objects and
     attributes sorted, read-only, built without sorting what the statement sent in order)."""
     objects: dict[ObjectKey, dict[str, str]] = {}
