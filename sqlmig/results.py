@@ -358,17 +358,22 @@ class VerifyResult(NamedTuple):
     def ok(self) -> bool:
         return all(v.passes(strict=self.strict) for v in self.verdicts)
 
-    def to_dict(self) -> dict[str, object]:
-        counts: dict[str, int] = {}
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many migrations got each verdict, in the order verdicts first appear."""
+        found: dict[str, int] = {}
         for v in self.verdicts:
-            counts[str(v.verdict)] = counts.get(str(v.verdict), 0) + 1
+            found[str(v.verdict)] = found.get(str(v.verdict), 0) + 1
+        return found
+
+    def to_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "scope": self.scope,
             "prepared": self.prepared,
             "scratch": self.scratch,
             "strict": self.strict,
-            "counts": counts,
+            "counts": self.counts,
             "migrations": [v.to_dict() for v in self.verdicts],
         }
 

@@ -17,35 +17,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import NamedTuple
 
-# Every kind a snapshot lists (db/snapshot.py produces exactly these).
-KINDS = (
-    "schema",
-    "extension",
-    "type",
-    "domain",
-    "sequence",
-    "table",
-    "foreign table",
-    "column",
-    "constraint",
-    "index",
-    "view",
-    "materialized view",
-    "function",
-    "procedure",
-    "aggregate",
-    "trigger",
-    "policy",
-    "default privileges",
-    "rule",
-    "statistics",
-    "collation",
-    "event trigger",
-    "cast",
-    "publication",
-    "foreign server",
-)
-
 
 class ObjectKey(NamedTuple):
     """One object's identity: its kind and its qualified name, identifiers quoted only where

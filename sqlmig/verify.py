@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .config import EMBEDDED, SAME_SERVER, Settings, redact_url
-from .errors import ConfigError, ConnectionFailed
+from .errors import ConfigError
 from .events import EventHandler, MigrationVerified, VerifyStarted
 from .failures import failed_at
 from .file_checks import refuse_unrunnable
@@ -182,7 +182,6 @@ def _judge(scratch: Scratch, m: Migration, s0: Snapshot) -> tuple[MigrationVerdi
         existing = scratch.existing()  # what the migration finds: only locks on these count
         up = scratch.apply(m.up, statements_of(m.up), measure=existing)
     except FileFailed as exc:
-        _alive(exc, m.up)
         # a transactional up was rolled back; a no-transaction one may have left part of its work
         now = scratch.snapshot() if m.up.directives.no_transaction else s0
         return verdict.failed("up", m.up, exc), now
@@ -199,7 +198,7 @@ def _judge(scratch: Scratch, m: Migration, s0: Snapshot) -> tuple[MigrationVerdi
             down = scratch.run_inside(m.down, statements_of(m.down), measure=existing)
             scratch.check_deferred()
         except FileFailed as exc:
-            return verdict.failed("down", m.down, _alive(exc, m.down)), s1
+            return verdict.failed("down", m.down, exc), s1
         verdict.took(down)
         verdict.down_effects = down.effects
         verdict.after_down = compare(s0, scratch.snapshot())
@@ -207,20 +206,9 @@ def _judge(scratch: Scratch, m: Migration, s0: Snapshot) -> tuple[MigrationVerdi
             verdict.took(scratch.run_inside(m.up, statements_of(m.up)))
             scratch.check_deferred()
         except FileFailed as exc:
-            return verdict.failed("re-up", m.up, _alive(exc, m.up)), s1
+            return verdict.failed("re-up", m.up, exc), s1
         verdict.after_reup = compare(s1, scratch.snapshot())
     return verdict.judged(), s1
-
-
-def _alive(exc: FileFailed, file: SqlFile) -> FileFailed:
-    """The failure, if the scratch connection survived it; else the run cannot go on: a file that
-    ends its own session (pg_terminate_backend) or a server gone is an error, exit 4."""
-    if exc.lost:
-        raise ConnectionFailed(
-            f"the connection to the scratch database was lost while {file.path} ran: {exc.failure.message}",
-            hint="a file that terminates its own backend cannot be verified; otherwise check the scratch server",
-        )
-    return exc
 
 
 def _judge_committed(
@@ -234,7 +222,6 @@ def _judge_committed(
     try:
         down = scratch.apply(m.down, statements_of(m.down), measure=existing)
     except FileFailed as exc:
-        _alive(exc, m.down)
         verdict.note = f"{note}; the next migrations start from what the failed down left"
         return verdict.failed("down", m.down, exc), scratch.snapshot()
     verdict.took(down)
@@ -244,7 +231,6 @@ def _judge_committed(
     try:
         verdict.took(scratch.apply(m.up, statements_of(m.up)))
     except FileFailed as exc:
-        _alive(exc, m.up)
         verdict.note = f"{note}; the next migrations start from what the failed re-up left"
         return verdict.failed("re-up", m.up, exc), scratch.snapshot()
     s1_again = scratch.snapshot()

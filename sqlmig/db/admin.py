@@ -1,5 +1,6 @@
-"""Create and drop whole databases: the pytest plugin's template clones, and the scratch databases of
-verify and drift; never used by a migration run."""
+"""Create and drop what lives beside databases on a server: whole databases (the pytest plugin's
+template clones, the scratch databases of verify and drift) and the roles a scratch run made; never
+used by a migration run."""
 
 from __future__ import annotations
 

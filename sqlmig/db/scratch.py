@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import psycopg
 from psycopg import sql
 
+from ..errors import ConnectionFailed
 from ..migrations import SqlFile
 from ..results import StatementEffect
 from . import admin
@@ -51,6 +52,22 @@ _CREATES_ROLE = re.compile(r"\bcreate\s+(role|user|group)\b", re.IGNORECASE)
 # a transaction block only the session state (advisory locks of the session go with the block).
 _CLEAN = (*SESSION_RESET, "SELECT pg_catalog.pg_advisory_unlock_all()")
 _CLEAN_IN_TRANSACTION = SESSION_RESET
+
+
+@contextlib.contextmanager
+def _connection_kept(file: SqlFile | None) -> Iterator[None]:
+    """A failure that took the connection with it (a file that terminated its own backend, a server
+    gone) ends the whole run, exit 4: there is no scratch database left to judge anything on."""
+    try:
+        yield
+    except FileFailed as exc:
+        if not exc.lost:
+            raise
+        where = f" while {file.path} ran" if file is not None else ""
+        raise ConnectionFailed(
+            f"the connection to the scratch database was lost{where}: {exc.failure.message}",
+            hint="a file that terminates its own backend cannot be verified; otherwise check the scratch server",
+        ) from None
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -150,7 +167,8 @@ class Scratch:
             lost = conn.closed or conn.broken
             if not lost:
                 conn.execute("ROLLBACK TO SAVEPOINT sqlmig_deferred")
-            raise FileFailed(unplaced(exc), stage="commit", lost=lost) from None
+            with _connection_kept(None):
+                raise FileFailed(unplaced(exc), stage="commit", lost=lost) from None
 
     def _clean(self, *, in_transaction: bool = False) -> None:
         """A session as a new connection has it (but for the snapshot statement): after a file, or
@@ -180,6 +198,12 @@ class Scratch:
 
     def apply(
         self, file: SqlFile, statements: Sequence[Statement | Piece], *, measure: frozenset[int] | None = None
+    ) -> Applied:
+        with _connection_kept(file):
+            return self._apply(file, statements, measure=measure)
+
+    def _apply(
+        self, file: SqlFile, statements: Sequence[Statement | Piece], *, measure: frozenset[int] | None
     ) -> Applied:
         """Run a file to its end and commit: in a transaction of its own, or statement by statement
         when it is marked no-transaction. Raises FileFailed; a transactional file is then rolled back."""
@@ -221,7 +245,8 @@ class Scratch:
             try:
                 conn.execute(stmt.text)
             except psycopg.Error as exc:
-                raise FileFailed(placed(exc, file, stmt), lost=conn.closed or conn.broken) from None
+                with _connection_kept(file):
+                    raise FileFailed(placed(exc, file, stmt), lost=conn.closed or conn.broken) from None
             if probe is not None:
                 effect = probe.after(stmt.line, stmt.column, stmt.text)
                 if effect.locks or effect.rewrites:

@@ -118,10 +118,7 @@ def nothing_to_verify(scope: str) -> str:
 
 
 def verify_summary(result: VerifyResult) -> str:
-    counts: dict[str, int] = {}
-    for v in result.verdicts:
-        counts[str(v.verdict)] = counts.get(str(v.verdict), 0) + 1
-    what = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    what = ", ".join(f"{n} {kind}" for kind, n in result.counts.items())
     first = "" if not result.prepared else f"; {plural(result.prepared, 'earlier migration')} applied first"
     verdict = "ok" if result.ok else "failed"
     return (
