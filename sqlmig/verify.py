@@ -82,15 +82,15 @@ def run(
 def _check_range(migrations: Sequence[Migration], plan: Plan | None, first: int | None, last: int | None) -> None:
     """--from and --to name migrations on disk, in order; without --all, pending ones."""
     versions = {m.version for m in migrations}
-    applied = set() if plan is None else {e.version for e in plan.entries if e.applied is not None}
+    states = {} if plan is None else {e.version: e.state for e in plan.entries}
     for option, v in (("--from", first), ("--to", last)):
         if v is not None and v not in versions:
             raise ConfigError(
                 f"{option} {v}: no migration with that version on disk", hint="`sqlmig status` lists every version"
             )
-        if v is not None and v in applied:
+        if v is not None and states.get(v, MigrationState.PENDING) != MigrationState.PENDING:
             raise ConfigError(
-                f"{option} {v}: migration {v} is applied already, and verify checks the pending ones",
+                f"{option} {v}: migration {v} is {states[v]}, and verify checks the pending ones",
                 hint="give --all to verify every migration from an empty database (--from and --to narrow it)",
             )
     if first is not None and last is not None and first > last:

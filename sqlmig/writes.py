@@ -14,8 +14,6 @@ def replace_file(path: Path, text: str) -> None:
     names `path`, never the temporary file the user did not ask for."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        if path.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "it is a directory", str(path))
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:

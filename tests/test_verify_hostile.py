@@ -162,6 +162,7 @@ def test_a_to_before_the_pending_ones_does_not_claim_nothing_is_pending(
     assert run_cli("--database-url", database_url, "migrate", "--to", "3").exit_code == 0
     r = run_cli("--database-url", database_url, "verify", "--to", "2", "--scratch-url", server_url)
     assert "no migration is pending" not in r.stdout  # 4 and 5 are
+    assert r.exit_code == 2 and "--to 2: migration 2 is applied, and verify checks the pending ones" in r.stderr
 
 
 def test_sigterm_leaves_no_scratch_database(project: Project, server_url: str) -> None:
