@@ -13,12 +13,12 @@ from .file_checks import refuse_unrunnable
 from .plan import MigrationState, Plan
 from .results import DriftResult
 from .snapshot import Snapshot, compare
-from .verify import applied_files, prepare, scratch_server
+from .verify import prepare, scratch_server
 
 
 def check(settings: Settings, plan: Plan, live: Snapshot) -> DriftResult:
     """Build the expected schema on a scratch database; compare the live one with it."""
-    files = applied_files(plan)
+    files = plan.applied_as_run()
     refuse_unrunnable([f for _, f in files])
     from .db.scratch import Scratch
 

@@ -9,8 +9,8 @@ from enum import StrEnum
 from functools import cached_property
 from typing import NamedTuple
 
-from .errors import Problem
-from .migrations import Migration
+from .errors import ConfigError, Problem
+from .migrations import Migration, SqlFile, parse_directives
 
 
 class MigrationState(StrEnum):
@@ -97,6 +97,32 @@ class Plan:
         """Applied (and modified/missing/failed) migrations, newest application first: down's order."""
         rows = [e for e in self.entries if e.applied is not None]
         return tuple(sorted(rows, key=lambda e: e.applied.seq if e.applied else 0, reverse=True))
+
+    def applied_as_run(self) -> list[tuple[int, SqlFile]]:
+        """(version, the SQL it ran with) of each applied migration, oldest application first: what
+        rebuilds the applied schema (verify's start, drift's expectation). A file edited since it
+        ran gives way to the SQL the history recorded; a failed migration is left out."""
+        files: list[tuple[int, SqlFile]] = []
+        missing: list[int] = []
+        for e in reversed(self.applied_newest_first):
+            assert e.applied is not None
+            recorded = e.applied.applied_sql
+            if e.state == MigrationState.FAILED:
+                continue
+            if e.migration is not None and (recorded is None or e.migration.checksum == e.applied.checksum):
+                files.append((e.version, e.migration.up))
+            elif recorded is not None:
+                where = f"history version {e.version} (its recorded SQL)"
+                files.append((e.version, SqlFile(where, recorded, parse_directives(recorded, where)[0])))
+            else:
+                missing.append(e.version)
+        if missing:
+            raise ConfigError(
+                f"cannot build the expected schema: migration {', '.join(map(str, missing))} is applied, but"
+                " neither its file nor the SQL it ran with is at hand",
+                hint="restore the migration files of the applied versions (`sqlmig status` lists them)",
+            )
+        return files
 
     @property
     def is_head(self) -> bool:

@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .events import EventHandler, MigrationVerified, VerifyStarted
 from .failures import failed_at
 from .file_checks import refuse_unrunnable
-from .migrations import Migration, SqlFile, parse_directives
+from .migrations import Migration, SqlFile
 from .plan import MigrationState, Plan
 from .results import MigrationVerdict, StatementEffect, StepFailure, VerdictKind, VerifyResult, VerifyStep
 from .runner import statements_of
@@ -66,7 +66,7 @@ def run(
         chosen = [m for m in migrations if m.version in pending and inside(m.version)]
         start = chosen[0].version if chosen else None
         before = [(m.version, m.up) for m in migrations if m.version in pending and start and m.version < start]
-        setup = applied_files(plan) + before
+        setup = plan.applied_as_run() + before
     if not chosen:
         return VerifyResult((), what, 0, "-", strict)
     refuse_unrunnable([f for _, f in setup] + [f for m in chosen for f in (m.up, m.down)])
@@ -98,34 +98,6 @@ def _check_range(migrations: Sequence[Migration], plan: Plan | None, first: int 
             f"--from {first} comes after --to {last}: no migration lies between",
             hint="give --from VERSION --to VERSION with the lower version first",
         )
-
-
-def applied_files(plan: Plan) -> list[tuple[int, SqlFile]]:
-    """(version, the SQL it ran with) of every applied migration, in the order they were applied."""
-    applied = sorted(
-        (e for e in plan.entries if e.applied is not None and e.state != MigrationState.FAILED),
-        key=lambda e: e.applied.seq if e.applied is not None else 0,
-    )
-    files: list[tuple[int, SqlFile]] = []
-    missing: list[int] = []
-    for e in applied:
-        assert e.applied is not None
-        recorded = e.applied.applied_sql
-        if e.migration is not None and (recorded is None or e.migration.checksum == e.applied.checksum):
-            files.append((e.version, e.migration.up))
-        elif recorded is not None:
-            where = f"history version {e.version} (its recorded SQL)"
-            directives, _ = parse_directives(recorded, where)
-            files.append((e.version, SqlFile(where, recorded, directives)))
-        else:
-            missing.append(e.version)
-    if missing:
-        raise ConfigError(
-            f"cannot build the expected schema: migration {', '.join(map(str, missing))} is applied, but"
-            " neither its file nor the SQL it ran with is at hand",
-            hint="restore the migration files of the applied versions (`sqlmig status` lists them)",
-        )
-    return files
 
 
 def scratch_server(settings: Settings) -> tuple[str, str]:
