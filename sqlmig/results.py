@@ -410,3 +410,91 @@ class DumpResult(NamedTuple):
 
     def to_dict(self) -> dict[str, object]:
         return {"file": None if self.path is None else str(self.path), "objects": self.objects, "schema": self.text}
+
+
+LintSeverity = Literal["info", "warning", "error"]
+_SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+
+class LintFinding(NamedTuple):
+    """One statement a lint rule flags: where, how bad, what happens and the safe way.
+
+    `severity` is after table size and settings; `waived` is the reason given next to the
+    statement (`-- sqlmig:allow CODE reason`), None when it stands."""
+
+    code: str
+    name: str
+    severity: LintSeverity
+    path: str
+    line: int
+    column: int
+    direction: str  # "up" or "down"
+    statement: str  # its first line
+    detail: str  # what this statement does, in its own names ("CREATE INDEX on users")
+    message: str  # what happens (the rule's explanation)
+    safe: str
+    table: str | None = None
+    size: str | None = None  # e.g. "about 100,000 rows, 12 MB"; None without a database
+    waived: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": self.severity,
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "direction": self.direction,
+            "statement": self.statement,
+            "detail": self.detail,
+            "message": self.message,
+            "safe": self.safe,
+            "table": self.table,
+            "size": self.size,
+            "waived": self.waived,
+        }
+
+
+class LintResult(NamedTuple):
+    """A lint of a set of files. `context`: "database" (pending files, sizes from the target),
+    "files" (the files given, in version order) or "static" (every file, each on its own)."""
+
+    findings: tuple[LintFinding, ...]
+    files: int
+    context: str
+    server_version: int | None
+    fail_on: LintSeverity = "error"
+
+    @property
+    def failing(self) -> tuple[LintFinding, ...]:
+        """Findings not waived at or above `fail_on`: what makes the exit code 3."""
+        floor = _SEVERITY_RANK[self.fail_on]
+        return tuple(f for f in self.findings if f.waived is None and _SEVERITY_RANK[f.severity] >= floor)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failing
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Findings that stand, by severity, and the waived ones."""
+        out = {"error": 0, "warning": 0, "info": 0, "waived": 0}
+        for f in self.findings:
+            out["waived" if f.waived is not None else f.severity] += 1
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "context": self.context,
+            "server_version": self.server_version,
+            "fail_on": self.fail_on,
+            "files": self.files,
+            "counts": self.counts,
+            "findings": [f.to_dict() for f in self.findings],
+        }

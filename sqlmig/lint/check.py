@@ -87,7 +87,14 @@ _VARCHAR = re.compile(r"^(?:character varying|varchar)(?:\((\d+)\))?$")
 _NUMERIC = re.compile(r"^(?:numeric|decimal)(?:\((\d+)(?:,\s*(\d+))?\))?$")
 
 
-def check_file(file: SqlFile, context: Context) -> list[Hit]:
+class Checked(NamedTuple):
+    """One file's statements and the hits among them."""
+
+    statements: list[Statement]
+    hits: list[Hit]
+
+
+def check_file(file: SqlFile, context: Context) -> Checked:
     """Every hit in one file; tables, types and checks it creates are added to `context`."""
     return _FileCheck(file, context).run()
 
@@ -105,7 +112,7 @@ class _FileCheck:
         self.altered: list[Name] = []  # existing tables this file's DDL changed (SM302)
         self.labels: dict[str, Name] = {}  # enum labels added to existing types in this transaction (SM303)
 
-    def run(self) -> list[Hit]:
+    def run(self) -> Checked:
         statements = split_statements(self.file.sql)
         concurrent: list[Statement] = []
         for stmt in statements:
@@ -119,7 +126,7 @@ class _FileCheck:
         if concurrent and len([s for s in statements if s.tokens]) > 1:
             for stmt in concurrent:
                 self._hit("SM304", stmt, None, "CREATE INDEX CONCURRENTLY shares its file with other statements")
-        return self.hits
+        return Checked(statements, self.hits)
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -278,7 +285,9 @@ class _FileCheck:
         if view.at(j, "SET", "NOT", "NULL"):
             facts = self.context.facts(table)
             checked = any(table.matches(t) and c == column for t, c in self.context.not_null_validated)
-            if not checked and not (facts is not None and column in facts.not_null_checked):
+            checked = checked or (facts is not None and column in facts.not_null_checked)
+            version = self.context.server_version
+            if not checked or (version is not None and version < 12):  # 12 first skips the scan for a CHECK
                 self._hit("SM105", stmt, table, f"SET NOT NULL on {where}", at=at)
         elif view.at(j, "DROP", "DEFAULT"):
             self._hit("SM206", stmt, table, f"default of {where} dropped", at=at)
