@@ -31,6 +31,7 @@ from .writes import replace_file, write_new
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.connect import Conn
     from .db.session import Session
+    from .lint.run import Target
     from .snapshot import Snapshot
 
 
@@ -177,7 +178,7 @@ class Migrator:
             files = [e.migration.up for e in todo if e.migration]
             _refuse_unrunnable(files, single_transaction)
             self._check_encoding(conn, files)
-            warnings = self._warn(files)
+            warnings = self._warn(files) + self._lint_gate(conn, [e.migration for e in todo if e.migration])
             if dry_run or session is None:
                 return results.MigrateResult(tuple(step_of(e, "up") for e in todo), dry_run=True, warnings=warnings)
             session.history.ensure()  # only now that the files are accepted: a refusal writes nothing
@@ -382,6 +383,90 @@ class Migrator:
                 plan = self._plan(conn, migrations, recorded=True)
         return verify.run(self.settings, migrations, plan, first, last, strict=strict, emit=self.on_event)
 
+    def lint(self, *, files: Sequence[str | Path] | None = None, fail_on: str = "error") -> results.LintResult:
+        """Dangerous statements in migration files, before anything runs; the database is only read.
+
+        With `files`: exactly those, and a table an earlier one creates is new. Else, with a
+        database URL: the pending files (and their downs), sizes from the database. Else every
+        file, each on its own (a table is new only when created above in the same file).
+        """
+        from .lint.run import Target
+
+        if files:
+            targets = _lint_targets_of(files, self.discover_quietly())
+            return self._lint(
+                targets, context="files", shared=True, fail_on=fail_on, connect=bool(self.settings.database_url)
+            )
+        migrations = self.discover()
+        if not self.settings.database_url:
+            targets = [Target(m.up, "up", m) for m in migrations] + [Target(m.down, "down", m) for m in migrations]
+            return self._lint(targets, context="static", shared=False, fail_on=fail_on, connect=False)
+        with self._connect(read_only=True) as conn:
+            pending = [e.migration for e in self._plan(conn, migrations).pending if e.migration]
+            targets = [Target(m.up, "up", m) for m in pending] + [Target(m.down, "down", m) for m in reversed(pending)]
+            return self._lint(targets, context="database", shared=True, fail_on=fail_on, conn=conn)
+
+    def _lint_gate(self, conn: Conn, migrations: Sequence[Migration]) -> tuple[Problem, ...]:
+        """The `lint` setting: the files migrate is about to apply, linted as `sqlmig lint` would;
+        refused when a finding reaches the setting's severity, warnings for the others."""
+        level = self.settings.lint
+        if level == "off" or not migrations:
+            return ()
+        from .lint.run import Target
+
+        targets = [Target(m.up, "up", m) for m in migrations]
+        result = self._lint(targets, context="database", shared=True, fail_on=level, conn=conn)
+        if result.failing:
+            raise RefusedError(
+                f"lint = {level!r}: {plural(len(result.failing), 'finding')} at {level} or above in the files to apply",
+                [_finding_problem(f) for f in result.failing],
+                hint="write each the safe way shown, or waive it with `-- sqlmig:allow CODE reason` next to the "
+                "statement; `sqlmig lint` shows every finding",
+            )
+        warnings = tuple(_finding_problem(f) for f in result.findings if f.waived is None and f.severity == "warning")
+        if self.on_event:
+            for p in warnings:
+                self.on_event(FileWarning(p.message, p.where, p.hint))
+        return warnings
+
+    def discover_quietly(self) -> list[Migration]:
+        """The migrations of the directories, or none when they cannot be read: `lint --files`
+        lints the files it is given whatever state the folder is in."""
+        return list(scan(self.settings.dirs).migrations)
+
+    def _lint(
+        self,
+        targets: Sequence[Target],
+        *,
+        context: str,
+        shared: bool,
+        fail_on: str,
+        connect: bool = False,
+        conn: Conn | None = None,
+    ) -> results.LintResult:
+        from .config import parse_duration_ms
+        from .lint.run import Options, lint
+
+        timeout = self.settings.lock_timeout
+        options = Options(
+            fail_on="warning" if fail_on == "warning" else "error",
+            rules=self.settings.lint_rules,
+            lock_timeout=timeout is not None and parse_duration_ms(timeout) > 0,
+            server_version=self.settings.lint_pg_version,
+        )
+        if conn is None and connect:
+            with self._connect(read_only=True) as own:
+                return self._lint(targets, context=context, shared=shared, fail_on=fail_on, conn=own)
+        if conn is None:
+            return lint(targets, shared=shared, context=context, options=options)
+        from .db import table_facts
+
+        live = conn
+        options = options._replace(server_version=table_facts.server_version(live))
+        return lint(
+            targets, shared=shared, context=context, options=options, facts=lambda names: table_facts.read(live, names)
+        )
+
     def drift(self) -> results.DriftResult:
         """The live schema compared with the one its applied migrations build on a scratch database."""
         from . import drift
@@ -573,6 +658,60 @@ def _refuse_unrunnable(files: Sequence[SqlFile], single_transaction: bool = Fals
         from .file_checks import refuse_unrunnable
 
         refuse_unrunnable(files, single_transaction, **why)
+
+
+def _finding_problem(finding: results.LintFinding) -> Problem:
+    """A lint finding as a problem of migrate's refusal (or one of its warnings)."""
+    size = f" ({finding.size})" if finding.size else ""
+    return Problem(
+        finding.where,
+        f"{finding.severity} {finding.code} {finding.name}: {finding.detail}{size}: {finding.message}",
+        f"safe: {finding.safe}",
+    )
+
+
+def _lint_targets_of(paths: Sequence[str | Path], migrations: Sequence[Migration]) -> list[Target]:
+    """The files `lint --files` was given, as they would run: ups in version order, then downs in
+    reverse order; each matched to its migration when it is one of the directories' files."""
+    from .lint.run import Target
+    from .migrations import parse_filename, read_file
+
+    by_path: dict[Path, tuple[Migration, str]] = {}
+    for m in migrations:
+        by_path[Path(m.up.path).resolve()] = (m, "up")
+        by_path[Path(m.down.path).resolve()] = (m, "down")
+    problems: list[Problem] = []
+    ups: list[tuple[int, int, Target]] = []
+    downs: list[tuple[int, int, Target]] = []
+    for order, given in enumerate(paths):
+        path = Path(given)
+        if not path.is_file():
+            problems.append(Problem(str(path), "no such file" if not path.exists() else "not a file"))
+            continue
+        known = by_path.get(path.resolve())
+        if known is not None:
+            migration, direction = known
+            target = Target(migration.up if direction == "up" else migration.down, direction, migration)
+            version: int | None = migration.version
+        else:
+            read, read_problems = read_file(str(path))
+            problems.extend(read_problems)
+            if read is None:
+                continue
+            parsed = parse_filename(path.name)
+            version = parsed[0] if parsed else None
+            direction = "down" if parsed and parsed[2] == "down" else "up"
+            target = Target(read, direction, None)
+        key = (version if version is not None else 1 << 62, order, target)
+        (downs if direction == "down" else ups).append(key)
+    if problems:
+        raise ConfigError(
+            f"lint --files: {plural(len(problems), 'file')} cannot be read: " + "; ".join(map(str, problems)),
+            hint="give paths to migration files (e.g. the .sql files a pull request changed)",
+        )
+    ups.sort(key=lambda k: (k[0], k[1]))
+    downs.sort(key=lambda k: (-k[0], k[1]))
+    return [t for _, _, t in ups] + [t for _, _, t in downs]
 
 
 def _unknown_target(to: int, where: str, hint: str) -> ConfigError:

@@ -407,6 +407,66 @@ def dump(
 
 
 @app.command()
+def lint(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(metavar="[PATH]...", help="lint exactly these files (with --files)")
+    ] = None,
+    files: Annotated[
+        bool, typer.Option("--files", help="lint the PATHs given (e.g. the files a pull request changed)")
+    ] = False,
+    output_format: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="text (default), json, or github (workflow annotations)")
+    ] = "text",
+    fail_on: Annotated[
+        str, typer.Option("--fail-on", metavar="SEVERITY", help="exit 3 on a finding at warning, or error (default)")
+    ] = "error",
+    rules: Annotated[bool, typer.Option("--rules", help="list the rules and exit")] = False,
+) -> None:
+    """Find statements that lock, rewrite or break a busy database, before anything runs.
+
+    With a database URL: the pending files (and their downs), graded by the tables' real sizes;
+    without: every file, each on its own. A table created above (or by an earlier file of the set)
+    is new and gets no lock finding. Each finding: file:line:column, code, what happens, the safe
+    way. Waive one next to its statement: `-- sqlmig:allow SM101 reason`. Exit 3 on a finding at
+    --fail-on or above.
+    """
+    github = output_format == "github" and not _options(ctx).json
+    _options(ctx).json = _options(ctx).json or output_format == "json"
+
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        from .errors import ConfigError
+
+        if output_format not in ("text", "json", "github"):
+            raise ConfigError(f"--format {output_format!r}: expected text, json or github")
+        if fail_on not in ("warning", "error"):
+            raise ConfigError(f"--fail-on {fail_on!r}: expected warning or error")
+        if output_format == "github" and opts.json:
+            raise ConfigError("--json and --format github: choose one")
+        if paths and not files:
+            raise ConfigError(f"{paths[0]}: lint takes paths only after --files", hint="sqlmig lint --files PATH...")
+        if rules:
+            from .lint.rules import RULES
+
+            out.lint_rules(RULES)
+            return
+        if files and not paths:
+            out.note("lint --files: no files given, nothing to lint")
+            return
+        result = opts.migrator().lint(files=paths if files else None, fail_on=fail_on)
+        from .render.plain import PlainRenderer
+
+        if github and isinstance(out, PlainRenderer):
+            out.lint_github(result)
+        else:
+            out.lint(result)
+        if not result.ok:
+            raise typer.Exit(EXIT_REFUSED)
+
+    _invoke(ctx, action)
+
+
+@app.command()
 def validate(
     ctx: typer.Context,
     files_only: Annotated[

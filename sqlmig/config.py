@@ -81,6 +81,24 @@ SETTINGS: tuple[Setting, ...] = (
         EMBEDDED,
         "where verify creates its scratch databases: 'embedded', 'same' (the target's server) or a URL",
     ),
+    Setting(
+        "lint",
+        ("SQLMIG_LINT",),
+        "off",
+        "migrate lints the files it is about to apply and refuses at this severity: off, warning or error",
+    ),
+    Setting(
+        "lint_rules",
+        ("SQLMIG_LINT_RULES",),
+        {},
+        'lint rules turned off or given another severity: SM101 = "off" (env: SM101=off,SM112=error)',
+    ),
+    Setting(
+        "lint_pg_version",
+        ("SQLMIG_LINT_PG_VERSION",),
+        None,
+        "PostgreSQL major version lint assumes when it reads no database (default: rules for every version)",
+    ),
 )
 _BY_KEY = {s.key: s for s in SETTINGS}
 _PATH_KEYS = {"dirs", "seed_file", "embedded_dir", "schema_file"}
@@ -112,6 +130,9 @@ class Settings:
     embedded_port: int | None = None  # None: the unix socket only
     schema_file: Path | None = None  # None: dump prints the schema, migrate and down write none
     scratch_url: str = EMBEDDED  # 'embedded', 'same' (the database_url's server), or a server URL
+    lint: str = "off"  # the severity at which migrate refuses its files' lint findings; off: no lint
+    lint_rules: Mapping[str, str] = field(default_factory=dict)  # code -> off | info | warning | error
+    lint_pg_version: int | None = None  # None: the database's, else version-dependent rules fire as for the oldest
     sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -144,6 +165,8 @@ def effective(settings: Settings) -> tuple[ConfigValue, ...]:
             value = [str(v) for v in value]
         elif isinstance(value, Path):
             value = str(value)
+        elif isinstance(value, Mapping):
+            value = ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or None
         rows.append(ConfigValue(setting.key, value, settings.sources.get(setting.key, "default"), setting.doc))
     return tuple(rows)
 
@@ -219,6 +242,9 @@ def resolve(
         embedded_port=_opt_int(values["embedded_port"]),
         schema_file=None if values["schema_file"] is None else Path(str(values["schema_file"])),
         scratch_url=str(values["scratch_url"]),
+        lint=str(values["lint"]),
+        lint_rules=_as_rules(values["lint_rules"]),
+        lint_pg_version=_opt_int(values["lint_pg_version"]),
         sources=sources,
     )
 
@@ -284,6 +310,12 @@ def _coerce(key: str, value: object, source: str) -> object:
         except DurationError as exc:
             raise _invalid(key, value, source, exc.reason) from None
         return str(value)
+    if key == "lint":
+        if value not in ("off", "warning", "error"):
+            raise _invalid(key, value, source)
+        return value
+    if key == "lint_rules":
+        return _lint_rules(value, source)
     if key in ("database_url", "scratch_url") and isinstance(value, str) and value != SAME_SERVER:
         problem = url_problem(value)
         if problem:
@@ -295,7 +327,7 @@ def _coerce(key: str, value: object, source: str) -> object:
             if not 0 <= retries <= MAX_LOCK_RETRIES:
                 raise ValueError(value)
             return retries
-        if key == "embedded_version":
+        if key in ("embedded_version", "lint_pg_version"):
             major = _as_int(value)
             if not 10 <= major <= 99:
                 raise ValueError(value)
@@ -368,6 +400,10 @@ def _expected(key: str) -> str:
         "dirs": "expected one or more directory paths",
         "embedded_version": "expected a PostgreSQL major version such as 16, 17 or 18",
         "embedded_port": "expected a TCP port from 1 to 65535",
+        "lint": "expected off, warning or error",
+        "lint_pg_version": "expected a PostgreSQL major version such as 15, 16 or 18",
+        "lint_rules": 'expected a table of rule codes: SM101 = "off" (or "info", "warning", "error"); '
+        "in the environment SM101=off,SM112=error",
     }.get(key, "expected a string")
 
 
@@ -401,6 +437,39 @@ def parse_duration_ms(text: str) -> int:
     if round(ms) == 0 and ms > 0:
         raise DurationError(text, "PostgreSQL rounds it to 0, which turns the timeout off (say 0 for that)")
     return round(ms)
+
+
+_RULE_LEVELS = ("off", "info", "warning", "error")
+
+
+def _lint_rules(value: object, source: str) -> dict[str, str]:
+    """lint_rules checked: every key a rule code sqlmig has, every value off or a severity; from
+    the environment, `SM101=off,SM112=error`."""
+    if isinstance(value, str):
+        table: dict[str, object] = {}
+        for item in filter(None, (p.strip() for p in value.split(","))):
+            name, eq, given = item.partition("=")
+            if not eq:
+                raise _invalid("lint_rules", value, source, f"{item!r} is not CODE=LEVEL")
+            table[name.strip()] = given.strip()
+    elif isinstance(value, Mapping):
+        table = {str(k): v for k, v in value.items()}
+    else:
+        raise _invalid("lint_rules", value, source)
+    from .lint.rules import BY_CODE  # only when the setting is given
+
+    out: dict[str, str] = {}
+    for code, level in table.items():
+        if code.upper() not in BY_CODE:
+            raise _invalid("lint_rules", value, source, f"{code} is not a lint rule (`sqlmig lint --rules` lists them)")
+        if level not in _RULE_LEVELS:
+            raise _invalid("lint_rules", value, source, f"{code} = {level!r}: expected off, info, warning or error")
+        out[code.upper()] = str(level)
+    return out
+
+
+def _as_rules(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
 def _as_list(value: object) -> list[object]:

@@ -416,6 +416,13 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+def read_file(path: str) -> tuple[SqlFile | None, list[Problem]]:
+    """One file read as discovery reads it (UTF-8, no NUL, markers parsed), for commands given
+    paths (`lint --files`); the problems say why it could not be."""
+    problems: list[Problem] = []
+    return _read(path, problems), problems
+
+
 def _read(path: str, problems: list[Problem]) -> SqlFile | None:
     try:
         data = _read_bytes(path)

@@ -71,6 +71,18 @@ class Rule(NamedTuple):
     rewrite_outside_transaction: bool = False  # the rewrite cannot run in a transaction block
     rewrite_setup: str = ""  # what the rewrite needs first (run before it, not measured)
 
+    def to_dict(self) -> dict[str, object]:
+        """`lint --rules --json`: what a rule is, without its test material."""
+        return {
+            "code": self.code,
+            "name": self.name,
+            "family": self.family,
+            "severity": self.severity,
+            "graded": self.graded,
+            "what": self.what,
+            "safe": self.safe,
+        }
+
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -211,7 +223,7 @@ RULES: tuple[Rule, ...] = (
         "SM112", "no-lock-timeout", "locks", "warning", True,
         "this statement needs an ACCESS EXCLUSIVE lock; with no lock_timeout it waits behind any long "
         "query on the table, and every query that comes after waits behind it: the table stops answering",
-        "set a lock_timeout: the lock_timeout setting or --lock-timeout, `-- sqlmig:lock-timeout 5s` "
+        "set a lock_timeout: the lock_timeout setting or --lock-timeout, `-- sqlmig:lock_timeout=5s` "
         "in the file's leading comments, or `SET lock_timeout = '5s';` above it; with lock_retries "
         "sqlmig tries again",
         example="ALTER TABLE users RENAME COLUMN name TO full_name;",

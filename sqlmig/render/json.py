@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ..config import ConfigValue
     from ..embedded import ServerStatus
     from ..errors import SqlmigError
+    from ..lint.rules import Rule
 
 
 class Record(Protocol):
@@ -42,7 +43,10 @@ class JsonRenderer(RendererBase):
         self.document(result.to_dict())
 
     migrate = down = status = validation_report = diff = repair = baseline = new = seed = record
-    embedded_status = verify = drift = dump = record
+    embedded_status = verify = drift = dump = lint = record
+
+    def lint_rules(self, rules: Sequence[Rule]) -> None:
+        self.document({"rules": [r.to_dict() for r in rules]})
 
     def config(self, values: Sequence[ConfigValue], files: Sequence[Path]) -> None:
         self.document(effective_dict(values, files))

@@ -18,9 +18,14 @@ from .text import (
     done,
     drift_line,
     drift_summary,
+    github_annotation,
     label,
+    lint_details,
+    lint_head,
+    lint_summary,
     ms,
     nothing_to_verify,
+    rule_line,
     seeded,
     verdict_details,
     verdict_head,
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
     from .. import results
     from ..config import ConfigValue
     from ..embedded import ServerStatus
+    from ..lint.rules import Rule
     from ..plan import Entry
 
 
@@ -242,6 +248,24 @@ class PlainRenderer(RendererBase):
         for note in result.notes:
             self.line(f"note: {note}")
         self.summary(drift_summary(result))
+
+    def lint(self, result: results.LintResult) -> None:
+        for f in result.findings:
+            self.line(lint_head(f))
+            for detail in lint_details(f):
+                self.line(f"  {detail}")
+        self.summary(lint_summary(result))
+
+    def lint_github(self, result: results.LintResult) -> None:
+        """--format github: one workflow command per finding that stands, then the summary."""
+        for f in result.findings:
+            if f.waived is None:
+                self.line(github_annotation(f))
+        self.line(lint_summary(result))
+
+    def lint_rules(self, rules: Sequence[Rule]) -> None:
+        for rule in rules:
+            self.line(rule_line(rule))
 
     def dump(self, result: results.DumpResult) -> None:
         if result.path is None:

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..errors import done_verb, plural
 from ..migrations import Direction
 from ..migrations import label as migration_label
 from ..plan import Entry
-from ..results import DriftResult, MigrationStep, MigrationVerdict, SeedTableResult, VerdictKind, VerifyResult
+from ..results import (
+    DriftResult,
+    LintFinding,
+    LintResult,
+    MigrationStep,
+    MigrationVerdict,
+    SeedTableResult,
+    VerdictKind,
+    VerifyResult,
+)
 from ..snapshot import Difference
+
+if TYPE_CHECKING:
+    from ..lint.rules import Rule
 
 
 def label(item: MigrationStep) -> str:
@@ -145,3 +158,55 @@ def drift_summary(result: DriftResult) -> str:
     if not real:
         return f"no drift: only cosmetic differences from {built}"
     return f"drift: {plural(real, 'difference')} from {built} (on a scratch database on {result.scratch})"
+
+
+_CONTEXTS = {
+    "database": "the pending files, with the database's table sizes",
+    "files": "the files given, in the order they run",
+    "static": "every file on its own, no database",
+}
+
+
+def lint_head(f: LintFinding) -> str:
+    """A finding's first line: where, how bad, which rule, what this statement does (and its table's size)."""
+    level = "waived" if f.waived is not None else f.severity
+    size = f" ({f.size})" if f.size else ""
+    return f"{f.where}: {level} {f.code} {f.name}: {f.detail}{size}"
+
+
+def lint_details(f: LintFinding) -> list[str]:
+    """What happens and the safe way; for a waived finding, the reason given instead."""
+    if f.waived is not None:
+        return [f"reason: {f.waived}"]
+    return [f.message, f"safe: {f.safe}"]
+
+
+def lint_summary(result: LintResult) -> str:
+    c = result.counts
+    counts = ", ".join(
+        [plural(c["error"], "error"), plural(c["warning"], "warning"), f"{c['info']} info", f"{c['waived']} waived"]
+    )
+    version = f"; PostgreSQL {result.server_version}" if result.server_version else ""
+    verdict = "ok" if result.ok else f"{plural(len(result.failing), 'finding')} at {result.fail_on} or above"
+    return f"lint: {verdict}: {counts} in {plural(result.files, 'file')} ({_CONTEXTS[result.context]}{version})"
+
+
+def github_annotation(f: LintFinding) -> str:
+    """A GitHub Actions workflow command: the finding as an annotation on the pull request's line."""
+    level = {"error": "error", "warning": "warning", "info": "notice"}[f.severity]
+    size = f" ({f.size})" if f.size else ""
+    props = f"file={_gh_prop(f.path)},line={f.line},col={f.column},title={_gh_prop(f'{f.code} {f.name}')}"
+    return f"::{level} {props}::{_gh_data(f'{f.detail}{size}: {f.message}. Safe: {f.safe}')}"
+
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_prop(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def rule_line(rule: Rule) -> str:
+    graded = ", lower on small tables" if rule.graded else ""
+    return f"{rule.code}  {rule.name}  ({rule.severity}{graded}): {rule.what}"
