@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from .errors import Problem, RefusedError, plural
-from .migrations import Migration, SqlFile
+from .migrations import WAIVER_RE, Migration, SqlFile
 
 if TYPE_CHECKING:
     from .scanner import Statement
@@ -250,6 +250,8 @@ def unread_markers(file: SqlFile) -> list[Problem]:
         line, column = line_col(sql, found.start())
         if line in read_lines and not sql[sql.rfind("\n", 0, found.start()) + 1 : found.start()].strip():
             continue  # read as a marker: applied, or refused as malformed by discovery
+        if WAIVER_RE.match(sql, found.start()):
+            continue  # a lint waiver (`-- sqlmig:allow SM101 why`), read by `sqlmig lint` where it is
         lexed = lexed or _Lexed(sql)
         if lexed.inside_token(found.start()):
             continue  # inside a string or a dollar-quoted body: not a comment at all

@@ -23,6 +23,8 @@ MAX_VERSION = 2**63 - 1  # the history's version column is a bigint
 NAME_MAX = 255  # bytes in a file name: ext4, xfs, btrfs, APFS and NTFS (in characters) alike
 BOM = "\ufeff"
 MARKER_START_RE = re.compile(r"^--\s*sqlmig:")  # a line sqlmig reads as a marker, well-formed or not
+# `-- sqlmig:allow SM101 reason`: a lint waiver, read by `sqlmig lint` wherever it is, not a marker.
+WAIVER_RE = re.compile(r"--[ \t]*sqlmig:allow\b")
 DIRECTIVE_RE = re.compile(r"^--\s*sqlmig:\s*(?P<key>[a-z_-]+)\s*(?:=\s*(?P<value>\S+))?\s*$")
 KNOWN_DIRECTIVES = {"no-transaction", "lock_timeout", "statement_timeout"}
 
@@ -133,7 +135,7 @@ def marker_lines(sql: str) -> list[tuple[int, str, re.Match[str] | None]]:
             continue
         if not line.startswith("--"):
             break
-        if MARKER_START_RE.match(line):
+        if MARKER_START_RE.match(line) and not WAIVER_RE.match(line):
             lines.append((lineno, line, DIRECTIVE_RE.match(line)))
     return lines
 

@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 from ..migrations import SqlFile
 from ..scanner import Statement, split_statements
+from .rules import LOCK_MODES
 from .sql import Name, View
 
 
@@ -454,6 +455,8 @@ class _FileCheck:
             mode_end = view.find("MODE", in_at)
             words = view.words[in_at + 1 : mode_end if mode_end >= 0 else None]
             mode = "".join(w.capitalize() for w in words) + "Lock"
+        if mode not in LOCK_MODES or LOCK_MODES.index(mode) < LOCK_MODES.index("ShareLock"):
+            return  # blocks neither reads nor writes (an unknown mode: the server will say)
         for table in tables:
             self._hit("SM111", view.statement, table, f"LOCK {table.shown()} in {mode}")
             if mode == "AccessExclusiveLock" and not view.has("NOWAIT"):

@@ -212,7 +212,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "SM111", "lock-table", "locks", "warning", True,
-        "LOCK TABLE holds the lock it names (ACCESS EXCLUSIVE when none is named) until the migration commits",
+        "LOCK TABLE in a mode that blocks writes (SHARE or stronger; ACCESS EXCLUSIVE when none is named) "
+        "holds it until the migration commits",
         "leave the locking to the statements that need it, and keep the migration short; "
         "if the lock is really needed, name the weakest mode that serves and set lock_timeout",
         example="LOCK TABLE users;",

@@ -11,9 +11,10 @@ import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from ..migrations import WAIVER_RE
 from ..scanner import Statement
 
-_WAIVER = re.compile(r"--[ \t]*sqlmig:allow\b[ \t]*(?P<rest>[^\n]*)")
+_WAIVER = re.compile(WAIVER_RE.pattern + r"[ \t]*(?P<rest>[^\n]*)")
 _CODE = re.compile(r"[A-Za-z]{2}\d{3}")
 
 
