@@ -49,6 +49,7 @@ TARGETS: dict[str, float] = {
     "--version": 1.25,
     "seed 100k rows": 1.5,
     "verify all": 3.0,
+    "lint (static)": 1.5,
 }
 # Where a measure's target is set, when not at TARGET_N.
 TARGET_N_OF = {"verify all": 100}
@@ -298,6 +299,7 @@ class Bench:
                     if rep == 0 and self.server.item_tables(db) != n:
                         raise Failed(f"{tool} did not create {n} tables")
 
+        self.run_lint(w)
         self.run_verify(w)
 
         # templates: N applied by each tool, cloned for every measurement below
@@ -310,6 +312,19 @@ class Bench:
         finally:
             for name in templates.values():
                 self.server.drop(name)
+
+    def run_lint(self, w: workload.Workload) -> None:
+        """lint of every file with no database (static), against validate --files-only on the same
+        files: both read and split each file; lint also looks at what each statement does."""
+        n = w.n
+        self.log(f"N={n}: lint (static)")
+        floor_row = self.row(n, "lint (static)", "sqlmig validate --files-only", floor=True)
+        row = self.row(n, "lint (static)", "sqlmig")
+        base = [str(self.tools.sqlmig), "--dir", str(w.sqlmig_dir)]
+        for _ in range(self.quick_reps):
+            floor = timed([*base, "validate", "--files-only"], cwd=w.root, env=self.env)
+            floor_row.samples.append(floor)
+            row.samples.append(timed([*base, "lint"], cwd=w.root, env=self.env, floor=floor))
 
     def run_verify(self, w: workload.Workload) -> None:
         """verify --all (up, down, up again, three catalog snapshots each, on a scratch database),

@@ -78,16 +78,23 @@ def _check(
 
     together = fresh()
     out: list[tuple[Target, Checked]] = []
+    made_by: dict[int, tuple[list[Name], list[Name]]] = {}  # id(up file) -> tables, types it creates
     for target in targets:
         context = together if shared and target.direction == "up" else fresh()
         if target.direction == "down" and target.migration is not None:
             # What the up created is what its down removes: not a table the application uses
             # once it is rolled back to before the up.
-            made = fresh()
-            check_file(target.migration.up, made)
-            context.new_tables.extend(made.new_tables)
-            context.new_types.extend(made.new_types)
+            made = made_by.get(id(target.migration.up))
+            if made is None:
+                up_context = fresh()
+                check_file(target.migration.up, up_context)
+                made = (up_context.new_tables, up_context.new_types)
+            context.new_tables.extend(made[0])
+            context.new_types.extend(made[1])
+        tables, types = len(context.new_tables), len(context.new_types)
         out.append((target, check_file(target.file, context)))
+        if target.direction == "up":
+            made_by[id(target.file)] = (context.new_tables[tables:], context.new_types[types:])
     return out
 
 
@@ -157,7 +164,7 @@ def _applies(hit: Hit, target: Target) -> bool:
 
 
 def _has_statements(file: SqlFile) -> bool:
-    return any(s.tokens for s in split_statements(file.sql))
+    return any(s.words(1) for s in split_statements(file.sql))
 
 
 def _meta(
