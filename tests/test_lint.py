@@ -247,6 +247,24 @@ def test_usage_errors(project: Project) -> None:
     assert "nothing to lint" in r.stderr
 
 
+def test_readme_documents_every_rule_as_rules_py_says() -> None:
+    """README's rules table is rules.py's, code for code and word for word."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- lint-rules:start -->\n", 1)[1].split("<!-- lint-rules:end -->", 1)[0]
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = [
+        f"| `{r.code}` | `{r.name}` | {r.severity}{' (graded)' if r.graded else ''} | {cell(r.what)} | {cell(r.safe)} |"
+        for r in RULES
+    ]
+    expected = "| code | name | severity | what happens | the safe way |\n|---|---|---|---|---|\n" + "\n".join(rows)
+    assert block.strip() == expected
+
+
 def test_rules_lists_every_rule(project: Project) -> None:
     r = run_cli("lint", "--rules")
     assert [line.split()[0] for line in r.stdout.splitlines()] == [rule.code for rule in RULES]

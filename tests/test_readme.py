@@ -325,6 +325,29 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
         "verify": results.VerifyResult((verdict,), "all", 0, "the embedded server"),
         "drift": results.DriftResult((difference,), 3, "the embedded server"),
         "dump": results.DumpResult("CREATE TABLE t ();\n", tmp_path / "schema.sql", 1),
+        "lint": results.LintResult(
+            (
+                results.LintFinding(
+                    "SM101",
+                    "index-without-concurrently",
+                    "error",
+                    "sql/0001_a.up.sql",
+                    1,
+                    1,
+                    "up",
+                    "CREATE INDEX i ON t (a);",
+                    "CREATE INDEX on t",
+                    "blocks writes",
+                    "CONCURRENTLY",
+                    "public.t",
+                    "about 10 rows, 16.0 kB",
+                    "reason",
+                ),
+            ),
+            2,
+            "database",
+            18,
+        ),
     }
     server = ServerStatus(tmp_path, True, True, 12, 17, "postgresql://localhost/x")
     errors = [SqlmigError("x"), RefusedError("x", [problem]), MigrationFailed("x", version=1, path="a.sql")]

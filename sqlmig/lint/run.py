@@ -64,9 +64,8 @@ def lint(
             columns = {n: ColumnFacts(f.types, f.not_null_checked) for n, f in table_facts.items()}
             checked = _check(targets, shared, options, columns)
     findings: list[LintFinding] = []
-    for target, result in checked:
-        findings.extend(_findings(target, result, options, table_facts))
-    findings.sort(key=lambda f: (f.path, f.line, f.column, f.code))
+    for target, result in checked:  # in the order the files run; in each, in the order of its lines
+        findings.extend(sorted(_findings(target, result, options, table_facts), key=lambda f: (f.line, f.column)))
     return LintResult(tuple(findings), len(targets), context, options.server_version, options.fail_on)
 
 

@@ -250,10 +250,17 @@ class PlainRenderer(RendererBase):
         self.summary(drift_summary(result))
 
     def lint(self, result: results.LintResult) -> None:
+        """Each finding's head line; what happens and the safe way under the first of each rule
+        only (a migration with ten ALTER TABLEs would repeat the same paragraph ten times)."""
+        explained: set[str] = set()
         for f in result.findings:
             self.line(lint_head(f))
+            if f.waived is None and f.code in explained:
+                continue
             for detail in lint_details(f):
                 self.line(f"  {detail}")
+            if f.waived is None:
+                explained.add(f.code)
         self.summary(lint_summary(result))
 
     def lint_github(self, result: results.LintResult) -> None:
