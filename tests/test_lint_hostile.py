@@ -282,24 +282,12 @@ def test_a_comment_text_equal_to_a_new_enum_label_is_not_a_use_of_it(project: Pr
 # ---- waivers ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a waiver at the end of a line waives every statement on that line: "
-    "`CREATE INDEX a ...; CREATE INDEX b ...; -- sqlmig:allow SM101 r` also waives the index a, "
-    "which it is not beside (waivers.covering compares lines only)",
-)
 def test_a_trailing_waiver_waives_only_the_statement_it_ends(project: Project) -> None:
     doc = static(project, "CREATE INDEX a ON users (a); CREATE INDEX b ON users (b); -- sqlmig:allow SM101 b is tiny\n")
     assert found(doc) == [("SM101", 1, 1, "error")]
     assert found(doc, waived=True) == [("SM101", 1, 30, "error")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`-- sqlmig:allow` inside a string literal is read as a waiver (waivers.read runs a regex over "
-    "the raw file): a data migration writing that text gets an SM001 error (exit 3), and a string "
-    "in a statement waives that statement's findings",
-)
 def test_waiver_text_inside_a_string_literal_is_not_a_waiver(project: Project) -> None:
     doc = static(
         project,
@@ -462,11 +450,6 @@ def test_a_table_created_in_another_schema_does_not_make_the_search_path_table_n
     assert (code, found(doc)) == (3, [("SM101", 3, 1, "error")])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a table whose reltuples says 0 (vacuumed while empty, loaded since, not analyzed yet) is graded "
-    "empty, so info, even with megabytes of heap: table_facts trusts reltuples = 0 over pg_relation_size",
-)
 def test_a_stale_zero_row_estimate_with_a_full_heap_is_not_empty(project: Project, database_url: str, db: Conn) -> None:
     project.add(1, "items", "CREATE TABLE items (id int) WITH (autovacuum_enabled = false);", "DROP TABLE items;")
     assert run_cli("--database-url", database_url, "migrate").exit_code == 0
@@ -501,11 +484,6 @@ def test_the_database_grades_findings_on_a_large_table(project: Project, databas
 MIXED = "CREATE INDEX users_id ON public.users (id);\nCREATE INDEX users_email ON users (email);"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with a database, findings naming one table both qualified and not (public.users, users) crash "
-    "lint: run.py sorts the Name tuples and compares schema None with 'public' (TypeError, traceback)",
-)
 def test_lint_with_a_database_survives_a_table_named_with_and_without_its_schema(
     project: Project, database_url: str, db: Conn
 ) -> None:
@@ -516,11 +494,6 @@ def test_lint_with_a_database_survives_a_table_named_with_and_without_its_schema
     assert found(json.loads(r.stdout)) == [("SM101", 1, 1, "error"), ("SM101", 2, 1, "error")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="migrate with the lint setting on crashes (TypeError in run.py's sorted names) instead of "
-    "refusing when its files name one table both qualified and not: the gate cannot be used on such a project",
-)
 def test_the_gate_survives_a_table_named_with_and_without_its_schema(
     project: Project, database_url: str, db: Conn
 ) -> None:

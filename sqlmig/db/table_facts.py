@@ -47,7 +47,8 @@ def read(conn: Conn, names: Sequence[Name]) -> dict[Name, TableFacts]:
         return {}
     rows = conn.execute(
         "SELECT q.i, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relkind::text,"
-        " c.reltuples::float8, pg_catalog.pg_relation_size(c.oid), pg_catalog.pg_total_relation_size(c.oid),"
+        " c.reltuples::float8, c.relpages::int8, pg_catalog.current_setting('block_size')::int8,"
+        " pg_catalog.pg_relation_size(c.oid), pg_catalog.pg_total_relation_size(c.oid),"
         " (SELECT pg_catalog.json_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))"
         "  FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),"
         " ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a"
@@ -63,7 +64,7 @@ def read(conn: Conn, names: Sequence[Name]) -> dict[Name, TableFacts]:
         ([n.schema for n in wanted], [n.name for n in wanted]),
     ).fetchall()
     out: dict[Name, TableFacts] = {}
-    for i, qualified, kind, reltuples, heap, total, types, not_null, checks in rows:
+    for i, qualified, kind, reltuples, relpages, block, heap, total, types, not_null, checks in rows:
         column_types = types if isinstance(types, dict) else json.loads(str(types or "{}"))
         checked = {str(c) for c in _items(not_null)}
         for definition in _items(checks):
@@ -71,15 +72,10 @@ def read(conn: Conn, names: Sequence[Name]) -> dict[Name, TableFacts]:
             if match:
                 word = match.group(1)
                 checked.add(word[1:-1].replace('""', '"') if word.startswith('"') else word)
-        estimate = float(str(reltuples))
         heap_bytes = int(str(heap))
-        rows_known: int | None = int(estimate) if estimate >= 0 else None
-        counted = False
-        if heap_bytes == 0 and str(kind) in ("r", "m"):
-            rows_known = 0
-        elif rows_known is None and str(kind) in ("r", "m"):
-            rows_known = _count(conn, str(qualified))
-            counted = rows_known == COUNT_LIMIT
+        rows_known, counted = _rows(
+            conn, str(qualified), str(kind), float(str(reltuples)), int(str(relpages)), heap_bytes // int(str(block))
+        )
         out[wanted[int(str(i)) - 1]] = TableFacts(
             str(qualified),
             str(kind),
@@ -91,6 +87,23 @@ def read(conn: Conn, names: Sequence[Name]) -> dict[Name, TableFacts]:
             counted,
         )
     return out
+
+
+def _rows(
+    conn: Conn, qualified: str, kind: str, reltuples: float, relpages: int, pages: int
+) -> tuple[int | None, bool]:
+    """The table's rows as the planner would estimate them: reltuples scaled to the pages the heap
+    has now (ANALYZE's figures go stale as the table grows). With no usable estimate (never
+    analyzed, or analyzed empty and grown since) the rows are counted, up to COUNT_LIMIT.
+    Returns (rows, whether the count reached the limit); rows None: unknown."""
+    if kind not in ("r", "m"):
+        return None, False  # a partitioned table's rows are its partitions'
+    if pages == 0:
+        return 0, False
+    if reltuples > 0 and relpages > 0:
+        return round(reltuples / relpages * pages), False
+    counted = _count(conn, qualified)
+    return counted, counted == COUNT_LIMIT
 
 
 def _items(value: object) -> list[object]:

@@ -58,7 +58,7 @@ def lint(
     checked = _check(targets, shared, options, {})
     table_facts: Mapping[Name, TableFacts] = {}
     if facts is not None:
-        names = sorted({h.table for _, c in checked for h in c.hits if h.table is not None})
+        names = sorted({h.table for _, c in checked for h in c.hits if h.table is not None}, key=_sort_key)
         table_facts = facts(names)
         if table_facts:  # again, knowing column types and NOT NULL checks (SM104, SM105)
             columns = {n: ColumnFacts(f.types, f.not_null_checked) for n, f in table_facts.items()}
@@ -67,6 +67,10 @@ def lint(
     for target, result in checked:  # in the order the files run; in each, in the order of its lines
         findings.extend(sorted(_findings(target, result, options, table_facts), key=lambda f: (f.line, f.column)))
     return LintResult(tuple(findings), len(targets), context, options.server_version, options.fail_on)
+
+
+def _sort_key(name: Name) -> tuple[str, str]:
+    return (name.schema or "", name.name)
 
 
 def _check(
@@ -111,7 +115,7 @@ def _findings(
         and _has_statements(migration.up)
     ):
         extra.append(_meta("SM402", path, 1, 1, "down", "empty down file", options))
-    marks = waivers.read(target.file.sql)
+    marks = waivers.read(target.file.sql, checked.statements)
     for mark in marks:
         unknown = [c for c in mark.codes if c not in BY_CODE]
         if unknown or not mark.codes:
@@ -127,11 +131,8 @@ def _findings(
         if severity is None:
             continue
         facts = table_facts.get(hit.table) if hit.table is not None else None
-        reason = next(
-            (w.reason or "(no reason given)" for w in waivers.covering(marks, checked.statements, hit.statement)
-             if hit.code in w.codes),
-            None,
-        )  # fmt: skip
+        covering = waivers.covering(marks, checked.statements, hit.statement, target.file.sql)
+        reason = next((w.reason or "(no reason given)" for w in covering if hit.code in w.codes), None)
         out.append(
             LintFinding(
                 rule.code,
