@@ -462,7 +462,9 @@ class Migrator:
         from .db import table_facts
 
         live = conn
-        options = options._replace(server_version=table_facts.server_version(live))
+        options = options._replace(
+            server_version=table_facts.server_version(live), default_schema=table_facts.current_schema(live)
+        )
         return lint(
             targets, shared=shared, context=context, options=options, facts=lambda names: table_facts.read(live, names)
         )

@@ -84,12 +84,6 @@ def test_vacuum_full_and_cluster_in_their_plain_forms_are_rewrites(project: Proj
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ADD COLUMN with an inline UNIQUE or PRIMARY KEY builds a unique index under ACCESS EXCLUSIVE, "
-    "like ADD CONSTRAINT ... UNIQUE, but only the table-constraint form gets SM107 (check.py _add_column "
-    "never looks at column constraints)",
-)
 @pytest.mark.parametrize(
     "sql",
     [
@@ -112,11 +106,6 @@ def test_table_constraint_forms_of_unique_and_primary_key_are_flagged(project: P
     assert [f for f in found(doc) if f[0] == "SM107"] == [("SM107", 1, 19, "error"), ("SM107", 2, 19, "error")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an UPDATE or DELETE after a WITH clause is never looked at (check.py _concerns: WITH is not a "
-    "first word any rule handles): a whole-table UPDATE/DELETE goes without SM301/SM401",
-)
 @pytest.mark.parametrize(
     "sql",
     [
@@ -128,11 +117,6 @@ def test_a_whole_table_write_after_a_with_clause_is_flagged(project: Project, sq
     assert "SM301" in codes(static(project, sql, "SELECT 1;"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="statements inside a DO block run at migration time, but lint never reads the block's body: "
-    "ADD COLUMN ... NOT NULL without a default (fails in production) and CREATE INDEX go unseen",
-)
 def test_statements_of_a_do_block_are_linted(project: Project) -> None:
     doc = static(
         project,
@@ -141,28 +125,23 @@ def test_statements_of_a_do_block_are_linted(project: Project) -> None:
     assert {"SM102", "SM101"} <= codes(doc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DROP INDEX and REINDEX without CONCURRENTLY lock the table (DROP INDEX: ACCESS EXCLUSIVE; "
-    "REINDEX: SHARE, every write blocked) and lint reports nothing, not even SM112",
-)
 @pytest.mark.parametrize("sql", ["DROP INDEX users_email;", "REINDEX TABLE users;", "REINDEX INDEX users_email;"])
 def test_index_maintenance_without_concurrently_is_flagged(project: Project, sql: str) -> None:
     assert found(static(project, sql)) != []
 
 
 @pytest.mark.parametrize(
-    "sql", ["DROP INDEX CONCURRENTLY users_email;", "REINDEX TABLE CONCURRENTLY users;", "DROP INDEX IF EXISTS x, y;"]
+    "sql",
+    [
+        "DROP INDEX CONCURRENTLY users_email;",
+        "REINDEX TABLE CONCURRENTLY users;",
+        "DROP INDEX CONCURRENTLY IF EXISTS x, y;",
+    ],
 )
 def test_index_maintenance_concurrently_is_not_an_error(project: Project, sql: str) -> None:
     assert [f for f in found(static(project, sql)) if f[3] == "error"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SET TABLESPACE, SET LOGGED/UNLOGGED and SET ACCESS METHOD copy the whole table under ACCESS "
-    "EXCLUSIVE, like VACUUM FULL (SM109, error), but lint only says SM112 (warning, exit 0)",
-)
 @pytest.mark.parametrize(
     "sql",
     [
@@ -176,11 +155,6 @@ def test_alter_table_subcommands_that_rewrite_the_table_are_errors(project: Proj
     assert any(severity == "error" for *_, severity in found(static(project, sql)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="PostgreSQL 18's `ADD CONSTRAINT name NOT NULL col` (and `ADD NOT NULL col`) scans the table "
-    "under ACCESS EXCLUSIVE like SET NOT NULL, but gets no SM105: _add reads NOT as a column name",
-)
 @pytest.mark.parametrize(
     "sql", ["ALTER TABLE users ADD CONSTRAINT users_email_nn NOT NULL email;", "ALTER TABLE users ADD NOT NULL email;"]
 )
@@ -247,20 +221,10 @@ def test_a_differently_quoted_or_qualified_table_is_not_the_new_one(project: Pro
     assert found(doc) == [("SM101", 2, 1, "error"), ("SM101", 4, 1, "error")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SELECT ... INTO creates a table, like CREATE TABLE AS, but lint does not count it as new: "
-    "indexing it is flagged SM101 (error, exit 3)",
-)
 def test_a_table_created_by_select_into_is_new(project: Project) -> None:
     assert found(static(project, "SELECT * INTO users_copy FROM users;\nCREATE INDEX ON users_copy (id);")) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SM304 fires on CREATE INDEX CONCURRENTLY after `SET lock_timeout`, the very statement SM112's "
-    "advice says to put above a lock; a SET is harmless to run again, so the file can simply be rerun",
-)
 def test_set_lock_timeout_above_create_index_concurrently_is_not_sm304(project: Project) -> None:
     doc = static(
         project,
@@ -269,11 +233,6 @@ def test_set_lock_timeout_above_create_index_concurrently_is_not_sm304(project: 
     assert found(doc) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SM303 (error) fires on any string equal to a label added in the same transaction, even where "
-    "it cannot be the enum: `COMMENT ON TABLE users IS 'calm'` after ADD VALUE 'calm' fails lint and the gate",
-)
 def test_a_comment_text_equal_to_a_new_enum_label_is_not_a_use_of_it(project: Project) -> None:
     doc = static(project, "ALTER TYPE mood ADD VALUE 'calm';\nCOMMENT ON TABLE users IS 'calm';")
     assert found(doc) == []
@@ -401,11 +360,6 @@ def test_exit_codes_and_usage_errors(project: Project) -> None:
 # ---- with a database: sizes and what exists ---------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CREATE TABLE IF NOT EXISTS of a table that already exists (and the database says so) makes "
-    "lint count it as new: an index on a 20,000-row table then gets no finding at all",
-)
 def test_create_table_if_not_exists_of_an_existing_table_does_not_make_it_new(
     project: Project, database_url: str, db: Conn
 ) -> None:
@@ -415,12 +369,6 @@ def test_create_table_if_not_exists_of_an_existing_table_does_not_make_it_new(
     assert (code, found(doc)) == (3, [("SM101", 2, 1, "error")])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`lint --files` with a database counts a table as new when a given file creates it, even when "
-    "that file is already applied and the table has 20,000 rows: `sqlmig lint --files sql/*.sql` in CI "
-    "then flags no lock on any table the project ever created",
-)
 def test_files_with_a_database_do_not_make_an_applied_files_tables_new(
     project: Project, database_url: str, db: Conn
 ) -> None:
@@ -431,12 +379,6 @@ def test_files_with_a_database_do_not_make_an_applied_files_tables_new(
     assert (code, found(doc)) == (3, [("SM101", 1, 1, "error")])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a table created in another schema makes the unqualified name new everywhere: after "
-    "`CREATE TABLE staging.users`, `CREATE INDEX ON users` (public.users by the search_path, 20,000 rows) "
-    "gets no finding, even with the database to resolve the name",
-)
 def test_a_table_created_in_another_schema_does_not_make_the_search_path_table_new(
     project: Project, database_url: str, db: Conn
 ) -> None:
@@ -504,12 +446,6 @@ def test_the_gate_survives_a_table_named_with_and_without_its_schema(
     assert db.execute("SELECT max(version) FROM sqlmig_migrations").fetchone() == (1,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="in a `-- sqlmig:no-transaction` file each statement runs on its own, so `SET LOCAL lock_timeout` "
-    "ends with its own statement (the server checks it below); lint still counts the timeout as set and "
-    "drops SM112 for the ALTER TABLE after it",
-)
 def test_set_local_lock_timeout_in_a_file_without_a_transaction_sets_nothing(
     project: Project, database_url: str, db: Conn
 ) -> None:

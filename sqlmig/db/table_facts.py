@@ -32,11 +32,20 @@ class TableFacts(NamedTuple):
     types: dict[str, str]  # column -> format_type
     not_null_checked: frozenset[str]  # NOT NULL columns, and columns a validated CHECK (col IS NOT NULL) covers
     rows_counted: bool = False  # `rows` was counted and reached COUNT_LIMIT: at least that many
+    schema: str = ""  # as the catalog spells them, unquoted
+    relname: str = ""
 
 
 def server_version(conn: Conn) -> int:
     """The server's major version (16, 18 ...)."""
     return conn.info.server_version // 10000
+
+
+def current_schema(conn: Conn) -> str:
+    """Where an unqualified name is looked up first (what the migrations' own session will use,
+    unless they set search_path)."""
+    row = conn.execute("SELECT pg_catalog.current_schema()").fetchone()
+    return str(row[0]) if row and row[0] is not None else "public"
 
 
 def read(conn: Conn, names: Sequence[Name]) -> dict[Name, TableFacts]:
@@ -47,6 +56,7 @@ def read(conn: Conn, names: Sequence[Name]) -> dict[Name, TableFacts]:
         return {}
     rows = conn.execute(
         "SELECT q.i, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relkind::text,"
+        " n.nspname::text, c.relname::text,"
         " c.reltuples::float8, c.relpages::int8, pg_catalog.current_setting('block_size')::int8,"
         " pg_catalog.pg_relation_size(c.oid), pg_catalog.pg_total_relation_size(c.oid),"
         " (SELECT pg_catalog.json_object_agg(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))"
@@ -64,7 +74,7 @@ def read(conn: Conn, names: Sequence[Name]) -> dict[Name, TableFacts]:
         ([n.schema for n in wanted], [n.name for n in wanted]),
     ).fetchall()
     out: dict[Name, TableFacts] = {}
-    for i, qualified, kind, reltuples, relpages, block, heap, total, types, not_null, checks in rows:
+    for i, qualified, kind, schema, relname, reltuples, relpages, block, heap, total, types, not_null, checks in rows:
         column_types = types if isinstance(types, dict) else json.loads(str(types or "{}"))
         checked = {str(c) for c in _items(not_null)}
         for definition in _items(checks):
@@ -85,6 +95,8 @@ def read(conn: Conn, names: Sequence[Name]) -> dict[Name, TableFacts]:
             {str(k): str(v) for k, v in column_types.items()},
             frozenset(checked),
             counted,
+            str(schema),
+            str(relname),
         )
     return out
 

@@ -44,18 +44,32 @@ class Context:
 
     lock_timeout: bool = False  # the lock_timeout setting (or --lock-timeout) is on
     server_version: int | None = None  # server_version_num // 10000; None: unknown
+    default_schema: str = "public"  # where an unqualified name is (the database's current_schema())
     columns: dict[Name, ColumnFacts] = field(default_factory=dict)  # from the database, when reachable
+    in_database: list[Name] | None = None  # tables the database has now; None: no database
     new_tables: list[Name] = field(default_factory=list)
     new_types: list[Name] = field(default_factory=list)
+    new_indexes: list[Name] = field(default_factory=list)
+    dropped: list[Name] = field(default_factory=list)
     not_null_checks: dict[tuple[Name, str], str] = field(default_factory=dict)  # (table, constraint) -> column
     not_null_validated: set[tuple[Name, str]] = field(default_factory=set)  # (table, column)
 
+    def same(self, a: Name, b: Name) -> bool:
+        return a.matches(b, self.default_schema)
+
     def is_new(self, table: Name) -> bool:
-        return any(table.matches(t) for t in self.new_tables)
+        return any(self.same(table, t) for t in self.new_tables)
+
+    def created(self, table: Name) -> None:
+        """A CREATE TABLE: new, unless the database already has that table (CREATE TABLE IF NOT
+        EXISTS of it, or a file already applied) and nothing above dropped it."""
+        known = self.in_database is not None and any(self.same(table, t) for t in self.in_database)
+        if not known or any(self.same(table, d) for d in self.dropped):
+            self.new_tables.append(table)
 
     def facts(self, table: Name) -> ColumnFacts | None:
         for known, facts in self.columns.items():
-            if table.matches(known):
+            if self.same(table, known):
                 return facts
         return None
 
@@ -75,6 +89,9 @@ _WEAKER_SUBCOMMANDS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("ATTACH", "PARTITION"), "ShareUpdateExclusiveLock"),
 )
 
+# ALTER TABLE subcommands that write the whole table anew (a copy, like VACUUM FULL).
+_REWRITING_SUBCOMMANDS = (("SET", "TABLESPACE"), ("SET", "LOGGED"), ("SET", "UNLOGGED"), ("SET", "ACCESS", "METHOD"))
+
 # Functions whose value differs per row: a DEFAULT calling one fills each existing row, a rewrite.
 _VOLATILE = frozenset(
     {
@@ -84,8 +101,10 @@ _VOLATILE = frozenset(
     }
 )  # fmt: skip
 # First words of the statements a rule looks at; CREATE only of these objects.
-_HANDLED = frozenset({"ALTER", "DROP", "TRUNCATE", "CLUSTER", "VACUUM", "REFRESH", "LOCK", "UPDATE", "DELETE"})
+_HANDLED = frozenset({"TRUNCATE", "CLUSTER", "VACUUM", "REFRESH", "LOCK", "UPDATE", "DELETE", "WITH", "REINDEX", "DO"})
 _CREATED = frozenset({"INDEX", "TABLE", "VIEW", "TYPE"})
+# PL/pgSQL block words blanked out of a DO body so the statements between them split as SQL.
+_BLOCK_WORDS = re.compile(r"(?i)\b(?:begin|end|declare)\b")
 _SERIALS = frozenset({"SMALLSERIAL", "SERIAL", "BIGSERIAL", "SERIAL2", "SERIAL4", "SERIAL8"})
 _VARCHAR = re.compile(r"^(?:character varying|varchar)(?:\((\d+)\))?$")
 _NUMERIC = re.compile(r"^(?:numeric|decimal)(?:\((\d+)(?:,\s*(\d+))?\))?$")
@@ -115,6 +134,7 @@ class _FileCheck:
         self.hits: list[Hit] = []
         self.altered: list[Name] = []  # existing tables this file's DDL changed (SM302)
         self.labels: dict[str, Name] = {}  # enum labels added to existing types in this transaction (SM303)
+        self.enclosing: Statement | None = None  # the DO statement whose body is being checked
 
     def run(self) -> Checked:
         statements = split_statements(self.file.sql)
@@ -129,8 +149,10 @@ class _FileCheck:
             count += 1
             if self.labels:
                 self._labels_used(View(stmt))
-            if self._concerns(words):
+            if self._concerns(words, stmt):
                 self._statement(View(stmt))
+            if words[0] in ("SET", "RESET"):
+                count -= 1  # harmless to run again: no reason to keep CREATE INDEX CONCURRENTLY apart
             if words[0] == "CREATE" and "CONCURRENTLY" in words and "INDEX" in words:
                 concurrent.append(stmt)
         if concurrent and count > 1:
@@ -138,7 +160,7 @@ class _FileCheck:
                 self._hit("SM304", stmt, None, "CREATE INDEX CONCURRENTLY shares its file with other statements")
         return Checked(statements, self.hits)
 
-    def _concerns(self, words: tuple[str, ...]) -> bool:
+    def _concerns(self, words: tuple[str, ...], stmt: Statement) -> bool:
         first = words[0]
         if first == "CREATE":
             return any(w in _CREATED for w in words[1:])
@@ -147,7 +169,10 @@ class _FileCheck:
         if first in ("SET", "RESET"):
             return "LOCK_TIMEOUT" in words or words[1:2] == ("ALL",)
         if first in ("ALTER", "DROP"):
-            return words[1:2] in (("TABLE",), ("TYPE",))
+            return words[1:2] in (("TABLE",), ("TYPE",), ("INDEX",))
+        if first == "SELECT":  # SELECT ... INTO a new table; set_config('lock_timeout', ...)
+            lowered = stmt.text.lower()
+            return "into" in lowered or "set_config" in lowered
         return first in _HANDLED
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -163,7 +188,8 @@ class _FileCheck:
         uncertain: bool = False,
     ) -> None:
         line, column = at if at is not None else (stmt.line, stmt.column)
-        self.hits.append(Hit(code, line, column, stmt, table, detail, uncertain))
+        # A statement of a DO block is waived, and shown, as the DO statement it is part of.
+        self.hits.append(Hit(code, line, column, self.enclosing or stmt, table, detail, uncertain))
 
     def _exclusive(self, view: View, table: Name, at: tuple[int, int] | None = None) -> None:
         """An ACCESS EXCLUSIVE lock on an existing table, with no lock_timeout: SM112."""
@@ -191,6 +217,10 @@ class _FileCheck:
             "INSERT": self._write,
             "SET": self._set,
             "RESET": self._set,
+            "WITH": self._with,
+            "SELECT": self._select,
+            "REINDEX": self._reindex,
+            "DO": self._do,
         }.get(first)
         if handler is not None:
             handler(view)
@@ -209,17 +239,21 @@ class _FileCheck:
         if view.at(i, "TABLE") or view.at(i, "VIEW"):
             name, _ = view.name(view.skip(i + 1, "IF", "NOT", "EXISTS"))
             if name is not None:
-                self.context.new_tables.append(name)
+                self.context.created(name)
         elif view.at(i, "TYPE"):
             name, _ = view.name(i + 1)
             if name is not None:
                 self.context.new_types.append(name)
 
     def _create_index(self, view: View, i: int) -> None:
-        if view.at(i, "CONCURRENTLY"):
-            return
+        concurrently = view.at(i, "CONCURRENTLY")
         on = view.find("ON", i)
         if on < 0:
+            return
+        name, _ = view.name(view.skip(view.skip(i, "CONCURRENTLY"), "IF", "NOT", "EXISTS"))
+        if name is not None and name.name != "on":
+            self.context.new_indexes.append(name)
+        if concurrently:
             return
         table, _ = view.name(view.skip(on + 1, "ONLY"))
         if self._existing(table):
@@ -267,12 +301,17 @@ class _FileCheck:
                 shown = column.name if column else "?"
                 self._hit("SM204", stmt, table, f"column {table.shown()}.{shown} renamed", at=at)
             return "AccessExclusiveLock"
+        rewriting = next((" ".join(k) for k in _REWRITING_SUBCOMMANDS if view.at(start, *k)), None)
+        if rewriting is not None:
+            if existing:
+                self._hit("SM109", stmt, table, f"{rewriting} of {table.shown()}", at=at)
+            return "AccessExclusiveLock"
         for keywords, mode in _WEAKER_SUBCOMMANDS:
             if view.at(start, *keywords):
                 if keywords[0] == "VALIDATE":
                     name, _ = view.name(start + 2)
                     for (on, constraint), checked in self.context.not_null_checks.items():
-                        if name is not None and constraint == name.name and table.matches(on):
+                        if name is not None and constraint == name.name and self.context.same(table, on):
                             self.context.not_null_validated.add((table, checked))
                 return mode
         if view.at(start, "ALTER"):
@@ -301,12 +340,14 @@ class _FileCheck:
             return "ShareUpdateExclusiveLock"
         return "AccessExclusiveLock"
 
-    def _alter_column(self, view: View, table: Name, column: str, j: int, stop: int, at: tuple[int, int]) -> None:
+    def _alter_column(
+        self, view: View, table: Name, column: str, j: int, stop: int, at: tuple[int, int], *, not_null: bool = False
+    ) -> None:
         stmt = view.statement
         where = f"{table.shown()}.{column}"
-        if view.at(j, "SET", "NOT", "NULL"):
+        if not_null or view.at(j, "SET", "NOT", "NULL"):
             facts = self.context.facts(table)
-            checked = any(table.matches(t) and c == column for t, c in self.context.not_null_validated)
+            checked = any(self.context.same(table, t) and c == column for t, c in self.context.not_null_validated)
             checked = checked or (facts is not None and column in facts.not_null_checked)
             version = self.context.server_version
             if not checked or (version is not None and version < 12):  # 12 first skips the scan for a CHECK
@@ -337,6 +378,11 @@ class _FileCheck:
             constraint = None
         kind = words[j] if j < stop else ""
         not_valid = any(view.at(k, "NOT", "VALID") for k in view.top_level(j, stop))
+        if view.at(j, "NOT", "NULL"):  # PostgreSQL 18: ADD [CONSTRAINT n] NOT NULL col, checked like SET NOT NULL
+            column, _ = view.name(j + 2)
+            if existing and column is not None:
+                self._alter_column(view, table, column.name, j - 1, stop, at, not_null=True)
+            return "AccessExclusiveLock"
         if kind == "CHECK":
             checked = _not_null_check(view, j + 1, stop)
             if checked is not None and constraint is not None:
@@ -381,6 +427,10 @@ class _FileCheck:
             if view.find("STORED", generated, stop) >= 0:
                 self._hit("SM108", stmt, table, f"{where} is a stored generated column", at=at)
                 return
+        inline = next((i for i in view.top_level(k, stop) if words[i] in ("UNIQUE", "PRIMARY")), None)
+        if inline is not None:
+            label = "PRIMARY KEY" if words[inline] == "PRIMARY" else "UNIQUE"
+            self._hit("SM107", stmt, table, f"{where} is {label}: its index is built", at=at)
         if has_default:
             d = view.find("DEFAULT", k, stop)
             calls = [
@@ -400,7 +450,7 @@ class _FileCheck:
 
     def _alter_type(self, view: View) -> None:
         name, i = view.name(2)
-        if name is None or any(name.matches(t) for t in self.context.new_types):
+        if name is None or any(self.context.same(name, t) for t in self.context.new_types):
             return
         if view.at(i, "RENAME", "VALUE"):
             self._hit("SM205", view.statement, None, f"a label of {name.shown()} renamed")
@@ -410,7 +460,7 @@ class _FileCheck:
                 self.labels[view.tokens[j].text] = name
 
     def _labels_used(self, view: View) -> None:
-        if not self.labels or view.at(0, "ALTER", "TYPE"):
+        if not self.labels or view.at(0, "ALTER", "TYPE") or view.at(0, "COMMENT"):
             return
         for token in view.tokens:
             if token.kind == "string" and token.text in self.labels:
@@ -420,9 +470,17 @@ class _FileCheck:
                 return
 
     def _drop(self, view: View) -> None:
+        if view.at(1, "INDEX"):
+            if not view.at(2, "CONCURRENTLY"):
+                for index in view.names(view.skip(2, "IF", "EXISTS")):
+                    if not any(self.context.same(index, n) for n in self.context.new_indexes):
+                        detail = f"DROP INDEX {index.shown()}: ACCESS EXCLUSIVE lock on its table"
+                        self._hit("SM113", view.statement, None, detail)
+            return
         if not view.at(1, "TABLE"):
             return
         for table in view.names(view.skip(2, "IF", "EXISTS")):
+            self.context.dropped.append(table)
             if self._existing(table):
                 self._hit("SM202", view.statement, table, f"{table.shown()} dropped")
                 self._hit("SM401", view.statement, table, f"{table.shown()} dropped")
@@ -483,25 +541,97 @@ class _FileCheck:
             if mode == "AccessExclusiveLock" and not view.has("NOWAIT"):
                 self._exclusive(view, table)
 
-    def _write(self, view: View) -> None:
-        first = view.words[0]
+    def _write(self, view: View, start: int = 0, stop: int | None = None) -> None:
+        """UPDATE, DELETE or INSERT at `start` (up to `stop`: a data-modifying WITH query's end)."""
+        first = view.words[start]
         if first == "UPDATE":
-            table, _ = view.name(view.skip(1, "ONLY"))
+            table, _ = view.name(view.skip(start + 1, "ONLY"))
         elif first == "DELETE":
-            table, _ = view.name(view.skip(view.skip(1, "FROM"), "ONLY"))
+            table, _ = view.name(view.skip(view.skip(start + 1, "FROM"), "ONLY"))
         else:
-            table, _ = view.name(view.skip(1, "INTO"))
+            table, _ = view.name(view.skip(start + 1, "INTO"))
         if not self._existing(table):
             return
         assert table is not None
-        if first != "INSERT" and view.find("WHERE") < 0:
+        if first != "INSERT" and view.find("WHERE", start, stop) < 0:
             self._hit("SM301", view.statement, table, f"{first} of every row of {table.shown()}")
             if first == "DELETE":
                 self._hit("SM401", view.statement, table, f"every row of {table.shown()} deleted")
-        if self.transactional and any(table.matches(t) for t in self.altered):
+        if self.transactional and any(self.context.same(table, t) for t in self.altered):
             self._hit("SM302", view.statement, table, f"{first} of {table.shown()} after its schema change")
 
+    def _with(self, view: View) -> None:
+        """WITH queries: the main statement after them, and each data-modifying one inside them."""
+        for i in range(1, len(view)):
+            if view.words[i] in ("UPDATE", "DELETE", "INSERT") and view.tokens[i - 1].text == "(":
+                self._write(view, i, _matching_paren(view, i - 1))
+        main = next((i for i in view.top_level(1) if view.words[i] in ("UPDATE", "DELETE", "INSERT", "SELECT")), -1)
+        if main >= 0 and view.words[main] != "SELECT":
+            self._write(view, main)
+
+    def _select(self, view: View) -> None:
+        """SELECT ... INTO creates a table; SELECT set_config('lock_timeout', ...) sets the timeout."""
+        into = view.find("INTO")
+        if into >= 0:
+            i = into + 1
+            for word in ("TEMPORARY", "TEMP", "UNLOGGED", "TABLE"):
+                i = view.skip(i, word)
+            name, _ = view.name(i)
+            if name is not None:
+                self.context.created(name)
+        for i in range(len(view) - 2):
+            if view.words[i] == "SET_CONFIG" and view.tokens[i + 2].text.lower() == "'lock_timeout'":
+                args = view.split(i + 2, _matching_paren(view, i + 1))
+                value = view.text(*args[1]).strip("'") if len(args) > 1 else ""
+                local = len(args) > 2 and view.text(*args[2]).lower() in ("true", "'t'", "'true'", "'on'")
+                if not (local and not self.transactional):
+                    self.lock_timeout = not _is_zero(value)
+
+    def _reindex(self, view: View) -> None:
+        i = view.skip(1, "\0(")
+        if i > 1:
+            i = _matching_paren(view, 1) + 1
+        what = view.words[i] if i < len(view) else ""
+        if view.at(i + 1, "CONCURRENTLY") or what not in ("TABLE", "INDEX", "SCHEMA"):
+            return  # DATABASE and SYSTEM cannot run in a transaction: file_checks refuses them there
+        name, _ = view.name(i + 1)
+        if name is None:
+            return
+        if what == "TABLE" and self._existing(name):
+            self._hit("SM113", view.statement, name, f"REINDEX TABLE {name.shown()}: SHARE lock while it rebuilds")
+        elif what == "INDEX" and not any(self.context.same(name, n) for n in self.context.new_indexes):
+            self._hit("SM113", view.statement, None, f"REINDEX INDEX {name.shown()}: SHARE lock on its table")
+        elif what == "SCHEMA":
+            self._hit("SM113", view.statement, None, f"REINDEX SCHEMA {name.shown()}: SHARE lock on each table")
+
+    def _do(self, view: View) -> None:
+        """A DO block runs at migration time: the statements of its body (a dollar-quoted PL/pgSQL
+        block) are checked like the file's, at their own file:line:column. EXECUTE of a string and
+        statements under IF or LOOP are not read."""
+        body = next((t for t in view.tokens if t.kind == "dollar_string"), None)
+        if body is None:
+            return
+        tag_end = body.text.index("$", 1) + 1
+        inner = body.text[tag_end : len(body.text) - tag_end]
+        blanked = _BLOCK_WORDS.sub(lambda m: " " * len(m.group()), inner)
+        base_line = body.line + body.text.count("\n", 0, tag_end)
+        for stmt in split_statements(blanked):
+            words = stmt.words(4)
+            if not words or not self._concerns(words, stmt):
+                continue
+            line = base_line + stmt.line - 1
+            column = stmt.column + (body.column + tag_end - 1 if stmt.line == 1 else 0)
+            offset = body.start + tag_end
+            moved = Statement(stmt.text, offset + stmt.start, offset + stmt.end, line, column)
+            self.enclosing = view.statement
+            try:
+                self._statement(View(moved))
+            finally:
+                self.enclosing = None
+
     def _set(self, view: View) -> None:
+        if view.at(1, "LOCAL") and not self.transactional:
+            return  # outside a transaction block, SET LOCAL ends with its own statement
         i = view.skip(view.skip(1, "LOCAL"), "SESSION")
         if view.words[0] == "RESET":
             if view.at(1, "LOCK_TIMEOUT") or view.at(1, "ALL"):
@@ -514,6 +644,20 @@ class _FileCheck:
             j += 1
         value = view.tokens[j].text.strip("'") if j < len(view) else ""
         self.lock_timeout = not _is_zero(value) and value.upper() != "DEFAULT"
+
+
+def _matching_paren(view: View, open_at: int) -> int:
+    """The position of the ')' closing the '(' at `open_at` (the end when unclosed)."""
+    depth = 0
+    for i in range(open_at, len(view)):
+        text = view.tokens[i].text
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(view)
 
 
 def _is_zero(value: str) -> bool:

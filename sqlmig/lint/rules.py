@@ -191,8 +191,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "SM109", "table-rewrite-command", "locks", "error", True,
-        "CLUSTER and VACUUM FULL write the whole table anew under an ACCESS EXCLUSIVE lock: "
-        "no reads or writes until done",
+        "CLUSTER, VACUUM FULL and ALTER TABLE ... SET TABLESPACE, SET LOGGED, SET UNLOGGED or SET ACCESS "
+        "METHOD write the whole table anew under an ACCESS EXCLUSIVE lock: no reads or writes until done",
         "do not run them in a migration; use pg_repack or pg_squeeze, which hold the lock only briefly, "
         "or plain VACUUM",
         example="CLUSTER users USING users_pkey;",
@@ -230,6 +230,17 @@ RULES: tuple[Rule, ...] = (
         example="ALTER TABLE users RENAME COLUMN name TO full_name;",
         rewrite="SET lock_timeout = '5s';\nALTER TABLE users RENAME COLUMN name TO full_name;",
         lock="AccessExclusiveLock",
+    ),
+    Rule(
+        "SM113", "index-maintenance-without-concurrently", "locks", "error", True,
+        "DROP INDEX takes an ACCESS EXCLUSIVE lock on the index's table (no reads or writes until it "
+        "commits); REINDEX takes a SHARE lock on the table (no writes) while it rebuilds",
+        "DROP INDEX CONCURRENTLY, or REINDEX ... CONCURRENTLY (PostgreSQL 12+), alone in a file marked "
+        "`-- sqlmig:no-transaction`",
+        example="REINDEX TABLE users;",
+        rewrite="REINDEX TABLE CONCURRENTLY users;",
+        lock="ShareLock",
+        rewrite_outside_transaction=True,
     ),
     Rule(
         "SM201", "drop-column", "application", "warning", False,

@@ -43,6 +43,7 @@ class Options(NamedTuple):
     rules: Mapping[str, str] = {}  # code -> "off" or a severity (the lint_rules setting)
     lock_timeout: bool = False  # the lock_timeout setting is on
     server_version: int | None = None
+    default_schema: str = "public"  # the database's current_schema(), where unqualified names are
 
 
 def lint(
@@ -55,14 +56,16 @@ def lint(
 ) -> LintResult:
     """Findings of `targets` (in run order). `shared`: the up files run as one set, so a table an
     earlier one creates is new for the later ones; otherwise each file stands alone."""
-    checked = _check(targets, shared, options, {})
+    checked, created = _check(targets, shared, options, {}, None)
     table_facts: Mapping[Name, TableFacts] = {}
     if facts is not None:
-        names = sorted({h.table for _, c in checked for h in c.hits if h.table is not None}, key=_sort_key)
-        table_facts = facts(names)
-        if table_facts:  # again, knowing column types and NOT NULL checks (SM104, SM105)
-            columns = {n: ColumnFacts(f.types, f.not_null_checked) for n, f in table_facts.items()}
-            checked = _check(targets, shared, options, columns)
+        # Asked of the database: the tables findings name, and the tables the files create (one
+        # that exists already is not new: a CREATE TABLE IF NOT EXISTS of it, a file already applied).
+        named = {h.table for _, c in checked for h in c.hits if h.table is not None} | set(created)
+        table_facts = facts(sorted(named, key=_sort_key))
+        columns = {n: ColumnFacts(f.types, f.not_null_checked) for n, f in table_facts.items()}
+        in_database = [Name(f.schema, f.relname) for f in table_facts.values()]
+        checked, _ = _check(targets, shared, options, columns, in_database)
     findings: list[LintFinding] = []
     for target, result in checked:  # in the order the files run; in each, in the order of its lines
         findings.extend(sorted(_findings(target, result, options, table_facts), key=lambda f: (f.line, f.column)))
@@ -74,14 +77,27 @@ def _sort_key(name: Name) -> tuple[str, str]:
 
 
 def _check(
-    targets: Sequence[Target], shared: bool, options: Options, columns: dict[Name, ColumnFacts]
-) -> list[tuple[Target, Checked]]:
+    targets: Sequence[Target],
+    shared: bool,
+    options: Options,
+    columns: dict[Name, ColumnFacts],
+    in_database: list[Name] | None,
+) -> tuple[list[tuple[Target, Checked]], list[Name]]:
+    """Each target checked in order, and every table the files create."""
+
     def fresh() -> Context:
-        return Context(lock_timeout=options.lock_timeout, server_version=options.server_version, columns=columns)
+        return Context(
+            lock_timeout=options.lock_timeout,
+            server_version=options.server_version,
+            default_schema=options.default_schema,
+            columns=columns,
+            in_database=in_database,
+        )
 
     together = fresh()
     out: list[tuple[Target, Checked]] = []
-    made_by: dict[int, tuple[list[Name], list[Name]]] = {}  # id(up file) -> tables, types it creates
+    created: list[Name] = []
+    made_by: dict[int, Context] = {}  # id(up file) -> what it created (its tables, types, indexes)
     for target in targets:
         context = together if shared and target.direction == "up" else fresh()
         if target.direction == "down" and target.migration is not None:
@@ -89,16 +105,22 @@ def _check(
             # once it is rolled back to before the up.
             made = made_by.get(id(target.migration.up))
             if made is None:
-                up_context = fresh()
-                check_file(target.migration.up, up_context)
-                made = (up_context.new_tables, up_context.new_types)
-            context.new_tables.extend(made[0])
-            context.new_types.extend(made[1])
-        tables, types = len(context.new_tables), len(context.new_types)
+                made = fresh()
+                check_file(target.migration.up, made)
+            context.new_tables.extend(made.new_tables)
+            context.new_types.extend(made.new_types)
+            context.new_indexes.extend(made.new_indexes)
+        before = (len(context.new_tables), len(context.new_types), len(context.new_indexes))
         out.append((target, check_file(target.file, context)))
+        made = Context(
+            new_tables=context.new_tables[before[0] :],
+            new_types=context.new_types[before[1] :],
+            new_indexes=context.new_indexes[before[2] :],
+        )
+        created.extend(made.new_tables)
         if target.direction == "up":
-            made_by[id(target.file)] = (context.new_tables[tables:], context.new_types[types:])
-    return out
+            made_by[id(target.file)] = made
+    return out, created
 
 
 def _findings(

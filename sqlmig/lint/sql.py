@@ -22,9 +22,10 @@ class Name(NamedTuple):
     def shown(self) -> str:
         return f"{self.schema}.{self.name}" if self.schema else self.name
 
-    def matches(self, other: Name) -> bool:
-        """Same name, and same schema when both say one (an unqualified name may be either)."""
-        return self.name == other.name and (self.schema is None or other.schema is None or self.schema == other.schema)
+    def matches(self, other: Name, default: str = "public") -> bool:
+        """The same table, an unqualified name being in `default` (the schema the search_path
+        puts first: public, unless the database says otherwise)."""
+        return self.name == other.name and (self.schema or default) == (other.schema or default)
 
 
 def _fold(token: Token) -> str:
