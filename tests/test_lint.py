@@ -128,6 +128,29 @@ def test_with_a_database_an_applied_table_is_existing_and_its_size_grades_the_fi
     )
 
 
+def test_with_a_database_a_type_change_is_judged_by_the_columns_real_type(
+    project: Project, database_url: str, db: Conn
+) -> None:
+    project.add(1, "t", "CREATE TABLE t (a integer, b varchar(20), c numeric(10,2));", "DROP TABLE t;")
+    assert run_cli("--database-url", database_url, "migrate").exit_code == 0
+    body = (
+        "ALTER TABLE t ALTER COLUMN a TYPE INT4;\nALTER TABLE t ALTER COLUMN b TYPE varchar (40);\n"
+        "ALTER TABLE t ALTER COLUMN c TYPE decimal(12, 2);\nALTER TABLE t ALTER COLUMN a TYPE bigint;\n"
+        "ALTER TABLE t ALTER COLUMN b TYPE varchar(10);"
+    )
+    project.add(2, "types", body, "SELECT 1;")
+    _, doc = lint("--database-url", database_url)
+    assert [f[2] for f in found(doc) if f[0] == "SM104"] == [4, 5]
+
+
+def test_github_annotations_name_the_file_relative_to_the_checkout(project: Project) -> None:
+    up, _ = project.add(1, "index", "CREATE INDEX users_age ON users (age);", "SELECT 1;")
+    r = run_cli("lint", "--format", "github", "--files", str(up.resolve()))
+    assert r.stdout.startswith(
+        "::error file=sql/0001_index.up.sql,line=1,col=1,title=SM101 index-without-concurrently::"
+    )
+
+
 def test_lint_with_a_database_creates_nothing(project: Project, database_url: str, db: Conn) -> None:
     project.add(1, "index", "CREATE INDEX users_id ON users (id);", "DROP INDEX users_id;")
     code, _ = lint("--database-url", database_url)

@@ -680,11 +680,33 @@ def _not_null_check(view: View, j: int, stop: int) -> str | None:
     return None
 
 
+# Type names as written in a migration, as format_type() spells them.
+_TYPE_ALIASES = {
+    "int": "integer", "int4": "integer", "int8": "bigint", "int2": "smallint", "bool": "boolean",
+    "float8": "double precision", "float4": "real", "float": "double precision", "decimal": "numeric",
+    "varchar": "character varying", "char": "character", "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone", "timetz": "time with time zone",
+    "time": "time without time zone", "varbit": "bit varying",
+}  # fmt: skip
+_TYPE_NAME = re.compile(r"^([a-z0-9_ ]+?)\s*(\(.*\))?$")
+
+
+def _canonical(type_name: str) -> str:
+    """`INT4`, `varchar (20)`, `numeric(10, 2)` as format_type() writes them: `integer`,
+    `character varying(20)`, `numeric(10,2)`."""
+    text = " ".join(type_name.lower().split())
+    match = _TYPE_NAME.match(text)
+    if match is None:
+        return text
+    base, modifier = match.group(1).strip(), (match.group(2) or "").replace(" ", "")
+    return _TYPE_ALIASES.get(base, base) + modifier
+
+
 def _coercible(old: str, new: str) -> bool:
     """True when PostgreSQL changes `old` to `new` without rewriting the table: the same type, a
     varchar made longer or unbounded, varchar to text or back, a numeric given more precision at
     the same scale."""
-    old, new = old.lower().strip(), " ".join(new.lower().split())
+    old, new = _canonical(old), _canonical(new)
     if old == new:
         return True
     old_v, new_v = _VARCHAR.match(old), _VARCHAR.match(new)

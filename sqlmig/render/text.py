@@ -195,8 +195,20 @@ def github_annotation(f: LintFinding) -> str:
     """A GitHub Actions workflow command: the finding as an annotation on the pull request's line."""
     level = {"error": "error", "warning": "warning", "info": "notice"}[f.severity]
     size = f" ({f.size})" if f.size else ""
-    props = f"file={_gh_prop(f.path)},line={f.line},col={f.column},title={_gh_prop(f'{f.code} {f.name}')}"
+    props = f"file={_gh_prop(_repo_path(f.path))},line={f.line},col={f.column},title={_gh_prop(f'{f.code} {f.name}')}"
     return f"::{level} {props}::{_gh_data(f'{f.detail}{size}: {f.message}. Safe: {f.safe}')}"
+
+
+def _repo_path(path: str) -> str:
+    """GitHub places an annotation by the file's path in the repository: an absolute path under
+    the working directory (a checkout's root in a workflow) is made relative to it."""
+    import os
+
+    if os.path.isabs(path):
+        relative = os.path.relpath(path)
+        if not relative.startswith(".."):
+            return relative
+    return path
 
 
 def _gh_data(text: str) -> str:
