@@ -144,11 +144,12 @@ def test_with_a_database_a_type_change_is_judged_by_the_columns_real_type(
 
 
 def test_github_annotations_name_the_file_relative_to_the_checkout(project: Project) -> None:
-    up, _ = project.add(1, "index", "CREATE INDEX users_age ON users (age);", "SELECT 1;")
-    r = run_cli("lint", "--format", "github", "--files", str(up.resolve()))
-    assert r.stdout.startswith(
-        "::error file=sql/0001_index.up.sql,line=1,col=1,title=SM101 index-without-concurrently::"
-    )
+    elsewhere = project.root / "review" / "0001_index.up.sql"  # not in the migration folder: read as given
+    elsewhere.parent.mkdir()
+    elsewhere.write_text("CREATE INDEX users_age ON users (age);")
+    r = run_cli("lint", "--format", "github", "--files", str(elsewhere.resolve()))
+    head = "::error file=review/0001_index.up.sql,line=1,col=1,title=SM101 index-without-concurrently::"
+    assert r.stdout.startswith(head), r.stdout
 
 
 def test_lint_with_a_database_creates_nothing(project: Project, database_url: str, db: Conn) -> None:
