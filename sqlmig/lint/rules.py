@@ -140,9 +140,12 @@ RULES: tuple[Rule, ...] = (
         "no reads or writes until the scan is done",
         "first `ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`, then `VALIDATE CONSTRAINT c` "
         "(a lock that lets reads and writes go on), then SET NOT NULL, which skips the scan "
-        "(PostgreSQL 12+), then drop the CHECK",
+        "(PostgreSQL 12+), then drop the CHECK; each committed on its own (separate migrations, or a "
+        "`-- sqlmig:no-transaction` file): in one transaction the ADD's ACCESS EXCLUSIVE lock is held "
+        "through the VALIDATE scan",
         example="ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
         rewrite=(
+            "-- sqlmig:no-transaction\n"
             "ALTER TABLE users ADD CONSTRAINT users_email_not_null CHECK (email IS NOT NULL) NOT VALID;\n"
             "ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null;\n"
             "ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n"
@@ -157,9 +160,12 @@ RULES: tuple[Rule, ...] = (
         "(a CHECK: ACCESS EXCLUSIVE, no reads or writes; a FOREIGN KEY: SHARE ROW EXCLUSIVE on both "
         "tables, no writes)",
         "add it with NOT VALID (new rows are checked at once, no scan), then `VALIDATE CONSTRAINT` "
-        "in a later statement or migration, which scans under a lock that lets reads and writes go on",
+        "in a later migration (or a later statement of a `-- sqlmig:no-transaction` file), which scans "
+        "under a lock that lets reads and writes go on; in the same transaction the ADD's lock is held "
+        "through the scan",
         example="ALTER TABLE users ADD CONSTRAINT users_team_fk FOREIGN KEY (team_id) REFERENCES teams (id);",
         rewrite=(
+            "-- sqlmig:no-transaction\n"
             "ALTER TABLE users ADD CONSTRAINT users_team_fk FOREIGN KEY (team_id) REFERENCES teams (id) NOT VALID;\n"
             "ALTER TABLE users VALIDATE CONSTRAINT users_team_fk;"
         ),
@@ -254,7 +260,7 @@ RULES: tuple[Rule, ...] = (
         "SM202", "drop-table", "application", "warning", False,
         "DROP TABLE breaks every running query that uses the table; the data is gone",
         "stop using the table in the application first, deploy, then drop it in a later migration",
-        example="DROP TABLE team_sizes, users;",
+        example="DROP MATERIALIZED VIEW team_sizes;\nDROP TABLE teams, users;",
         lock="AccessExclusiveLock",
     ),
     Rule(
@@ -305,6 +311,7 @@ RULES: tuple[Rule, ...] = (
         example="ALTER TABLE users ADD COLUMN score int;\nUPDATE users SET score = 0 WHERE score IS NULL;",
         rewrite="ALTER TABLE users ADD COLUMN score int;",
         lock="AccessExclusiveLock",
+        scans=True,
     ),
     Rule(
         "SM303", "enum-value-used-in-same-transaction", "production", "error", False,
