@@ -55,12 +55,6 @@ def big_users(db: Conn, project: Project, database_url: str) -> None:
 # ---- false negatives: a dangerous statement written another way ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="VACUUM with a parenthesized option list is never read as FULL: `VACUUM (FULL, ANALYZE) t` "
-    "rewrites t under ACCESS EXCLUSIVE and lint says nothing (check.py _vacuum: find('FULL', 2) starts "
-    "inside the parentheses, so it finds FULL at top level and concludes it is not FULL)",
-)
 @pytest.mark.parametrize(
     "sql", ["VACUUM (FULL, ANALYZE) users;", "VACUUM (FULL) users;", "VACUUM (VERBOSE, FULL) users;"]
 )

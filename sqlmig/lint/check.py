@@ -502,10 +502,17 @@ class _FileCheck:
             self._exclusive(view, table)
 
     def _vacuum(self, view: View) -> None:
-        full = view.at(1, "FULL") or (view.at(1, "\0(") and view.find("FULL", 2) < 0 and view.has("FULL"))
+        if view.at(1, "\0("):  # VACUUM (FULL, VERBOSE) t: FULL among the options, not turned off
+            close = next((i for i in range(len(view)) if view.tokens[i].text == ")"), len(view))
+            options = view.words[2:close]
+            full = any(
+                w == "FULL" and tuple(options[k + 1 : k + 2]) not in (("FALSE",), ("OFF",), ("0",))
+                for k, w in enumerate(options)
+            )
+        else:
+            close, full = 1, view.at(1, "FULL")
         if not full:
             return
-        close = next((i for i in range(len(view)) if view.tokens[i].text == ")"), 1) if view.at(1, "\0(") else 1
         tables = view.names(view.skip(view.skip(view.skip(close + 1, "FREEZE"), "VERBOSE"), "ANALYZE"))
         targets = [t for t in tables if self._existing(t)] if tables else [None]
         for table in targets:
