@@ -292,12 +292,13 @@ def test_the_rewrite_passes_lint_and_avoids_the_danger(rule: Rule, truth: Conn, 
                 assert strength(mode) < limit or m.lock_timeout not in ("", "0"), f"{m.text!r}: {mode} on {table}"
 
 
-# What holds CREATE INDEX CONCURRENTLY or VACUUM up, so that it can be watched while it runs:
-# an old snapshot, which CREATE INDEX CONCURRENTLY waits out after building (holding its lock);
+# What holds CREATE INDEX CONCURRENTLY, REINDEX CONCURRENTLY or VACUUM up, so that it can be watched while it runs:
+# an old snapshot, which the CONCURRENTLY builds wait out after building (holding its lock);
 # VACUUM waits for nothing of the kind, so it is queued behind a lock that conflicts with its own
 # (and a writer must get past the queued VACUUM: a waiting ACCESS EXCLUSIVE would block it).
 HOLD_UP = {
     "SM101": "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1;",
+    "SM113": "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1;",  # REINDEX CONCURRENTLY waits alike
     "SM109": "BEGIN; LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE;",
 }
 
