@@ -95,6 +95,7 @@ RULES: tuple[Rule, ...] = (
         rewrite="CREATE INDEX CONCURRENTLY users_age ON users (age);",
         lock="ShareLock",
         rewrite_outside_transaction=True,
+        scans=True,
     ),
     Rule(
         "SM102", "add-column-not-null-without-default", "locks", "error", True,
@@ -121,6 +122,7 @@ RULES: tuple[Rule, ...] = (
         ),
         lock="AccessExclusiveLock",
         rewrites=True,
+        scans=True,
     ),
     Rule(
         "SM104", "alter-column-type", "locks", "error", True,
@@ -133,6 +135,7 @@ RULES: tuple[Rule, ...] = (
         rewrite="ALTER TABLE users ALTER COLUMN email TYPE varchar(100);",
         lock="AccessExclusiveLock",
         rewrites=True,
+        scans=True,
     ),
     Rule(
         "SM105", "set-not-null", "locks", "error", True,
@@ -194,6 +197,7 @@ RULES: tuple[Rule, ...] = (
         rewrite="ALTER TABLE users ADD COLUMN seq bigint;",
         lock="AccessExclusiveLock",
         rewrites=True,
+        scans=True,
     ),
     Rule(
         "SM109", "table-rewrite-command", "locks", "error", True,
@@ -206,6 +210,7 @@ RULES: tuple[Rule, ...] = (
         lock="AccessExclusiveLock",
         rewrites=True,
         rewrite_outside_transaction=True,
+        scans=True,
     ),
     Rule(
         "SM110", "refresh-without-concurrently", "locks", "error", True,
@@ -215,6 +220,7 @@ RULES: tuple[Rule, ...] = (
         rewrite="REFRESH MATERIALIZED VIEW CONCURRENTLY team_sizes;",
         lock="AccessExclusiveLock",
         rewrites=True,
+        scans=True,
     ),
     Rule(
         "SM111", "lock-table", "locks", "warning", True,
@@ -302,6 +308,7 @@ RULES: tuple[Rule, ...] = (
         "its own, outside the schema migration",
         example="UPDATE users SET status = 'active';",
         rewrite="UPDATE users SET status = 'active' WHERE id BETWEEN 1 AND 1000;",
+        scans=True,
     ),
     Rule(
         "SM302", "backfill-with-ddl", "production", "warning", True,
