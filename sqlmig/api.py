@@ -14,6 +14,7 @@ from . import history_checks, repair, results
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
+    DiscoveryError,
     HistoryError,
     Interrupted,
     Problem,
@@ -24,9 +25,10 @@ from .errors import (
 )
 from .events import EventHandler, FileWarning, Waiting
 from .migrations import Migration, SqlFile, discover, next_version_name, scan
+from .migrations import shown as shown_path
 from .plan import MigrationState, Plan, build_plan
 from .runner import Runner, step_of
-from .writes import replace_file, write_new
+from .writes import rename_all, replace_file, write_new
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.connect import Conn
@@ -92,6 +94,9 @@ class Migrator:
         migrations = found.migrations
         # every problem at once: the directory's, then the contents of each file it could read
         problems = found.problems + file_checks.files_problems(found.files)
+        # a broken folder (two pairs with one version) is checked against the list's own state only:
+        # its conflict markers say why
+        problems += self._sum_problems(migrations, listing_only=bool(found.problems))
         warnings = file_checks.marker_warnings(found.files)
         applied = 0
         check_history = not files_only and not found.problems  # a broken directory cannot be matched to it
@@ -169,6 +174,7 @@ class Migrator:
     ) -> results.MigrateResult:
         """Apply pending migrations in version order, each in its own transaction."""
         migrations = self.discover()
+        self._check_sum(migrations)
         if to is not None and to not in {m.version for m in migrations}:
             raise _unknown_target(to, "on disk", "`sqlmig status` lists every version")
         with self._connected(write=not dry_run, ensure=False) as (conn, session):
@@ -295,20 +301,99 @@ class Migrator:
                     history.record(m.version, m.name, m.checksum, m.up.sql)
         return results.BaselineResult(version, todo)
 
-    def new(self, name: str, *, into: Path | None = None) -> results.NewResult:
-        """Create the next up/down pair (highest version on disk + 1, same zero-padding)."""
+    def new(self, name: str, *, into: Path | None = None, timestamp: bool | None = None) -> results.NewResult:
+        """Create the next up/down pair (highest version on disk + 1, same zero-padding; or, with
+        `timestamp` or the version_scheme setting, the UTC time as YYYYMMDDHHMMSS), and list it in
+        sqlmig.sum (created when the folder has none)."""
+        from . import sum_file
+
         dirs = [d for d in self.settings.dirs if os.path.isdir(d)]  # False, not an error, for a path too long
         migrations = discover(dirs) if dirs else []
-        version, width = next_version_name(migrations, name)
+        by_time = self.settings.version_scheme == "timestamp" if timestamp is None else timestamp
+        version, width = next_version_name(migrations, name, timestamp=by_time)
         target = into or self.settings.dirs[0]
         stem = f"{version:0{width}d}_{name}"
         up_path, down_path = target / f"{stem}.up.sql", target / f"{stem}.down.sql"
-        write_new(
-            target,
-            (up_path, f"-- {stem}: apply. Runs in one transaction with its history row.\n\n"),
-            (down_path, f"-- {stem}: revert what {up_path.name} does.\n\n"),
-        )
+        up_text = f"-- {stem}: apply. Runs in one transaction with its history row.\n\n"
+        list_path = sum_file.path_in(self.settings.dirs)
+        added = sum_file.line_for(stem, up_text)
+        if sum_file.exists(list_path):
+            listed = sum_file.lines_with(_read_text(list_path), shown_path(str(list_path)), [added])
+        else:
+            listed = [sum_file.line_of(m) for m in sorted(migrations, key=lambda m: m.version)] + [added]
+        write_new(target, (up_path, up_text), (down_path, f"-- {stem}: revert what {up_path.name} does.\n\n"))
+        try:
+            replace_file(list_path, sum_file.render(listed))
+        except WriteFailed as exc:
+            for path in (up_path, down_path):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise WriteFailed(f"{exc.message}; the new pair was removed again", hint=exc.hint) from None
         return results.NewResult(version, name, up_path, down_path)
+
+    def renumber(self, old: str, new: int, *, dry_run: bool = False) -> results.RenumberResult:
+        """Move a pair that no visible history has applied to version `new` (its files renamed, its
+        line in sqlmig.sum moved). `old` is a version, or VERSION_NAME when two pairs share it (the
+        state a merge of two branches leaves)."""
+        from . import renumber, sum_file
+
+        pair = renumber.choose(renumber.pairs(self.settings.dirs), old, new)
+        checked: str | None = None
+        if self.settings.database_url:  # refused when the history records the pair or the new version
+            from .db.history import History
+
+            with self._connect(read_only=True) as conn:
+                rows = History(conn, self.settings.history_schema, self.settings.history_table).read()
+            renumber.refuse_recorded(rows, pair, new, self.settings.history_name)
+            checked = self.settings.history_name
+        list_path = sum_file.path_in(self.settings.dirs)
+        updated = False
+        if not dry_run:
+            rename_all(list(pair.moves(new)))
+            if sum_file.exists(list_path):
+                text = renumber.sum_moved(_read_text(list_path), str(list_path), pair, new)
+                if text is not None:
+                    replace_file(list_path, text)
+                    updated = True
+        return results.RenumberResult(pair.version, new, pair.name, pair.moves(new), checked, updated, dry_run)
+
+    def sum(self) -> results.SumResult:
+        """Write sqlmig.sum from the folder as it is: after a merge is resolved, a pair made by hand,
+        or an edit made on purpose."""
+        from . import sum_file
+
+        migrations = self.discover()
+        path = sum_file.path_in(self.settings.dirs)
+        text = sum_file.render_migrations(migrations)
+        before = _read_text(path) if sum_file.exists(path) else None
+        if before != text:
+            replace_file(path, text)
+        return results.SumResult(path, len(migrations), changed=before != text)
+
+    def _sum_problems(self, migrations: Sequence[Migration], *, listing_only: bool = False) -> list[Problem]:
+        """sqlmig.sum against the folder, when the file is there (or the require_sum setting wants it);
+        `listing_only`: only what is wrong with the file itself (conflict markers, unreadable lines)."""
+        from . import sum_file
+
+        path = sum_file.path_in(self.settings.dirs)
+        if not sum_file.exists(path):
+            if not self.settings.require_sum:
+                return []
+            return [
+                Problem(
+                    shown_path(str(path)),
+                    "no migration list: the require_sum setting asks for one",
+                    "`sqlmig sum` writes it; commit it with the migrations",
+                )
+            ]
+        if listing_only:
+            return list(sum_file.parse(_read_text(path), shown_path(str(path))).problems)
+        return sum_file.check(_read_text(path), shown_path(str(path)), migrations)
+
+    def _check_sum(self, migrations: Sequence[Migration]) -> None:
+        problems = self._sum_problems(migrations)
+        if problems:
+            raise DiscoveryError(f"{plural(len(problems), 'problem')} in the migration list; nothing was run", problems)
 
     def seed(
         self, *, file: str | Path | None = None, migrate: bool = True, dry_run: bool = False
@@ -393,7 +478,9 @@ class Migrator:
         from .lint.run import Target
 
         if files:
-            targets = _lint_targets_of(files, self.discover_quietly())
+            from .lint.targets import of_paths
+
+            targets = of_paths(files, self.discover_quietly())
             return self._lint(
                 targets, context="files", shared=True, fail_on=fail_on, connect=bool(self.settings.database_url)
             )
@@ -412,18 +499,18 @@ class Migrator:
         level = self.settings.lint
         if level == "off" or not migrations:
             return ()
-        from .lint.run import Target
+        from .lint.run import Target, as_problem
 
         targets = [Target(m.up, "up", m) for m in migrations]
         result = self._lint(targets, context="database", shared=True, fail_on=level, conn=conn)
         if result.failing:
             raise RefusedError(
                 f"lint = {level!r}: {plural(len(result.failing), 'finding')} at {level} or above in the files to apply",
-                [_finding_problem(f) for f in result.failing],
+                [as_problem(f) for f in result.failing],
                 hint="write each the safe way shown, or waive it with `-- sqlmig:allow CODE reason` next to the "
                 "statement; `sqlmig lint` shows every finding",
             )
-        warnings = tuple(_finding_problem(f) for f in result.findings if f.waived is None and f.severity == "warning")
+        warnings = tuple(as_problem(f) for f in result.findings if f.waived is None and f.severity == "warning")
         if self.on_event:
             for p in warnings:
                 self.on_event(FileWarning(p.message, p.where, p.hint))
@@ -662,58 +749,13 @@ def _refuse_unrunnable(files: Sequence[SqlFile], single_transaction: bool = Fals
         refuse_unrunnable(files, single_transaction, **why)
 
 
-def _finding_problem(finding: results.LintFinding) -> Problem:
-    """A lint finding as a problem of migrate's refusal (or one of its warnings)."""
-    size = f" ({finding.size})" if finding.size else ""
-    return Problem(
-        finding.where,
-        f"{finding.severity} {finding.code} {finding.name}: {finding.detail}{size}: {finding.message}",
-        f"safe: {finding.safe}",
-    )
-
-
-def _lint_targets_of(paths: Sequence[str | Path], migrations: Sequence[Migration]) -> list[Target]:
-    """The files `lint --files` was given, as they would run: ups in version order, then downs in
-    reverse order; each matched to its migration when it is one of the directories' files."""
-    from .lint.run import Target
-    from .migrations import parse_filename, read_file
-
-    by_path: dict[Path, tuple[Migration, str]] = {}
-    for m in migrations:
-        by_path[Path(m.up.path).resolve()] = (m, "up")
-        by_path[Path(m.down.path).resolve()] = (m, "down")
-    problems: list[Problem] = []
-    ups: list[tuple[int, int, Target]] = []
-    downs: list[tuple[int, int, Target]] = []
-    for order, given in enumerate(paths):
-        path = Path(given)
-        if not path.is_file():
-            problems.append(Problem(str(path), "no such file" if not path.exists() else "not a file"))
-            continue
-        known = by_path.get(path.resolve())
-        if known is not None:
-            migration, direction = known
-            target = Target(migration.up if direction == "up" else migration.down, direction, migration)
-            version: int | None = migration.version
-        else:
-            read, read_problems = read_file(str(path))
-            problems.extend(read_problems)
-            if read is None:
-                continue
-            parsed = parse_filename(path.name)
-            version = parsed[0] if parsed else None
-            direction = "down" if parsed and parsed[2] == "down" else "up"
-            target = Target(read, direction, None)
-        key = (version if version is not None else 1 << 62, order, target)
-        (downs if direction == "down" else ups).append(key)
-    if problems:
-        raise ConfigError(
-            f"lint --files: {plural(len(problems), 'file')} cannot be read: " + "; ".join(map(str, problems)),
-            hint="give paths to migration files (e.g. the .sql files a pull request changed)",
-        )
-    ups.sort(key=lambda k: (k[0], k[1]))
-    downs.sort(key=lambda k: (-k[0], k[1]))
-    return [t for _, _, t in ups] + [t for _, _, t in downs]
+def _read_text(path: Path) -> str:
+    """A list file's text; a file that cannot be read is a refusal naming it, not a traceback."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+        raise RefusedError(f"cannot read {path}: {why}", [Problem(str(path), f"cannot read: {why}")]) from None
 
 
 def _unknown_target(to: int, where: str, hint: str) -> ConfigError:

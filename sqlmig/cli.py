@@ -553,11 +553,52 @@ def new(
         Path | None,
         typer.Option("--into", metavar="DIR", help="directory to write into (default: the first --dir)"),
     ] = None,
+    timestamp: Annotated[
+        bool | None,
+        typer.Option(
+            "--timestamp/--sequential",
+            help="version the pair by the UTC time (YYYYMMDDHHMMSS) or as highest + 1 "
+            "(default: the version_scheme setting, sequential)",
+        ),
+    ] = None,
 ) -> None:
-    """Create the next numbered up/down pair."""
+    """Create the next numbered up/down pair, and list it in sqlmig.sum."""
 
     def action(opts: GlobalOptions, out: "Renderer") -> None:
-        out.new(opts.migrator().new(name, into=into))
+        out.new(opts.migrator().new(name, into=into, timestamp=timestamp))
+
+    _invoke(ctx, action)
+
+
+@app.command()
+def renumber(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(metavar="OLD", help="the version to move, or VERSION_NAME when two share it")],
+    new: Annotated[int, typer.Argument(metavar="NEW", help="its new version")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show the renames; change nothing")] = False,
+) -> None:
+    """Move a pair no database has applied to another version (after two branches took the same one).
+
+    Renames both files and moves its line in sqlmig.sum. With a database URL, refused when the
+    history records that pair (or the new version); without one, no history is checked, and it says so.
+    """
+
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        out.renumber(opts.migrator().renumber(old, new, dry_run=dry_run))
+
+    _invoke(ctx, action)
+
+
+@app.command("sum")
+def sum_command(ctx: typer.Context) -> None:
+    """Write sqlmig.sum, the list of every migration in order, from the folder as it is.
+
+    After resolving a merge conflict in it, after adding a pair by hand, or after an edit made on
+    purpose. `validate` and `migrate` check the list against the folder when it exists.
+    """
+
+    def action(opts: GlobalOptions, out: "Renderer") -> None:
+        out.sum(opts.migrator().sum())
 
     _invoke(ctx, action)
 

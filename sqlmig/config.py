@@ -82,6 +82,18 @@ SETTINGS: tuple[Setting, ...] = (
         "where verify creates its scratch databases: 'embedded', 'same' (the target's server) or a URL",
     ),
     Setting(
+        "require_sum",
+        ("SQLMIG_REQUIRE_SUM",),
+        False,
+        "validate and migrate refuse a migration folder without its sqlmig.sum list",
+    ),
+    Setting(
+        "version_scheme",
+        ("SQLMIG_VERSION_SCHEME",),
+        "sequential",
+        "versions `sqlmig new` gives: sequential (highest + 1) or timestamp (UTC YYYYMMDDHHMMSS)",
+    ),
+    Setting(
         "lint",
         ("SQLMIG_LINT",),
         "off",
@@ -130,6 +142,8 @@ class Settings:
     embedded_port: int | None = None  # None: the unix socket only
     schema_file: Path | None = None  # None: dump prints the schema, migrate and down write none
     scratch_url: str = EMBEDDED  # 'embedded', 'same' (the database_url's server), or a server URL
+    require_sum: bool = False  # validate and migrate refuse a folder without sqlmig.sum
+    version_scheme: str = "sequential"  # or "timestamp": what `new` numbers a pair with
     lint: str = "off"  # the severity at which migrate refuses its files' lint findings; off: no lint
     lint_rules: Mapping[str, str] = field(default_factory=dict)  # code -> off | info | warning | error
     lint_pg_version: int | None = None  # None: the database's, else version-dependent rules fire as for the oldest
@@ -242,6 +256,8 @@ def resolve(
         embedded_port=_opt_int(values["embedded_port"]),
         schema_file=None if values["schema_file"] is None else Path(str(values["schema_file"])),
         scratch_url=str(values["scratch_url"]),
+        require_sum=bool(values["require_sum"]),
+        version_scheme=str(values["version_scheme"]),
         lint=str(values["lint"]),
         lint_rules=_as_rules(values["lint_rules"]),
         lint_pg_version=_opt_int(values["lint_pg_version"]),
@@ -310,6 +326,16 @@ def _coerce(key: str, value: object, source: str) -> object:
         except DurationError as exc:
             raise _invalid(key, value, source, exc.reason) from None
         return str(value)
+    if key == "require_sum":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
+            return _BOOLEANS[value.strip().lower()]
+        raise _invalid(key, value, source)
+    if key == "version_scheme":
+        if value not in ("sequential", "timestamp"):
+            raise _invalid(key, value, source)
+        return value
     if key == "lint":
         if value not in ("off", "warning", "error"):
             raise _invalid(key, value, source)
@@ -401,6 +427,8 @@ def _expected(key: str) -> str:
         "embedded_version": "expected a PostgreSQL major version such as 16, 17 or 18",
         "embedded_port": "expected a TCP port from 1 to 65535",
         "lint": "expected off, warning or error",
+        "require_sum": "expected true or false",
+        "version_scheme": "expected sequential or timestamp",
         "lint_pg_version": "expected a PostgreSQL major version such as 15, 16 or 18",
         "lint_rules": 'expected a table of rule codes: SM101 = "off" (or "info", "warning", "error"); '
         "in the environment SM101=off,SM112=error",
@@ -440,6 +468,7 @@ def parse_duration_ms(text: str) -> int:
 
 
 _RULE_LEVELS = ("off", "info", "warning", "error")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
 
 def _lint_rules(value: object, source: str) -> dict[str, str]:

@@ -269,7 +269,15 @@ def scan(dirs: Sequence[Path]) -> Discovery:
             slot = halves.setdefault(version, {})
             if kind in slot:
                 other = slot[kind][1]
-                problems.append(Problem(path, f"version {version} is used twice: also {other}"))
+                stem = Path(path).name.removesuffix(f".{kind}.sql")
+                problems.append(
+                    Problem(
+                        path,
+                        f"version {version} is used twice: also {other}",
+                        f"two branches chose the same number? `sqlmig renumber {stem} NEW` moves this pair "
+                        "(if no database has applied it)",
+                    )
+                )
                 if trouble is None:
                     duplicates.append(path)
                 continue
@@ -464,8 +472,11 @@ def _read_bytes(path: str) -> bytes:
         os.close(fd)
 
 
-def next_version_name(migrations: Sequence[Migration], name: str) -> tuple[int, int]:
-    """(next version, zero-pad width) for `new`: highest on disk + 1, padded like the existing files.
+def next_version_name(migrations: Sequence[Migration], name: str, *, timestamp: bool = False) -> tuple[int, int]:
+    """(next version, zero-pad width) for `new`: highest on disk + 1, padded like the existing files;
+    with `timestamp`, the UTC time as YYYYMMDDHHMMSS (or highest + 1 if that is not above the
+    highest: a clock behind, or a folder whose versions are larger). Either way the new pair sorts
+    last, in a folder of one scheme or both.
 
     Refuses what discovery would refuse once written: a version past the bigint the history stores,
     or a name whose files (with the temporary name `new` writes first) the file system cannot hold.
@@ -491,6 +502,11 @@ def next_version_name(migrations: Sequence[Migration], name: str) -> tuple[int, 
             "(e.g. a timestamp like 20260101120000), then run `sqlmig new` again",
         )
     version = 1 if highest is None else highest.version + 1
+    if timestamp:
+        from datetime import UTC, datetime
+
+        version = max(version, int(datetime.now(UTC).strftime("%Y%m%d%H%M%S")))
+        width = 14
     longest = f".{version:0{width}d}_{name}.down.sql.tmp"  # the temporary name `new` writes first
     if len(longest) > NAME_MAX:
         room = NAME_MAX - (len(longest) - len(name))

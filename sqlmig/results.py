@@ -412,6 +412,40 @@ class DumpResult(NamedTuple):
         return {"file": None if self.path is None else str(self.path), "objects": self.objects, "schema": self.text}
 
 
+class SumResult(NamedTuple):
+    """`sqlmig sum`: the list file written (or already up to date)."""
+
+    path: Path
+    migrations: int
+    changed: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {"file": str(self.path), "migrations": self.migrations, "changed": self.changed}
+
+
+class RenumberResult(NamedTuple):
+    """`sqlmig renumber`: a pair moved to a new version (or, with dry_run, that would be)."""
+
+    old: int
+    new: int
+    name: str
+    moves: tuple[tuple[Path, Path], ...]
+    history_checked: str | None  # the history it was checked against; None: no database configured
+    sum_updated: bool
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "old": self.old,
+            "new": self.new,
+            "name": self.name,
+            "renamed": [{"from": str(a), "to": str(b)} for a, b in self.moves],
+            "history_checked": self.history_checked,
+            "sum_updated": self.sum_updated,
+            "dry_run": self.dry_run,
+        }
+
+
 LintSeverity = Literal["info", "warning", "error"]
 _SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 

@@ -53,3 +53,26 @@ def write_new(directory: Path, *files: tuple[Path, str]) -> None:
             if too_long
             else "check the directory's permissions and free space; nothing was created",
         ) from None
+
+
+def rename_all(moves: list[tuple[Path, Path]]) -> None:
+    """Rename each file, all or none: a target that exists stops everything before any rename, and
+    a rename that fails undoes the ones before it (a renumbered pair is never left half moved)."""
+    for _, target in moves:
+        if target.exists():
+            raise RefusedError(
+                f"{target} already exists; nothing was renamed", [Problem(str(target), "already exists")]
+            )
+    done: list[tuple[Path, Path]] = []
+    try:
+        for source, target in moves:
+            source.rename(target)
+            done.append((source, target))
+    except OSError as exc:
+        for source, target in reversed(done):
+            with contextlib.suppress(OSError):
+                target.rename(source)
+        raise WriteFailed(
+            f"cannot rename {exc.filename or moves[0][0]}: {exc.strerror}",
+            hint="check the folder's permissions; nothing was renamed",
+        ) from None

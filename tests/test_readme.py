@@ -318,6 +318,10 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
         "migrate": results.MigrateResult((item,)),
         "down": results.DownResult((item,)),
         "new": results.NewResult(2, "b", tmp_path / "0002_b.up.sql", tmp_path / "0002_b.down.sql"),
+        "sum": results.SumResult(tmp_path / "sqlmig.sum", 2, True),
+        "renumber": results.RenumberResult(
+            2, 3, "b", ((tmp_path / "0002_b.up.sql", tmp_path / "0003_b.up.sql"),), "public.t", True
+        ),
         "validate": results.ValidateResult((problem,), (problem,), (problem,), 1, 1, "public.t", True),
         "diff": results.DiffResult(1, "a", "applied", item.path, "abc", "abd", False, "--- a\n+++ b\n"),
         "repair": results.RepairResult((change,), (problem,)),

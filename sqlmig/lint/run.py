@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from ..errors import Problem
 from ..migrations import Migration, SqlFile
 from ..results import LintFinding, LintResult, LintSeverity
 from ..scanner import split_statements
@@ -256,3 +257,13 @@ def _bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TB"
+
+
+def as_problem(finding: LintFinding) -> Problem:
+    """A finding as a problem of migrate's refusal under the lint setting (or one of its warnings)."""
+    size = f" ({finding.size})" if finding.size else ""
+    return Problem(
+        finding.where,
+        f"{finding.severity} {finding.code} {finding.name}: {finding.detail}{size}: {finding.message}",
+        f"safe: {finding.safe}",
+    )

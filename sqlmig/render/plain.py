@@ -249,6 +249,23 @@ class PlainRenderer(RendererBase):
             self.line(f"note: {note}")
         self.summary(drift_summary(result))
 
+    def renumber(self, result: results.RenumberResult) -> None:
+        verb = "would rename" if result.dry_run else "renamed"
+        for source, target in result.moves:
+            self.line(f"{verb} {source} -> {target.name}")
+        if result.history_checked is None:
+            self.line("no database configured: no history was checked; renumber only a pair no database has applied")
+        else:
+            self.line(f"checked against {result.history_checked}: not applied there")
+        if result.sum_updated:
+            self.line("sqlmig.sum updated")
+        elif not result.dry_run:
+            self.line("sqlmig.sum not updated (absent, or unreadable: after a merge, `sqlmig sum` rewrites it)")
+
+    def sum(self, result: results.SumResult) -> None:
+        listed = plural(result.migrations, "migration")
+        self.line(f"wrote {result.path} ({listed})" if result.changed else f"{result.path} is up to date ({listed})")
+
     def lint(self, result: results.LintResult) -> None:
         """Each finding's head line; what happens and the safe way under the first of each rule
         only (a migration with ten ALTER TABLEs would repeat the same paragraph ten times)."""

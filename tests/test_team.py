@@ -1,0 +1,149 @@
+"""Team workflows around the files: sqlmig.sum makes two branches' new migrations a merge conflict,
+`new --timestamp`, `renumber`, and the checks validate and migrate make of the list."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .support import Conn, Project, run_cli, tables
+
+SUM = "sqlmig.sum"
+
+
+def git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_two_branches_adding_a_migration_conflict_in_git_and_renumber_then_sum_resolve_it(project: Project) -> None:
+    root = project.root
+    for args in (("init", "-q", "-b", "main"), ("config", "user.email", "t@example.com"), ("config", "user.name", "t")):
+        git(root, *args)
+    assert run_cli("new", "create_customer").exit_code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    for branch, name in (("one", "add_email"), ("two", "add_phone")):
+        git(root, "checkout", "-q", "-b", branch, "main")
+        assert run_cli("new", name).exit_code == 0
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", name)
+    merge = git(root, "merge", "one")
+    assert merge.returncode != 0 and f"CONFLICT (content): Merge conflict in sql/{SUM}" in merge.stdout
+    # both pairs are in the folder now, as 0002; sqlmig says what happened and what to do
+    r = run_cli("validate", "--files-only")
+    assert r.exit_code == 3
+    assert f"sql/{SUM}:" in r.stdout and "merge conflict markers: two branches added migrations" in r.stdout
+    assert "`sqlmig renumber 0002_add_phone NEW` moves this pair" in r.stdout
+    r = run_cli("renumber", "2", "3")
+    assert r.exit_code == 2 and "2 migrations have that version (0002_add_email, 0002_add_phone)" in r.stderr
+    r = run_cli("renumber", "0002_add_phone", "3")
+    assert r.exit_code == 0, r.stderr
+    assert "renamed sql/0002_add_phone.up.sql -> 0003_add_phone.up.sql" in r.stdout
+    assert "no database configured: no history was checked" in r.stdout
+    assert run_cli("sum").exit_code == 0
+    r = run_cli("validate", "--files-only")
+    assert r.exit_code == 0, r.stdout
+    listed = [line.split()[:2] for line in (project.sql / SUM).read_text().splitlines() if line[:1].isdigit()]
+    assert listed == [["0001", "create_customer"], ["0002", "add_email"], ["0003", "add_phone"]]
+
+
+def test_new_creates_the_list_and_keeps_it(project: Project) -> None:
+    project.add(1, "made_by_hand", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    assert run_cli("new", "second").exit_code == 0
+    text = (project.sql / SUM).read_text()
+    assert text.startswith("# sqlmig.sum: every migration in order")
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert re.fullmatch(r"total [0-9a-f]{64}", lines[0])
+    assert [line.split()[:2] for line in lines[1:]] == [["0001", "made_by_hand"], ["0002", "second"]]
+    assert run_cli("validate", "--files-only").exit_code == 0
+    assert run_cli("new", "third").exit_code == 0
+    assert run_cli("validate", "--files-only").exit_code == 0
+    r = run_cli("sum")
+    assert (r.exit_code, r.stdout) == (0, "sql/sqlmig.sum is up to date (3 migrations)\n")
+
+
+def test_validate_and_migrate_name_each_disagreement_with_the_list(
+    project: Project, database_url: str, db: Conn
+) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    project.add(2, "b", "CREATE TABLE b (id int);", "DROP TABLE b;")
+    assert run_cli("sum").exit_code == 0
+    (project.sql / "0001_a.up.sql").write_text("CREATE TABLE a (id bigint);")  # edited
+    project.add(3, "c", "CREATE TABLE c (id int);", "DROP TABLE c;")  # not listed
+    (project.sql / "0002_b.up.sql").unlink()
+    (project.sql / "0002_b.down.sql").unlink()  # listed, gone
+    r = run_cli("validate", "--files-only")
+    assert r.exit_code == 3
+    assert "problem: sql/sqlmig.sum:6: 0001_a: 0001_a.up.sql changed since it was listed" in r.stdout
+    assert "problem: sql/sqlmig.sum:7: lists 0002_b, which is not in the folder" in r.stdout
+    assert "problem: sql/0003_c.up.sql: 0003_c is not listed in sql/sqlmig.sum" in r.stdout
+    r = run_cli("--database-url", database_url, "migrate")
+    assert r.exit_code == 3 and "3 problems in the migration list; nothing was run" in r.stderr
+    assert tables(db) == set()
+    assert run_cli("sum").exit_code == 0
+    assert run_cli("--database-url", database_url, "migrate").exit_code == 0
+    # a total that no longer matches its lines (a hand-resolved merge)
+    path = project.sql / SUM
+    path.write_text(path.read_text().replace("0003 c ", "0003 c2 "))
+    r = run_cli("validate", "--files-only")
+    assert "lists version 3 as c2, the folder has 0003_c" in r.stdout
+    text = path.read_text().replace("0003 c2 ", "0003 c ")
+    path.write_text(re.sub(r"total [0-9a-f]{64}", "total " + "0" * 64, text))
+    r = run_cli("validate", "--files-only")
+    assert r.exit_code == 3 and "the total line does not match the migration lines" in r.stdout
+
+
+def test_require_sum_refuses_a_folder_without_the_list(project: Project) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    assert run_cli("validate", "--files-only").exit_code == 0  # optional by default
+    r = run_cli("validate", "--files-only", env={"SQLMIG_REQUIRE_SUM": "true"})
+    assert r.exit_code == 3 and "no migration list: the require_sum setting asks for one" in r.stdout
+    r = run_cli("validate", "--files-only", env={"SQLMIG_REQUIRE_SUM": "maybe"})
+    assert r.exit_code == 2 and "invalid value 'maybe' for require_sum" in r.stderr
+
+
+def test_new_with_timestamps_and_in_a_folder_that_mixes_both_schemes(project: Project) -> None:
+    assert run_cli("new", "first").exit_code == 0
+    r = run_cli("new", "--timestamp", "second")
+    assert r.exit_code == 0
+    stamped = re.search(r"sql/(\d{14})_second\.up\.sql", r.stdout)
+    assert stamped is not None and stamped.group(1).startswith("20")
+    r = run_cli("new", "third")  # sequential after a timestamp: still sorts last
+    third = re.search(r"sql/(\d+)_third\.up\.sql", r.stdout)
+    assert third is not None and int(third.group(1)) == int(stamped.group(1)) + 1
+    r = run_cli("new", "fourth", env={"SQLMIG_VERSION_SCHEME": "timestamp"})
+    fourth = re.search(r"sql/(\d+)_fourth\.up\.sql", r.stdout)
+    assert fourth is not None and int(fourth.group(1)) > int(third.group(1))
+    assert run_cli("new", "--sequential", "fifth", env={"SQLMIG_VERSION_SCHEME": "timestamp"}).exit_code == 0
+    assert run_cli("validate", "--files-only").exit_code == 0
+    r = run_cli("new", "x", env={"SQLMIG_VERSION_SCHEME": "daily"})
+    assert r.exit_code == 2 and "expected sequential or timestamp" in r.stderr
+
+
+def test_renumber_refuses_what_a_history_records(project: Project, database_url: str) -> None:
+    project.add(1, "a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    project.add(2, "b", "CREATE TABLE b (id int);", "DROP TABLE b;")
+    assert run_cli("sum").exit_code == 0
+    assert run_cli("--database-url", database_url, "migrate", "--to", "1").exit_code == 0
+    r = run_cli("--database-url", database_url, "renumber", "1", "5")
+    assert r.exit_code == 3 and "1_a is recorded in public.sqlmig_migrations (applied)" in r.stderr
+    r = run_cli("--database-url", database_url, "renumber", "2", "1")
+    assert r.exit_code == 2 and "version 1 is taken by 0001_a" in r.stderr
+    r = run_cli("--database-url", database_url, "renumber", "2", "7", "--dry-run")
+    assert r.exit_code == 0 and "would rename sql/0002_b.down.sql -> 0007_b.down.sql" in r.stdout
+    assert (project.sql / "0002_b.up.sql").is_file()
+    r = run_cli("--database-url", database_url, "renumber", "2", "7")
+    assert r.exit_code == 0 and "checked against public.sqlmig_migrations: not applied there" in r.stdout
+    assert "sqlmig.sum updated" in r.stdout
+    assert sorted(p.name for p in project.sql.iterdir()) == [
+        "0001_a.down.sql", "0001_a.up.sql", "0007_b.down.sql", "0007_b.up.sql", SUM
+    ]  # fmt: skip
+    assert run_cli("validate", "--files-only").exit_code == 0
+    assert run_cli("--database-url", database_url, "migrate").exit_code == 0
+    r = run_cli("renumber", "9", "10")
+    assert r.exit_code == 2 and "renumber 9: no migration with that version on disk" in r.stderr
