@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from psycopg import sql
 
+from sqlmig.db.history import AppliedRow, History, insert_row
 from sqlmig.db.snapshot import take
 from sqlmig.migrations import checksum
 from sqlmig.snapshot import Snapshot
@@ -216,6 +218,7 @@ def test_edited_down_file_is_a_warning(cli: Cli, project: Project, db: Conn, edi
     assert s.exit_code == 0, s.stderr  # the up is what matters: at head
     said = "changed only in whitespace or comments" if change == "cosmetic" else "was edited after its up was applied"
     assert f"sql/0003_create_c.down.sql: the down file of migration 3 {said}" in s.stdout
+    assert "create_c  applied    20" in s.stdout and f"down-edit ({change})" in s.stdout  # the row is marked
     doc = json.loads(cli("status", "--json").stdout)
     entry = doc["migrations"][2]
     assert entry["state"] == "applied" and entry["down_change"] == change
@@ -236,3 +239,28 @@ def test_accepting_an_edited_down_file_records_it(cli: Cli, project: Project, db
     assert downs(db)[2] == (3, "DROP TABLE c CASCADE;\n", checksum("DROP TABLE c CASCADE;\n"))
     s = cli("status")
     assert s.exit_code == 0 and "down file" not in s.stdout
+
+
+# ---- the one INSERT, in each of its renderings -------------------------------------------------------
+
+
+def test_insert_row_renderings_write_the_same_row(db: Conn) -> None:
+    """insert_row is what every path writes, and what `migrate --print-sql` prints: its literal
+    rendering is SQL that writes the same row as the parameterized ones."""
+    History(db, "public", "sqlmig_migrations").ensure()
+    table = sql.Identifier("public", "sqlmig_migrations")
+    rows = [AppliedRow(v, f"m{v}", f"sum{v}", "CREATE TABLE t ('%s $1');\n", "DROP TABLE t; -- it's\n", f"d{v}")
+            for v in (1, 2, 3)]  # fmt: skip
+    query, params = insert_row(table, rows[0], execution_ms=7)
+    db.execute(query, params)
+    query, params = insert_row(table, rows[1], execution_ms=sql.SQL("8"), params="numbered")
+    assert "$7" in query.as_string(db) and len(params) == 7
+    db.pgconn.exec_params(query.as_string(db).encode(), [None if p is None else str(p).encode() for p in params])
+    query, params = insert_row(table, rows[2], params="literal")
+    assert params == [] and "'DROP TABLE t; -- it''s\n'" in query.as_string(db)
+    db.execute(query.as_string(db).encode())
+    got = db.execute(
+        "SELECT version, name, checksum, applied_sql, down_sql, down_checksum, execution_ms, state, error"
+        " FROM sqlmig_migrations ORDER BY version"
+    ).fetchall()
+    assert got == [(*r, ms, "applied", None) for r, ms in zip(rows, (7, 8, None), strict=True)]
