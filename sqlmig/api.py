@@ -23,10 +23,10 @@ from .errors import (
     WriteFailed,
     plural,
 )
-from .events import EventHandler, FileWarning, Waiting
+from .events import EventHandler, FileWarning, RecordedDownUsed, Waiting
 from .migrations import Migration, SqlFile, discover, next_version_name, scan
 from .migrations import shown as shown_path
-from .plan import MigrationState, Plan, build_plan
+from .plan import Entry, MigrationState, Plan, build_plan, with_recorded_down
 from .runner import Runner, step_of
 from .writes import rename_all, replace_file, write_new
 
@@ -105,7 +105,12 @@ class Migrator:
                 plan = self._plan(conn, migrations)
                 catalog = self._catalog_warnings(conn, plan)
             problems += plan.drift_problems() + plan.out_of_order_problems()
-            warnings += history_checks.cosmetic_warnings(plan) + history_checks.renamed_warnings(plan) + catalog
+            warnings += (
+                history_checks.cosmetic_warnings(plan)
+                + history_checks.down_warnings(plan)
+                + history_checks.renamed_warnings(plan)
+                + catalog
+            )
             applied = sum(e.applied is not None for e in plan.entries)
         notes = file_checks.empty_file_notes(migrations)
         return results.ValidateResult(
@@ -200,8 +205,14 @@ class Migrator:
         all_applied: bool = False,
         dry_run: bool = False,
         single_transaction: bool = False,
+        use_recorded: bool = False,
     ) -> results.DownResult:
-        """Revert applied migrations, newest application first (default: the last one)."""
+        """Revert applied migrations, newest application first (default: the last one).
+
+        `use_recorded`: an applied migration whose files are gone (after a code rollback) is
+        reverted with the down SQL its history row recorded when it was applied, announced first
+        (a RecordedDownUsed event each); one applied by a sqlmig that recorded none is refused.
+        """
         chosen = sum(x is not None and x is not False for x in (steps, to, all_applied or None))
         if chosen > 1:
             raise ConfigError("give only one of --steps, --to and --all")
@@ -209,12 +220,22 @@ class Migrator:
             raise ConfigError(f"--steps {steps}: expected a whole number >= 1")
         migrations = self.discover()
         with self._connected(write=not dry_run, ensure=False) as (conn, session):
-            plan = self._plan(conn, migrations, session)
+            plan = self._plan(conn, migrations, session, recorded_down=use_recorded)
             if to is not None and to not in {e.version for e in plan.entries}:
                 raise _unknown_target(
                     to, "on disk or in the history", "`sqlmig status` lists every version; --all reverts them all"
                 )
-            self._check_history(plan, allow_out_of_order=True)
+            again = "".join(
+                f" {flag}"
+                for flag, given in ((f"--steps {steps}", steps), (f"--to {to}", to), ("--all", all_applied))
+                if given is not None and given is not False
+            )
+            self._check_history(
+                plan,
+                allow_out_of_order=True,
+                use_recorded=use_recorded,
+                with_flag=f"sqlmig down{again} --use-recorded",
+            )
             applied = list(plan.applied_newest_first)
             if not applied:
                 return results.DownResult((), dry_run=dry_run, nothing_applied=True)
@@ -224,10 +245,12 @@ class Migrator:
                 todo = [e for e in applied if e.version > to]
             else:
                 todo = applied[: steps or 1]
+            todo = [with_recorded_down(e) for e in todo] if use_recorded else todo
             files = [e.migration.down for e in todo if e.migration]
             _refuse_unrunnable(files, single_transaction)
             self._check_encoding(conn, files)
             self._warn(files)
+            self._announce_recorded(todo)
             if dry_run or session is None:
                 return results.DownResult(tuple(step_of(e, "down") for e in todo), dry_run=True)
             session.history.ensure()  # an older sqlmig's table gets the columns the run writes
@@ -258,14 +281,15 @@ class Migrator:
             )
             if dry_run or session is None or not changes:
                 return results.RepairResult(tuple(changes), tuple(skipped), dry_run=dry_run)
+            from .db.history import AppliedRow
+
             by_version = {m.version: m for m in migrations}
             history = session.history
             with conn.transaction():
-                history.ensure()  # an older sqlmig's table gains applied_sql before --accept writes it
+                history.ensure()  # an older sqlmig's table gains the columns --accept writes
                 for c in changes:
                     if c.action == "accept":
-                        m = by_version[c.version]
-                        history.accept(m.version, m.name, m.checksum, m.up.sql)
+                        history.accept(AppliedRow.of(by_version[c.version]))
                     elif c.action == "resolve":
                         history.resolve(c.version)
                     else:
@@ -294,11 +318,13 @@ class Migrator:
             todo = tuple(m for m in migrations if m.version <= version)
             if dry_run or session is None:
                 return results.BaselineResult(version, todo, dry_run=True)
+            from .db.history import AppliedRow
+
             history = session.history
             with conn.transaction():
                 history.ensure()
                 for m in todo:
-                    history.record(m.version, m.name, m.checksum, m.up.sql)
+                    history.record(AppliedRow.of(m))
         return results.BaselineResult(version, todo)
 
     def new(self, name: str, *, into: Path | None = None, timestamp: bool | None = None) -> results.NewResult:
@@ -665,10 +691,18 @@ class Migrator:
             self.on_event(Waiting(message, again))
 
     def _plan(
-        self, conn: Conn, migrations: Sequence[Migration], session: Session | None = None, *, recorded: bool = False
+        self,
+        conn: Conn,
+        migrations: Sequence[Migration],
+        session: Session | None = None,
+        *,
+        recorded: bool = False,
+        recorded_down: bool = False,
     ) -> Plan:
-        """The plan, with the SQL each edited migration ran with; `recorded`: also of those whose
-        files are gone (what verify and drift rebuild the applied schema from)."""
+        """The plan, with the SQL each edited migration ran with, and the down recorded beside each
+        edited down file (to tell a cosmetic edit); `recorded`: also the up SQL of those whose
+        files are gone (what verify and drift rebuild the applied schema from); `recorded_down`:
+        their down SQL too (what `down --use-recorded` runs)."""
         from .db.history import History
 
         history = (
@@ -685,6 +719,18 @@ class Migrator:
         if changed:
             texts = history.applied_sql(changed)
             rows = [r._replace(applied_sql=texts.get(r.version)) if r.version in texts else r for r in rows]
+        downs = [
+            r.version
+            for r in rows
+            if r.down_checksum is not None
+            and (
+                (r.version in by_version and by_version[r.version].down_checksum != r.down_checksum)
+                or (recorded_down and r.version not in by_version)
+            )
+        ]
+        if downs:
+            down_texts = history.recorded_down(downs)
+            rows = [r._replace(down_sql=down_texts[r.version]) if r.version in down_texts else r for r in rows]
         return build_plan(migrations, rows)
 
     def _catalog_warnings(self, conn: Conn, plan: Plan) -> list[Problem]:
@@ -702,15 +748,40 @@ class Migrator:
             for ix in invalid_indexes(conn)
         ]
 
-    def _check_history(self, plan: Plan, *, allow_out_of_order: bool) -> None:
-        problems = plan.drift_problems()
+    def _check_history(
+        self, plan: Plan, *, allow_out_of_order: bool, use_recorded: bool = False, with_flag: str | None = None
+    ) -> None:
+        """Refuse a run the history does not fit. `with_flag`: the command as given plus
+        --use-recorded, offered when every missing migration has a recorded down (so it would do)."""
+        problems = plan.drift_problems(use_recorded=use_recorded)
         if not allow_out_of_order:
             problems += plan.out_of_order_problems()
         if problems:
+            missing = [e for e in plan.entries if e.state == MigrationState.MISSING and e.applied is not None]
+            offer = (
+                with_flag is not None
+                and not use_recorded
+                and bool(missing)
+                and all(e.applied is not None and e.applied.down_checksum is not None for e in missing)
+            )
             raise HistoryError(
                 f"the history does not match the migration files ({plural(len(problems), 'problem')}); nothing was run",
                 problems,
+                hint=f"to revert the applied migrations whose files are gone with the down SQL recorded when they "
+                f"were applied, run `{with_flag}`"
+                if offer
+                else "",
             )
+
+    def _announce_recorded(self, todo: Sequence[Entry]) -> None:
+        """Before anything runs (and with --dry-run): each migration that will be reverted with the
+        down SQL its history row recorded, as a RecordedDownUsed event."""
+        if self.on_event is None:
+            return
+        for e in todo:
+            m = e.migration
+            if e.state == MigrationState.MISSING and m is not None and e.applied is not None:
+                self.on_event(RecordedDownUsed(e.version, e.name, e.applied.applied_at, str(m.down.path)))
 
     def _check_encoding(self, conn: Conn, files: Sequence[SqlFile]) -> None:
         """Refuse files with characters the database's encoding lacks, before anything runs."""

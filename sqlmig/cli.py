@@ -298,6 +298,14 @@ def _down(
     statement_timeout: StatementTimeout = None,
     lock_retries: LockRetries = None,
     single_transaction: SingleTransaction = False,
+    use_recorded: Annotated[
+        bool,
+        typer.Option(
+            "--use-recorded",
+            help="revert applied migrations whose files are gone (after a code rollback) with the down SQL "
+            "recorded when they were applied",
+        ),
+    ] = False,
 ) -> None:
     """Revert applied migrations, newest applied first (default: the last one)."""
 
@@ -306,7 +314,12 @@ def _down(
             m = opts.migrator(lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries)
             m.on_event = on_event
             result = m.down(
-                steps=steps, to=to, all_applied=all_applied, dry_run=dry_run, single_transaction=single_transaction
+                steps=steps,
+                to=to,
+                all_applied=all_applied,
+                dry_run=dry_run,
+                single_transaction=single_transaction,
+                use_recorded=use_recorded,
             )
         out.down(result)
 

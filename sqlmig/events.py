@@ -9,6 +9,7 @@ n-th of `total`, from 1) is not called `index`, which would shadow tuple.index.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import NamedTuple
 
 from .migrations import Direction
@@ -72,6 +73,17 @@ class FileWarning(NamedTuple):
     hint: str = ""
 
 
+class RecordedDownUsed(NamedTuple):
+    """Before `down --use-recorded` runs (and with --dry-run): this migration's files are gone, so it
+    is reverted with the down SQL its history row recorded at `applied_at`; `where` names that SQL
+    as errors do (`<version>_<name> (recorded down)`)."""
+
+    version: int
+    name: str
+    applied_at: datetime | None
+    where: str
+
+
 class SeedStarted(NamedTuple):
     """The seed's load begins: `tables` tables, `rows` rows in all."""
 
@@ -131,6 +143,7 @@ Event = (
     | LockRetry
     | Waiting
     | FileWarning
+    | RecordedDownUsed
     | SeedStarted
     | TableStarted
     | RowsLoaded

@@ -201,10 +201,11 @@ class Failures:
 
     def record_failed(self, m: Migration, direction: Direction, error: str) -> str:
         """Record `failed`; the sentence that says so (or why it could not)."""
+        from .db.history import AppliedRow
         from .db.session import HistoryAccessFailed
 
         try:
-            self.session.record_failed(m.version, m.name, m.checksum, m.up.sql, error, up=direction == "up")
+            self.session.record_failed(AppliedRow.of(m), error, up=direction == "up")
         except HistoryAccessFailed as exc:
             return (
                 f"the history could not record this ({exc}): it does not show {m.version} as failed, so look "

@@ -7,7 +7,7 @@ import difflib
 
 from .errors import Problem
 from .migrations import label as migration_label
-from .plan import Entry, Plan
+from .plan import DownChange, Entry, Plan
 
 
 def label(entry: Entry) -> str:
@@ -29,6 +29,30 @@ def cosmetic_warnings(plan: Plan) -> list[Problem]:
     ]
 
 
+def down_warnings(plan: Plan) -> list[Problem]:
+    """Down files edited since their up was applied (the history keeps the down of that release):
+    a warning, never blocking: migrate goes by the up, and `down` runs the file as it is now."""
+    warnings: list[Problem] = []
+    for e in plan.entries:
+        m, row = e.migration, e.applied
+        if e.down_change is None or m is None or row is None or row.down_checksum is None:
+            continue
+        if e.down_change == DownChange.COSMETIC:
+            said = "changed only in whitespace or comments since its up was applied (a cosmetic edit; nothing blocks)"
+            hint = f"`sqlmig down` runs the file as it is now; `sqlmig repair --accept {e.version}` records it"
+        else:
+            said = (
+                f"was edited after its up was applied (recorded down checksum {row.down_checksum[:12]}, "
+                f"file now {m.down_checksum[:12]}); nothing blocks"
+            )
+            hint = (
+                "`sqlmig down` runs the file as it is now, not the down recorded then: review the edit; "
+                f"`sqlmig repair --accept {e.version}` records the file's down as the one to keep"
+            )
+        warnings.append(Problem(str(m.down.path), f"the down file of migration {e.version} {said}", hint))
+    return warnings
+
+
 def renamed_warnings(plan: Plan) -> list[Problem]:
     """Applied files whose name differs from the recorded one (same version, same checksum)."""
     return [
@@ -44,7 +68,7 @@ def renamed_warnings(plan: Plan) -> list[Problem]:
 
 def status_warnings(plan: Plan) -> list[Problem]:
     """What status explains below its table: drift, out-of-order files and cosmetic edits."""
-    return plan.drift_problems() + plan.out_of_order_problems() + cosmetic_warnings(plan)
+    return plan.drift_problems() + plan.out_of_order_problems() + cosmetic_warnings(plan) + down_warnings(plan)
 
 
 def unified_diff(old: str, new: str, fromfile: str, tofile: str) -> str:

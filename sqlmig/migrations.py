@@ -93,6 +93,11 @@ class Migration(NamedTuple):
     def label(self) -> str:
         return label(self.version, self.name, self.up.path)
 
+    @property
+    def down_checksum(self) -> str:
+        """SHA-256 of the normalised down text (`checksum` is the up's): recorded beside it when applied."""
+        return checksum(self.down.sql)
+
     def file(self, direction: Direction) -> SqlFile:
         """The file a run in `direction` runs: up applies, down reverts."""
         return self.up if direction == "up" else self.down

@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 from .errors import ConfigError, Problem
-from .migrations import Migration, SqlFile, parse_directives
+from .migrations import Migration, SqlFile, label, parse_directives
 
 
 class MigrationState(StrEnum):
@@ -22,6 +22,14 @@ class MigrationState(StrEnum):
     MODIFIED = "modified"
     MISSING = "missing"
     FAILED = "failed"
+
+
+class DownChange(StrEnum):
+    """How an applied migration's down file differs from the down recorded when its up ran: a
+    warning either way (migrate goes by the up); `down` runs the file as it is now."""
+
+    COSMETIC = "cosmetic"  # only whitespace or comments, compared as the up's cosmetic edits are
+    MODIFIED = "modified"
 
 
 class AppliedMigration(NamedTuple):
@@ -37,6 +45,8 @@ class AppliedMigration(NamedTuple):
     applied_sql: str | None = None
     state: str = MigrationState.APPLIED  # as read: 'applied' or 'failed'
     error: str | None = None
+    down_checksum: str | None = None  # None: applied by a sqlmig that did not record the down
+    down_sql: str | None = None  # read only where needed (an edited down file, --use-recorded)
 
 
 class Entry(NamedTuple):
@@ -49,6 +59,7 @@ class Entry(NamedTuple):
     applied: AppliedMigration | None
     cosmetic_change: bool = False
     out_of_order: bool = False
+    down_change: DownChange | None = None
 
     @property
     def checksum(self) -> str | None:
@@ -79,6 +90,9 @@ class Entry(NamedTuple):
             "out_of_order": self.out_of_order,
             "file": str(self.migration.up.path) if self.migration else None,
             "execution_ms": applied.execution_ms if applied else None,
+            "down_checksum": applied.down_checksum if applied else None,
+            "down_file_checksum": self.migration.down_checksum if self.migration else None,
+            "down_change": self.down_change,
         }
 
 
@@ -133,8 +147,10 @@ class Plan:
         versions = [e.version for e in self.entries if e.applied is not None]
         return max(versions) if versions else None
 
-    def drift_problems(self) -> list[Problem]:
-        """Modified, missing and failed migrations: these block migrate and down."""
+    def drift_problems(self, *, use_recorded: bool = False) -> list[Problem]:
+        """Modified, missing and failed migrations: these block migrate and down. `use_recorded`
+        (down --use-recorded): a missing migration whose down SQL was recorded (and read into the
+        plan) blocks nothing; one applied by a sqlmig that recorded none still does, saying so."""
         problems: list[Problem] = []
         for e in self.entries:
             if e.state == MigrationState.MODIFIED and e.migration and e.applied:
@@ -148,13 +164,9 @@ class Plan:
                     )
                 )
             elif e.state == MigrationState.MISSING and e.applied:
-                problems.append(
-                    Problem(
-                        f"history version {e.version}",
-                        f"applied migration {e.version}_{e.applied.name} has no files on disk",
-                        f"restore its files, or drop the history row with `sqlmig repair --forget {e.version}`",
-                    )
-                )
+                if use_recorded and e.applied.down_sql is not None:
+                    continue
+                problems.append(self._missing_problem(e, e.applied, use_recorded))
             elif e.state == MigrationState.FAILED and e.applied:
                 problems.append(
                     Problem(
@@ -167,6 +179,26 @@ class Plan:
                     )
                 )
         return problems
+
+    def _missing_problem(self, e: Entry, applied: AppliedMigration, use_recorded: bool) -> Problem:
+        where, name = f"history version {e.version}", label(e.version, applied.name)
+        forget = f"`sqlmig repair --forget {e.version}`"
+        if applied.down_checksum is None or (use_recorded and applied.down_sql is None):
+            return Problem(
+                where,
+                f"applied migration {name} has no files on disk, and its history row holds no down SQL to "
+                "revert it with (it was applied by a sqlmig that did not record the down)",
+                f"restore its files ({name}.down.sql is what `sqlmig down` runs), or undo it by hand and drop "
+                f"the history row with {forget}",
+            )
+        below = [x.version for x in self.entries if x.version < e.version]
+        revert = f"--to {max(below)}" if below else "--all"
+        return Problem(
+            where,
+            f"applied migration {name} has no files on disk; its down SQL was recorded when it was applied",
+            f"revert it (and whatever was applied after it) with that SQL: `sqlmig down --use-recorded {revert}`; "
+            f"or restore its files, or drop the history row with {forget}",
+        )
 
     def out_of_order_problems(self) -> list[Problem]:
         """Pending migrations older than the newest applied one (typical after a branch merge)."""
@@ -208,17 +240,45 @@ def build_plan(migrations: Sequence[Migration], applied_rows: Sequence[AppliedMi
                     out_of_order=top is not None and version < top,
                 )
             )
-        elif row.state == MigrationState.FAILED:
-            entries.append(Entry(version, row.name, MigrationState.FAILED, m, row))
         elif m is None:
-            entries.append(Entry(version, row.name, MigrationState.MISSING, None, row))
-        elif m.checksum == row.checksum:
-            entries.append(Entry(version, m.name, MigrationState.APPLIED, m, row))
-        elif is_cosmetic(row.applied_sql, m.up.sql):
-            entries.append(Entry(version, m.name, MigrationState.APPLIED, m, row, cosmetic_change=True))
+            state = MigrationState.FAILED if row.state == MigrationState.FAILED else MigrationState.MISSING
+            entries.append(Entry(version, row.name, state, None, row))
         else:
-            entries.append(Entry(version, m.name, MigrationState.MODIFIED, m, row))
+            down = down_change(m, row)
+            if row.state == MigrationState.FAILED:
+                entries.append(Entry(version, row.name, MigrationState.FAILED, m, row, down_change=down))
+            elif m.checksum == row.checksum:
+                entries.append(Entry(version, m.name, MigrationState.APPLIED, m, row, down_change=down))
+            elif is_cosmetic(row.applied_sql, m.up.sql):
+                entries.append(
+                    Entry(version, m.name, MigrationState.APPLIED, m, row, cosmetic_change=True, down_change=down)
+                )
+            else:
+                entries.append(Entry(version, m.name, MigrationState.MODIFIED, m, row, down_change=down))
     return Plan(tuple(entries))
+
+
+def down_change(m: Migration, row: AppliedMigration) -> DownChange | None:
+    """How the down file differs from the down recorded with the row (None: the same, or nothing
+    recorded to compare with). The recorded text must be in the row for a cosmetic verdict."""
+    if row.down_checksum is None or row.down_checksum == m.down_checksum:
+        return None
+    return DownChange.COSMETIC if is_cosmetic(row.down_sql, m.down.sql) else DownChange.MODIFIED
+
+
+def with_recorded_down(entry: Entry) -> Entry:
+    """A missing migration as `down --use-recorded` reverts it: a Migration whose down is the SQL
+    its history row recorded (markers read from that text, as from a file), named
+    `<version>_<name> (recorded down)` wherever a file's path would be. Entries with files, or
+    without a recorded down, are returned as they are."""
+    row = entry.applied
+    if entry.migration is not None or row is None or row.down_sql is None:
+        return entry
+    name = label(entry.version, row.name)
+    up_where, down_where = f"{name} (recorded up)", f"{name} (recorded down)"
+    up = SqlFile(up_where, row.applied_sql or "", parse_directives(row.applied_sql or "", up_where)[0])
+    down = SqlFile(down_where, row.down_sql, parse_directives(row.down_sql, down_where)[0])
+    return entry._replace(migration=Migration(entry.version, row.name, up, down, row.checksum))
 
 
 def is_cosmetic(applied_sql: str | None, current_sql: str) -> bool:

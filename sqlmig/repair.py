@@ -53,7 +53,8 @@ def repair_changes(
     if accept_all:
         for e in plan.entries:
             if e.version not in named and (
-                e.state == MigrationState.MODIFIED or (e.state == MigrationState.APPLIED and e.cosmetic_change)
+                e.state == MigrationState.MODIFIED
+                or (e.state == MigrationState.APPLIED and (e.cosmetic_change or e.down_change is not None))
             ):
                 _accept(e, changes, skipped, problems)
     for v in forget:
@@ -94,7 +95,7 @@ def _accept(e: Entry, changes: list[RepairChange], skipped: list[Problem], probl
     else:
         assert e.migration is not None and e.applied is not None
         same = e.applied.checksum == e.migration.checksum and e.applied.name == e.migration.name
-        if same and not e.cosmetic_change:
+        if same and not e.cosmetic_change and e.down_change is None:  # an edited down file is accepted too
             skipped.append(Problem(e.where, f"{label(e)} already matches its file; nothing to accept"))
             return
         changes.append(

@@ -163,11 +163,12 @@ class Runner:
     def _job(self, m: Migration, direction: Direction, *, in_savepoint: bool = False, record: bool = True) -> Job:
         """A transactional file as the executor takes it: statements, timeouts, history change."""
         from .db.execute import Job
+        from .db.history import AppliedRow
 
         file = m.file(direction)
         history = self.session.history
         row = (
-            history.insert_query(m.version, m.name, m.checksum, m.up.sql, in_savepoint=in_savepoint)
+            history.insert_query(AppliedRow.of(m), in_savepoint=in_savepoint)
             if direction == "up"
             else history.delete_query(m.version)
         )
@@ -275,7 +276,9 @@ class Runner:
         if unless_recorded and self.failures.committed(m.version, direction):
             return
         if direction == "up":
-            self.session.record_applied(m.version, m.name, m.checksum, m.up.sql, round(duration))
+            from .db.history import AppliedRow
+
+            self.session.record_applied(AppliedRow.of(m), round(duration))
         else:
             self.session.record_reverted(m.version)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import class_row
 
 from ..errors import HistoryError, Problem, RefusedError
+from ..migrations import Migration
 from ..plan import AppliedMigration
 from .connect import Conn
 from .refusals import server_refused
@@ -20,6 +21,77 @@ class _RecordedSql(NamedTuple):
 
     version: int
     applied_sql: str | None
+
+
+class _RecordedDown(NamedTuple):
+    """What recorded_down() reads: the down SQL recorded with a migration (None before sqlmig kept it)."""
+
+    version: int
+    down_sql: str | None
+
+
+class AppliedRow(NamedTuple):
+    """What the history records of a migration as applied: its name, the up SQL it ran with and its
+    checksum, and the down SQL of the same release with its checksum (what `down --use-recorded`
+    reverts it with once its files are gone). Every INSERT of a row is built from one (insert_row)."""
+
+    version: int
+    name: str
+    checksum: str
+    applied_sql: str
+    down_sql: str
+    down_checksum: str
+
+    @classmethod
+    def of(cls, m: Migration) -> AppliedRow:
+        return cls(m.version, m.name, m.checksum, m.up.sql, m.down.sql, m.down_checksum)
+
+
+# How insert_row writes the values: %s placeholders (psycopg's execute), $1... (libpq's, as the
+# executor's pipeline takes them), or the values themselves as literals (SQL to print).
+ParamStyle = Literal["format", "numbered", "literal"]
+
+# The columns insert_row writes from an AppliedRow (then error, execution_ms and state), in order.
+ROW_COLUMNS = (*AppliedRow._fields, "error")
+
+
+def insert_row(
+    table: sql.Identifier,
+    row: AppliedRow,
+    *,
+    execution_ms: int | sql.Composable | None = None,
+    state: Literal["applied", "failed"] = "applied",
+    error: str | None = None,
+    params: ParamStyle = "format",
+) -> tuple[sql.Composed, list[object]]:
+    """The one INSERT of a history row, as a composed statement and its parameters: every path that
+    records a migration as applied (or failed part-way) writes it. `execution_ms` is a value, or an
+    expression the server computes (the file's elapsed time, see _elapsed_ms). With params="literal"
+    the values are in the statement (parameters empty): `.as_string(conn)` is SQL to print."""
+    values: list[object] = [*row, error]
+    columns = [sql.Identifier(c) for c in ROW_COLUMNS]
+    if isinstance(execution_ms, sql.Composable):
+        timing: sql.Composable = execution_ms
+    else:
+        columns.append(sql.Identifier("execution_ms"))
+        values.append(execution_ms)
+        timing = sql.SQL("")
+    if params == "literal":
+        shown: list[sql.Composable] = [sql.Literal(v) for v in values]
+        values = []
+    elif params == "numbered":
+        shown = [sql.SQL(f"${i}") for i in range(1, len(values) + 1)]
+    else:
+        shown = [sql.Placeholder() for _ in values]
+    if isinstance(execution_ms, sql.Composable):
+        columns.append(sql.Identifier("execution_ms"))
+        shown.append(timing)
+    columns.append(sql.Identifier("state"))
+    shown.append(sql.Literal(state))
+    query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        table, sql.SQL(", ").join(columns), sql.SQL(", ").join(shown)
+    )
+    return query, values
 
 
 # The table as the first sqlmig created it; never change this statement, add an upgrade instead.
@@ -54,6 +126,10 @@ UPGRADES: tuple[tuple[str, str], ...] = (
     ("applied_sql", "text"),
     ("state", "text NOT NULL DEFAULT 'applied'"),
     ("error", "text"),
+    # the down SQL of the release that applied the migration, and its checksum: NULL in rows an
+    # older sqlmig wrote (`down --use-recorded` refuses those; status cannot compare their down)
+    ("down_sql", "text"),
+    ("down_checksum", "text"),
 )
 
 # When a file started, for its execution_ms, computed by the server in the same pipeline as the
@@ -183,10 +259,11 @@ class History:
             return []
         state = sql.Identifier("state") if "state" in cols else sql.SQL("'applied'")
         error = sql.Identifier("error") if "error" in cols else sql.SQL("NULL")
+        down = sql.Identifier("down_checksum") if "down_checksum" in cols else sql.SQL("NULL")
         query = sql.SQL(
             "SELECT version, name, checksum, applied_at, applied_by, execution_ms, seq,"
-            " {} AS state, {} AS error FROM {} ORDER BY seq"
-        ).format(state, error, self.ident)
+            " {} AS state, {} AS error, {} AS down_checksum FROM {} ORDER BY seq"
+        ).format(state, error, down, self.ident)
         # The columns are named as the record's fields: psycopg builds the records (typed rows).
         with self.conn.cursor(row_factory=class_row(AppliedMigration)) as cur:
             return cur.execute(query).fetchall()
@@ -202,22 +279,25 @@ class History:
             found = {r.version: r.applied_sql for r in cur.execute(query, (wanted,))}
         return {v: found.get(v) for v in wanted}
 
-    def insert_query(
-        self, version: int, name: str, checksum: str, applied_sql: str, *, in_savepoint: bool = False
-    ) -> tuple[str, list[object]]:
-        """The row of an applied migration, sent in the same transaction (and pipeline) as its SQL;
-        libpq placeholders ($1...), as the executor's pipeline takes them. in_savepoint: the file
-        ran in a savepoint of a longer transaction (its start is then the executor's mark)."""
-        if in_savepoint not in self._insert:
-            self._insert[in_savepoint] = (
-                sql.SQL(
-                    "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
-                    " VALUES ($1, $2, $3, $4, " + _elapsed_ms(in_savepoint) + ", 'applied')"
-                )
-                .format(self.ident)
-                .as_string(self.conn)
-            )
-        return self._insert[in_savepoint], [version, name, checksum, applied_sql]
+    def recorded_down(self, versions: Iterable[int]) -> dict[int, str | None]:
+        """The down SQL recorded when these migrations were applied (None where none was kept)."""
+        wanted = list(versions)
+        cols = self.columns()
+        if not wanted or cols is None or "down_sql" not in cols:
+            return {v: None for v in wanted}
+        query = sql.SQL("SELECT version, down_sql FROM {} WHERE version = ANY(%s)").format(self.ident)
+        with self.conn.cursor(row_factory=class_row(_RecordedDown)) as cur:
+            found = {r.version: r.down_sql for r in cur.execute(query, (wanted,))}
+        return {v: found.get(v) for v in wanted}
+
+    def insert_query(self, row: AppliedRow, *, in_savepoint: bool = False) -> tuple[str, list[object]]:
+        """The row of an applied migration (insert_row), sent in the same transaction (and pipeline)
+        as its SQL; libpq placeholders ($1...), as the executor's pipeline takes them. in_savepoint:
+        the file ran in a savepoint of a longer transaction (its start is then the executor's mark)."""
+        query, params = insert_row(self.ident, row, execution_ms=sql.SQL(_elapsed_ms(in_savepoint)), params="numbered")
+        if in_savepoint not in self._insert:  # the same text for every row of a run: composed once
+            self._insert[in_savepoint] = query.as_string(self.conn)
+        return self._insert[in_savepoint], params
 
     def delete_query(self, version: int) -> tuple[str, list[object]]:
         """Removal of a reverted migration's row, sent with its down SQL."""
@@ -225,15 +305,12 @@ class History:
             self._delete = sql.SQL("DELETE FROM {} WHERE version = $1").format(self.ident).as_string(self.conn)
         return self._delete, [version]
 
-    def record_failed(self, version: int, name: str, checksum: str, applied_sql: str, error: str) -> None:
-        """A non-transactional up that stopped part-way: its row says so until a human resolves it."""
+    def record_failed(self, row: AppliedRow, error: str) -> None:
+        """A non-transactional up that stopped part-way: its row says so until a human resolves it
+        (its down is recorded already: resolved, it is applied like any other)."""
+        query, params = insert_row(self.ident, row, state="failed", error=error)
         self.conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (version, name, checksum, applied_sql, state, error)"
-                " VALUES (%s, %s, %s, %s, 'failed', %s)"
-                " ON CONFLICT (version) DO UPDATE SET state = 'failed', error = EXCLUDED.error"
-            ).format(self.ident),
-            (version, name, checksum, applied_sql, error),
+            query + sql.SQL(" ON CONFLICT (version) DO UPDATE SET state = 'failed', error = EXCLUDED.error"), params
         )
 
     def mark_failed(self, version: int, error: str) -> None:
@@ -245,14 +322,15 @@ class History:
 
     # ---- repair and baseline: each runs inside the caller's transaction, under the lock ----
 
-    def accept(self, version: int, name: str, checksum: str, applied_sql: str) -> None:
-        """Record a reviewed file as what was applied (repair --accept)."""
+    def accept(self, row: AppliedRow) -> None:
+        """Record a reviewed file as what was applied (repair --accept), with the down beside it."""
         self._one(
             sql.SQL(
-                "UPDATE {} SET name = %s, checksum = %s, applied_sql = %s WHERE version = %s AND state = 'applied'"
+                "UPDATE {} SET name = %s, checksum = %s, applied_sql = %s, down_sql = %s, down_checksum = %s"
+                " WHERE version = %s AND state = 'applied'"
             ),
-            (name, checksum, applied_sql, version),
-            version,
+            (row.name, row.checksum, row.applied_sql, row.down_sql, row.down_checksum, row.version),
+            row.version,
         )
 
     def resolve(self, version: int) -> None:
@@ -267,16 +345,10 @@ class History:
         """Delete one history row (repair --forget); the schema objects stay as they are."""
         self._one(sql.SQL("DELETE FROM {} WHERE version = %s"), (version,), version)
 
-    def record(self, version: int, name: str, checksum: str, applied_sql: str, execution_ms: int | None = None) -> None:
+    def record(self, row: AppliedRow, execution_ms: int | None = None) -> None:
         """A row written apart from the migration's own request: after a no-transaction file's last
         statement, or by baseline (which runs nothing, so records no execution time)."""
-        self.conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (version, name, checksum, applied_sql, execution_ms, state)"
-                " VALUES (%s, %s, %s, %s, %s, 'applied')"
-            ).format(self.ident),
-            (version, name, checksum, applied_sql, execution_ms),
-        )
+        self.conn.execute(*insert_row(self.ident, row, execution_ms=execution_ms))
 
     def _one(self, statement: sql.SQL, params: tuple[object, ...], version: int) -> None:
         """Run a statement that must touch exactly one row; anything else means the row changed under us."""

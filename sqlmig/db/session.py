@@ -20,7 +20,7 @@ from ..errors import ServerRefused, SqlmigError, first_line
 from . import lock
 from .catalog import InvalidIndex, invalid_indexes, lock_holders
 from .connect import Conn, WaitHandler, connect
-from .history import History
+from .history import AppliedRow, History
 from .refusals import READ_ONLY_HINT
 
 T = TypeVar("T")
@@ -133,17 +133,17 @@ class Session:
 
     # ---- history writes outside a file's transaction (no-transaction files) ------------------
 
-    def record_applied(self, version: int, name: str, checksum: str, applied_sql: str, execution_ms: int) -> None:
-        self._on_control(lambda: self.history.record(version, name, checksum, applied_sql, execution_ms))
+    def record_applied(self, row: AppliedRow, execution_ms: int) -> None:
+        self._on_control(lambda: self.history.record(row, execution_ms))
 
     def record_reverted(self, version: int) -> None:
         self._on_control(lambda: self.history.forget(version))
 
-    def record_failed(self, version: int, name: str, checksum: str, applied_sql: str, error: str, up: bool) -> None:
+    def record_failed(self, row: AppliedRow, error: str, up: bool) -> None:
         if up:
-            self._on_control(lambda: self.history.record_failed(version, name, checksum, applied_sql, error))
+            self._on_control(lambda: self.history.record_failed(row, error))
         else:
-            self._on_control(lambda: self.history.mark_failed(version, f"revert: {error}"))
+            self._on_control(lambda: self.history.mark_failed(row.version, f"revert: {error}"))
 
     def _on_control(self, action: Callable[[], T]) -> T:
         """Run `action` on the control connection. If that connection died (a restart, a terminated

@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import IO, TYPE_CHECKING
 
 from ..errors import MigrationFailed, ProblemsError, SqlmigError, plural
-from ..events import Event, EventHandler, FileWarning, Waiting
+from ..events import Event, EventHandler, FileWarning, RecordedDownUsed, Waiting
 
 if TYPE_CHECKING:  # rich is imported when something is drawn with it
     from rich.console import Console
@@ -53,6 +53,14 @@ class RendererBase(ABC):
         """The events every mode tells on stderr: waits and warnings."""
         self.waiting(event)
         self.warning(event)
+        self.recorded_down(event)
+
+    def recorded_down(self, event: Event) -> None:
+        """A migration `down --use-recorded` reverts with its recorded down SQL, named before it runs."""
+        if not isinstance(event, RecordedDownUsed):
+            return
+        at = event.applied_at.isoformat(timespec="seconds") if event.applied_at else "an unknown time"
+        self.note(f"{event.version}_{event.name}: its files are gone; reverting it with the down SQL recorded at {at}")
 
     def waiting(self, event: Event) -> None:
         """What a wait is waiting for (the server, sqlmig's lock), on stderr: said once when it

@@ -113,6 +113,7 @@ class PlainRenderer(RendererBase):
         for e in entries:
             extra = " cosmetic-edit" if e.cosmetic_change else ""
             extra += " out-of-order" if e.out_of_order else ""
+            extra += f" down-edit ({e.down_change})" if e.down_change else ""
             lines.append(f"{e.version:<{vwidth}}  {e.name:<{width}}  {e.state:<9}  {when(e)}{extra}".rstrip())
         self.line("\n".join(lines))  # one write, not one flush per migration
 

@@ -155,7 +155,8 @@ class TerminalRenderer(PlainRenderer):
         for e in result.entries:
             state = e.state + (" (cosmetic edit)" if e.cosmetic_change else "")
             state += " (out of order)" if e.out_of_order else ""
-            style = "yellow" if e.cosmetic_change else _STATE_STYLE.get(e.state, "")
+            state += f" (down edited: {e.down_change})" if e.down_change else ""
+            style = "yellow" if e.cosmetic_change or e.down_change else _STATE_STYLE.get(e.state, "")
             table.add_row(str(e.version), escape(e.name), f"[{style}]{escape(state)}[/]", when(e))
         self.console.print(table)
 
