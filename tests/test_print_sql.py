@@ -276,4 +276,5 @@ def test_dry_run_execute_runs_every_transactional_file(project: Project, databas
     assert [n["version"] for n in doc["not_executed"]] == [3]
     assert catalog(database_url) == before
     plain = sqlmig(database_url, "migrate", "--dry-run", "--execute")
-    assert plain.exit_code == 0 and "rehearsed 2 migrations" in plain.stdout and "not rehearsed 0003_idx" in plain.stdout
+    assert plain.exit_code == 0, plain.stderr
+    assert "rehearsed 2 migrations" in plain.stdout and "not rehearsed 0003_idx" in plain.stdout

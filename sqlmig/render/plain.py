@@ -67,8 +67,13 @@ class PlainRenderer(RendererBase):
         else:
             self.notice(event)
 
-    # A table is seeded when the transaction commits: seed() names the tables then, not their events.
-    seed_event = run_event
+    def seed_event(self, event: Event) -> None:
+        """A table is seeded when the transaction commits: seed() names the tables then, not their
+        events; a migration seed --dry-run rehearses is named as one the dry run would apply."""
+        if isinstance(event, MigrationRehearsed):
+            self.line(would_apply(event.item))
+        else:
+            self.run_event(event)
 
     # ---- results -----------------------------------------------------------------------------
 

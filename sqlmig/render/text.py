@@ -61,7 +61,11 @@ def rehearsal_summary(result: MigrateResult) -> str:
     ran = [i for i in result.applied if i.duration_ms is not None]
     if not result.applied:
         return "nothing to rehearse: the database is up to date"
-    said = f"rehearsed {plural(len(ran), 'migration')} in {ms(sum(i.duration_ms or 0 for i in ran))}: rolled back"
+    said = (
+        f"rehearsed {plural(len(ran), 'migration')} in {ms(sum(i.duration_ms or 0 for i in ran))}: rolled back"
+        if ran
+        else "nothing rehearsed"
+    )
     if result.not_executed:
         said += f"; {len(result.not_executed)} not rehearsed (above)"
     return said
