@@ -283,7 +283,9 @@ class Migrator:
             plan = self._plan(conn, migrations)
             todo = self._to_revert(conn, plan, steps, to, all_applied, single_transaction)
             history = History(conn, self.settings.history_schema, self.settings.history_table)
-            return self._script("down", "down", todo, history, history.ensure_sql(), single_transaction, conn)
+            # down with nothing applied stops before its ensure(): nothing to create or upgrade
+            ensure = history.ensure_sql() if plan.applied_newest_first else []
+            return self._script("down", "down", todo, history, ensure, single_transaction, conn)
 
     def _script(
         self,

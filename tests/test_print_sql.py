@@ -191,6 +191,14 @@ def test_from_empty_needs_no_database(project: Project, database_url: str, other
     same_state(database_url, other_url)
 
 
+def test_down_print_sql_with_nothing_applied_creates_nothing(project: Project, database_url: str) -> None:
+    project.add(1, "users", "CREATE TABLE users (id int);\n", "DROP TABLE users;\n")
+    r = sqlmig(database_url, "down", "--print-sql")
+    assert r.exit_code == 0, r.stderr
+    assert "-- nothing to run" in r.stdout and "CREATE TABLE" not in r.stdout and "DROP TABLE" not in r.stdout
+    assert not history_exists(database_url)
+
+
 def test_print_sql_json_holds_the_script(project: Project, database_url: str) -> None:
     project.add(1, "users", "CREATE TABLE users (id int);\n", "DROP TABLE users;\n")
     r = sqlmig(database_url, "--json", "migrate", "--print-sql")
