@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from . import history_checks, repair, results
+from . import __version__, history_checks, repair, results
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
@@ -23,8 +23,8 @@ from .errors import (
     WriteFailed,
     plural,
 )
-from .events import EventHandler, FileWarning, RecordedDownUsed, Waiting
-from .migrations import Migration, SqlFile, discover, next_version_name, scan
+from .events import EventHandler, FileWarning, RecordedDownUsed, RunStarted, Waiting
+from .migrations import Direction, Migration, SqlFile, discover, next_version_name, scan
 from .migrations import shown as shown_path
 from .plan import Entry, MigrationState, Plan, build_plan, with_recorded_down
 from .runner import Runner, step_of
@@ -32,6 +32,7 @@ from .writes import rename_all, replace_file, write_new
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.connect import Conn
+    from .db.history import History
     from .db.session import Session
     from .lint.run import Target
     from .snapshot import Snapshot
@@ -176,26 +177,234 @@ class Migrator:
         dry_run: bool = False,
         allow_out_of_order: bool = False,
         single_transaction: bool = False,
+        execute: bool = False,
     ) -> results.MigrateResult:
-        """Apply pending migrations in version order, each in its own transaction."""
+        """Apply pending migrations in version order, each in its own transaction. With dry_run and
+        execute, run them in a transaction that is rolled back (see _rehearsal)."""
+        if execute and not dry_run:
+            raise ConfigError(
+                "--execute goes with --dry-run: it runs the pending files in a transaction that is rolled back",
+                hint="`sqlmig migrate --dry-run --execute` to try them; `sqlmig migrate` to apply them",
+            )
         migrations = self.discover()
         self._check_sum(migrations)
         if to is not None and to not in {m.version for m in migrations}:
             raise _unknown_target(to, "on disk", "`sqlmig status` lists every version")
-        with self._connected(write=not dry_run, ensure=False) as (conn, session):
+        with self._connected(write=not dry_run or execute, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
-            self._check_history(plan, allow_out_of_order=allow_out_of_order)
-            todo = [e for e in plan.pending if to is None or e.version <= to]
-            files = [e.migration.up for e in todo if e.migration]
-            _refuse_unrunnable(files, single_transaction)
-            self._check_encoding(conn, files)
-            warnings = self._warn(files) + self._lint_gate(conn, [e.migration for e in todo if e.migration])
+            todo, warnings = self._to_apply(conn, plan, to, allow_out_of_order, single_transaction)
+            if dry_run and execute and session is not None:
+                return self._rehearsal(session, todo, warnings)
             if dry_run or session is None:
                 return results.MigrateResult(tuple(step_of(e, "up") for e in todo), dry_run=True, warnings=warnings)
             session.history.ensure()  # only now that the files are accepted: a refusal writes nothing
             done = Runner(session, self.settings, self.on_event).run(todo, "up", single_transaction=single_transaction)
             self._write_schema_file(conn, bool(done))
         return results.MigrateResult(tuple(done), warnings=warnings)
+
+    def _to_apply(
+        self, conn: Conn | None, plan: Plan, to: int | None, allow_out_of_order: bool, single_transaction: bool
+    ) -> tuple[list[Entry], tuple[Problem, ...]]:
+        """The pending migrations migrate would apply, once every check before a run accepts them
+        (conn None: no database, --print-sql --from-empty); the warnings told."""
+        self._check_history(plan, allow_out_of_order=allow_out_of_order)
+        todo = [e for e in plan.pending if to is None or e.version <= to]
+        files = [e.migration.up for e in todo if e.migration]
+        _refuse_unrunnable(files, single_transaction)
+        if conn is not None:
+            self._check_encoding(conn, files)
+        warnings = self._warn(files) + self._lint_gate(conn, [e.migration for e in todo if e.migration])
+        return todo, warnings
+
+    def _rehearsal(
+        self, session: Session, todo: Sequence[Entry], warnings: tuple[Problem, ...]
+    ) -> results.MigrateResult:
+        """--dry-run --execute: the pending files run, up to the first no-transaction one, in ONE
+        transaction on the work connection that is always rolled back (a failure is raised as a
+        run's, placed at file:line:column, exit 1). A no-transaction file cannot run inside it; it
+        is not run, nor is any file after it, which may depend on what it does."""
+        from .db.execute import rehearsal
+
+        migrations = [e.migration for e in todo if e.migration]
+        first = next((i for i, m in enumerate(migrations) if m.up.directives.no_transaction), len(migrations))
+        runnable, skipped = migrations[:first], migrations[first:]
+        if self.on_event:
+            self.on_event(RunStarted(len(runnable), "up"))
+        with rehearsal(session.work):
+            ran = Runner(session, self.settings, self.on_event).rehearse(runnable)
+        not_executed = tuple(
+            results.NotExecuted(
+                m.version,
+                m.name,
+                m.up.path,
+                "marked -- sqlmig:no-transaction: it cannot run inside the rehearsal's transaction, which is "
+                "rolled back"
+                if m is skipped[0]
+                else f"after {skipped[0].label}, which was not rehearsed: it may depend on what that one does",
+            )
+            for m in skipped
+        )
+        unrun = tuple(results.MigrationStep(m.version, m.name, m.up.path) for m in skipped)
+        return results.MigrateResult(
+            (*ran, *unrun), dry_run=True, warnings=warnings, executed=True, not_executed=not_executed
+        )
+
+    def migrate_script(
+        self,
+        *,
+        to: int | None = None,
+        allow_out_of_order: bool = False,
+        single_transaction: bool = False,
+        from_empty: bool = False,
+    ) -> results.SqlScript:
+        """`migrate --print-sql`: what migrate would send, as one psql script; nothing is run. The
+        database is only read (read-only connection) to know what is pending; with from_empty,
+        not even that: every migration is pending, onto an empty database."""
+        from .db.history import History, ensure_statements
+
+        migrations = self.discover()
+        if to is not None and to not in {m.version for m in migrations}:
+            raise _unknown_target(to, "on disk", "`sqlmig status` lists every version")
+        schema, table = self.settings.history_schema, self.settings.history_table
+        if from_empty:
+            todo, _ = self._to_apply(None, build_plan(migrations, []), to, allow_out_of_order, single_transaction)
+            history = History.builders(schema, table)
+            # An empty database has the schema public and no other.
+            ensure = ensure_statements(history.ident, schema, None, schema == "public")
+            return self._script("migrate", "up", todo, history, ensure, single_transaction, None)
+        with self._connect(read_only=True) as conn:
+            plan = self._plan(conn, migrations)
+            todo, _ = self._to_apply(conn, plan, to, allow_out_of_order, single_transaction)
+            history = History(conn, schema, table)
+            return self._script("migrate", "up", todo, history, history.ensure_sql(), single_transaction, conn)
+
+    def down_script(
+        self,
+        *,
+        steps: int | None = None,
+        to: int | None = None,
+        all_applied: bool = False,
+        single_transaction: bool = False,
+    ) -> results.SqlScript:
+        """`down --print-sql`: what down would send, as one psql script; the database is only read."""
+        from .db.history import History
+
+        migrations = self.discover()
+        with self._connect(read_only=True) as conn:
+            plan = self._plan(conn, migrations)
+            todo = self._to_revert(conn, plan, steps, to, all_applied, single_transaction)
+            history = History(conn, self.settings.history_schema, self.settings.history_table)
+            # down with nothing applied stops before its ensure(): nothing to create or upgrade
+            ensure = history.ensure_sql() if plan.applied_newest_first else []
+            return self._script("down", "down", todo, history, ensure, single_transaction, conn)
+
+    def _script(
+        self,
+        command: Literal["migrate", "down"],
+        direction: Direction,
+        todo: Sequence[Entry],
+        history: History,
+        ensure: Sequence[str],
+        single_transaction: bool,
+        conn: Conn | None,
+    ) -> results.SqlScript:
+        """The script of a run of `todo`; refused when a file holds text psql would read differently."""
+        from datetime import UTC, datetime
+
+        from . import file_checks
+        from .config import redact_url
+        from .db import lock, script
+        from .runner import history_row, job_of
+
+        chosen = [_migration_of(e) for e in todo]
+        problems = file_checks.psql_problems([m.file(direction) for m in chosen])
+        if problems:
+            raise RefusedError(
+                f"{plural(len(problems), 'problem')} in the files for a psql script; nothing was printed",
+                problems,
+            )
+        steps = []
+        for m in chosen:
+            no_transaction = m.file(direction).directives.no_transaction
+            inside = single_transaction or no_transaction  # a no-transaction up's row is timed as a savepoint's
+            job = job_of(history, self.settings, m, direction, in_savepoint=single_transaction)
+            steps.append(script.Step(m, direction, job, history_row(history, m, direction, in_savepoint=inside)))
+        url = self.settings.database_url
+        database = None if conn is None else (redact_url(url) if url else "")
+        generated = datetime.now(UTC).isoformat(timespec="seconds")
+        done = "apply" if direction == "up" else "revert"
+        listed = ", ".join(m.label for m in chosen) if chosen else "none"
+        flags = " --single-transaction" if single_transaction else ""
+        header = (
+            f"sqlmig {__version__}: `sqlmig {command} --print-sql{flags}`: the SQL `sqlmig {command}` would send, "
+            "as one psql script.",
+            "Database: "
+            + (
+                f"{database} (read to know what is pending)"
+                if conn is not None
+                else "from empty (no database was read: every migration is pending)"
+            ),
+            f"Migrations to {done} ({len(chosen)}): {listed}",
+            f"Generated at {generated}.",
+        )
+        text = script.compose(
+            header=header,
+            ensure=ensure,
+            lock_key=lock.lock_key(self.settings.history_schema, self.settings.history_table),
+            history_name=self.settings.history_name,
+            steps=steps,
+            single_transaction=single_transaction,
+        )
+        listed_steps = tuple(
+            results.ScriptStep(m.version, m.name, m.file(direction).path, m.file(direction).directives.no_transaction)
+            for m in chosen
+        )
+        return results.SqlScript(command, text, listed_steps, database, generated)
+
+    def _to_revert(
+        self,
+        conn: Conn,
+        plan: Plan,
+        steps: int | None,
+        to: int | None,
+        all_applied: bool,
+        single_transaction: bool,
+        *,
+        use_recorded: bool = False,
+    ) -> list[Entry]:
+        """The applied migrations down would revert, newest application first, once every check
+        before a run accepts them; none when nothing is applied. `use_recorded`: those whose files
+        are gone get their recorded down SQL."""
+        chosen = sum(x is not None and x is not False for x in (steps, to, all_applied or None))
+        if chosen > 1:
+            raise ConfigError("give only one of --steps, --to and --all")
+        if steps is not None and steps < 1:
+            raise ConfigError(f"--steps {steps}: expected a whole number >= 1")
+        if to is not None and to not in {e.version for e in plan.entries}:
+            raise _unknown_target(
+                to, "on disk or in the history", "`sqlmig status` lists every version; --all reverts them all"
+            )
+        again = "".join(
+            f" {flag}"
+            for flag, given in ((f"--steps {steps}", steps), (f"--to {to}", to), ("--all", all_applied))
+            if given is not None and given is not False
+        )
+        self._check_history(
+            plan, allow_out_of_order=True, use_recorded=use_recorded, with_flag=f"sqlmig down{again} --use-recorded"
+        )
+        applied = list(plan.applied_newest_first)
+        if all_applied:
+            todo = applied
+        elif to is not None:
+            todo = [e for e in applied if e.version > to]
+        else:
+            todo = applied[: steps or 1]
+        todo = [with_recorded_down(e) for e in todo] if use_recorded else todo
+        files = [e.migration.down for e in todo if e.migration]
+        _refuse_unrunnable(files, single_transaction)
+        self._check_encoding(conn, files)
+        self._warn(files)
+        return todo
 
     def down(
         self,
@@ -213,43 +422,12 @@ class Migrator:
         reverted with the down SQL its history row recorded when it was applied, announced first
         (a RecordedDownUsed event each); one applied by a sqlmig that recorded none is refused.
         """
-        chosen = sum(x is not None and x is not False for x in (steps, to, all_applied or None))
-        if chosen > 1:
-            raise ConfigError("give only one of --steps, --to and --all")
-        if steps is not None and steps < 1:
-            raise ConfigError(f"--steps {steps}: expected a whole number >= 1")
         migrations = self.discover()
         with self._connected(write=not dry_run, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session, recorded_down=use_recorded)
-            if to is not None and to not in {e.version for e in plan.entries}:
-                raise _unknown_target(
-                    to, "on disk or in the history", "`sqlmig status` lists every version; --all reverts them all"
-                )
-            again = "".join(
-                f" {flag}"
-                for flag, given in ((f"--steps {steps}", steps), (f"--to {to}", to), ("--all", all_applied))
-                if given is not None and given is not False
-            )
-            self._check_history(
-                plan,
-                allow_out_of_order=True,
-                use_recorded=use_recorded,
-                with_flag=f"sqlmig down{again} --use-recorded",
-            )
-            applied = list(plan.applied_newest_first)
-            if not applied:
+            todo = self._to_revert(conn, plan, steps, to, all_applied, single_transaction, use_recorded=use_recorded)
+            if not plan.applied_newest_first:
                 return results.DownResult((), dry_run=dry_run, nothing_applied=True)
-            if all_applied:
-                todo = applied
-            elif to is not None:
-                todo = [e for e in applied if e.version > to]
-            else:
-                todo = applied[: steps or 1]
-            todo = [with_recorded_down(e) for e in todo] if use_recorded else todo
-            files = [e.migration.down for e in todo if e.migration]
-            _refuse_unrunnable(files, single_transaction)
-            self._check_encoding(conn, files)
-            self._warn(files)
             self._announce_recorded(todo)
             if dry_run or session is None:
                 return results.DownResult(tuple(step_of(e, "down") for e in todo), dry_run=True)
@@ -519,16 +697,18 @@ class Migrator:
             targets = [Target(m.up, "up", m) for m in pending] + [Target(m.down, "down", m) for m in reversed(pending)]
             return self._lint(targets, context="database", shared=True, fail_on=fail_on, conn=conn)
 
-    def _lint_gate(self, conn: Conn, migrations: Sequence[Migration]) -> tuple[Problem, ...]:
-        """The `lint` setting: the files migrate is about to apply, linted as `sqlmig lint` would;
-        refused when a finding reaches the setting's severity, warnings for the others."""
+    def _lint_gate(self, conn: Conn | None, migrations: Sequence[Migration]) -> tuple[Problem, ...]:
+        """The `lint` setting: the files migrate is about to apply, linted as `sqlmig lint` would
+        (without a database, as `lint` does without one); refused when a finding reaches the
+        setting's severity, warnings for the others."""
         level = self.settings.lint
         if level == "off" or not migrations:
             return ()
         from .lint.run import Target, as_problem
 
         targets = [Target(m.up, "up", m) for m in migrations]
-        result = self._lint(targets, context="database", shared=True, fail_on=level, conn=conn)
+        context = "database" if conn is not None else "static"
+        result = self._lint(targets, context=context, shared=True, fail_on=level, conn=conn)
         if result.failing:
             raise RefusedError(
                 f"lint = {level!r}: {plural(len(result.failing), 'finding')} at {level} or above in the files to apply",
@@ -827,6 +1007,11 @@ def _read_text(path: Path) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
         raise RefusedError(f"cannot read {path}: {why}", [Problem(str(path), f"cannot read: {why}")]) from None
+
+
+def _migration_of(entry: Entry) -> Migration:
+    assert entry.migration is not None  # drift checks refuse missing files before anything runs
+    return entry.migration
 
 
 def _unknown_target(to: int, where: str, hint: str) -> ConfigError:

@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_REFUSED, SqlmigError
+from .errors import EXIT_INTERRUPTED, EXIT_REFUSED, ConfigError, SqlmigError
 
 if TYPE_CHECKING:
     from .api import Migrator
@@ -240,6 +240,14 @@ SingleTransaction = Annotated[
     bool,
     typer.Option("--single-transaction", help="run every selected migration in one transaction: all or nothing"),
 ]
+PrintSql = Annotated[
+    bool,
+    typer.Option(
+        "--print-sql",
+        help="print the SQL it would send, as one psql script (psql -X -v ON_ERROR_STOP=1 -f); runs nothing, "
+        "only reads the database",
+    ),
+]
 ScratchUrl = Annotated[
     str | None,
     typer.Option(
@@ -269,15 +277,51 @@ def migrate(
             help="also apply pending migrations older than the newest applied",
         ),
     ] = False,
+    execute: Annotated[
+        bool,
+        typer.Option(
+            "--execute",
+            help="with --dry-run: run the pending files in a transaction that is rolled back, and report "
+            "failures and durations",
+        ),
+    ] = False,
+    print_sql: PrintSql = False,
+    from_empty: Annotated[
+        bool,
+        typer.Option("--from-empty", help="with --print-sql: every migration, onto an empty database; no connection"),
+    ] = False,
 ) -> None:
     """Apply pending migrations in version order, each in its own transaction."""
 
     def action(opts: GlobalOptions, out: "Renderer") -> None:
+        if from_empty and not print_sql:
+            raise ConfigError("--from-empty goes with --print-sql", hint="`sqlmig migrate --print-sql --from-empty`")
+        if print_sql and (execute or dry_run):
+            raise ConfigError(
+                "--print-sql runs nothing: it does not go with --dry-run or --execute",
+                hint="`sqlmig migrate --print-sql > migrate.sql` to review the SQL; "
+                "`sqlmig migrate --dry-run --execute` to try it in a transaction that is rolled back",
+            )
+        if print_sql:
+            m = opts.migrator(lock_timeout=lock_timeout, statement_timeout=statement_timeout)
+            out.sql_script(
+                m.migrate_script(
+                    to=to,
+                    allow_out_of_order=allow_out_of_order,
+                    single_transaction=single_transaction,
+                    from_empty=from_empty,
+                )
+            )
+            return
         with out.progress() as on_event:
             m = opts.migrator(lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries)
             m.on_event = on_event
             result = m.migrate(
-                to=to, dry_run=dry_run, allow_out_of_order=allow_out_of_order, single_transaction=single_transaction
+                to=to,
+                dry_run=dry_run,
+                allow_out_of_order=allow_out_of_order,
+                single_transaction=single_transaction,
+                execute=execute,
             )
         out.migrate(result)
 
@@ -306,10 +350,19 @@ def _down(
             "recorded when they were applied",
         ),
     ] = False,
+    print_sql: PrintSql = False,
 ) -> None:
     """Revert applied migrations, newest applied first (default: the last one)."""
 
     def action(opts: GlobalOptions, out: "Renderer") -> None:
+        if print_sql and dry_run:
+            raise ConfigError("--print-sql runs nothing: it does not go with --dry-run")
+        if print_sql:
+            m = opts.migrator(lock_timeout=lock_timeout, statement_timeout=statement_timeout)
+            out.sql_script(
+                m.down_script(steps=steps, to=to, all_applied=all_applied, single_transaction=single_transaction)
+            )
+            return
         with out.progress() as on_event:
             m = opts.migrator(lock_timeout=lock_timeout, statement_timeout=statement_timeout, lock_retries=lock_retries)
             m.on_event = on_event

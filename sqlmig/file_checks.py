@@ -390,3 +390,41 @@ def refuse_unrunnable(
         problems += [Problem(str(f.path), *why) for f in files if f.directives.no_transaction]
     if problems:
         raise RefusedError(f"{plural(len(problems), 'problem')} in the files to run; nothing was run", problems)
+
+
+# What psql replaces with a variable's value outside strings, quoted names, dollar quotes and
+# comments: `:name`, `:'name'`, `:"name"` and `:{?name}` (a name of letters, digits, _ and non-ASCII).
+# A name of digits alone is left out: psql itself sets none, and `a[1:2]` is common SQL.
+_PSQL_VARIABLE_RE = re.compile(
+    r"""[A-Za-z_\x80-\U0010ffff][\w\x80-\U0010ffff]*|(['"])[\w\x80-\U0010ffff]+\1|\{\?[\w\x80-\U0010ffff]+\}"""
+)
+
+
+def psql_problems(files: Iterable[SqlFile]) -> list[Problem]:
+    """Text psql would send differently from sqlmig, for a script to be run by psql
+    (`--print-sql`): a psql variable reference, which psql replaces with the variable's value when
+    one of that name is set (by psql itself, `-v`, or a psqlrc). Meta-commands, unterminated
+    quotes and COPY FROM STDIN are refused for every run (file_problems)."""
+    out: list[Problem] = []
+    for f in files:
+        if ":" not in f.sql:
+            continue
+        from .scanner import tokenize
+
+        for token in tokenize(f.sql):
+            if token.kind != "op" or token.text != ":":
+                continue
+            found = _PSQL_VARIABLE_RE.match(f.sql, token.start + 1)
+            if found is None:
+                continue
+            text = ":" + found.group()
+            out.append(
+                Problem(
+                    f"{f.path}:{token.line}:{token.column}",
+                    f"psql would read {text} as a psql variable and put its value there when one of that name "
+                    "is set, so a printed script would not send what sqlmig sends",
+                    f"write it with a space after the colon (`: {found.group()}`, the same to PostgreSQL), or "
+                    "apply this migration with `sqlmig migrate` rather than a printed script",
+                )
+            )
+    return out

@@ -39,13 +39,74 @@ class MigrationStep(NamedTuple):
         }
 
 
+class NotExecuted(NamedTuple):
+    """A pending migration `migrate --dry-run --execute` did not run, and why."""
+
+    version: int
+    name: str
+    path: Path
+    reason: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"version": self.version, "name": self.name, "file": str(self.path), "reason": self.reason}
+
+
 class MigrateResult(NamedTuple):
+    """What migrate applied; with dry_run, what it would apply; with `executed` too (--dry-run
+    --execute), each ran in a transaction that was rolled back, with its duration, but for
+    `not_executed`."""
+
     applied: tuple[MigrationStep, ...]
     dry_run: bool = False
     warnings: tuple[Problem, ...] = ()
+    executed: bool = False
+    not_executed: tuple[NotExecuted, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        return {"applied": [i.to_dict() for i in self.applied], "dry_run": self.dry_run}
+        return {
+            "applied": [i.to_dict() for i in self.applied],
+            "dry_run": self.dry_run,
+            "executed": self.executed,
+            "not_executed": [n.to_dict() for n in self.not_executed],
+        }
+
+
+class ScriptStep(NamedTuple):
+    """One file of a printed script."""
+
+    version: int
+    name: str
+    path: Path
+    no_transaction: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "name": self.name,
+            "file": str(self.path),
+            "no_transaction": self.no_transaction,
+        }
+
+
+class SqlScript(NamedTuple):
+    """`migrate --print-sql` / `down --print-sql`: the script, and what it was made from
+    (`database`: the redacted URL read, None with --from-empty)."""
+
+    command: Literal["migrate", "down"]
+    text: str
+    steps: tuple[ScriptStep, ...]
+    database: str | None
+    generated_at: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "command": self.command,
+            "database": self.database,
+            "from_empty": self.database is None,
+            "generated_at": self.generated_at,
+            "migrations": [s.to_dict() for s in self.steps],
+            "script": self.text,
+        }
 
 
 class DownResult(NamedTuple):

@@ -27,7 +27,8 @@ from .statements import Piece, split_plain
 
 if TYPE_CHECKING:
     from .db.catalog import InvalidIndex
-    from .db.execute import Job
+    from .db.execute import Job, Query
+    from .db.history import History
     from .db.session import Session
     from .scanner import Statement
 
@@ -92,20 +93,25 @@ class Runner:
             self._check_lock(None, done, direction)
         return done
 
-    def rehearse(self, migrations: Sequence[Migration]) -> None:
+    def rehearse(self, migrations: Sequence[Migration]) -> list[MigrationStep]:
         """Run up files inside the caller's open transaction on the work connection, recording
-        nothing (seed --dry-run: the caller rolls everything back)."""
+        nothing (seed --dry-run, migrate --dry-run --execute: the caller rolls everything back);
+        each with how long it took."""
         from .db.execute import FileFailed
 
+        done: list[MigrationStep] = []
         for m in migrations:
             item = MigrationStep(m.version, m.name, m.up.path)
             try:
-                self._in_savepoint(m, m.up, "up", item, record=False)
+                duration, retries = self._in_savepoint(m, m.up, "up", item, record=False)
             except FileFailed as exc:
                 raise self.failures.failed(
-                    m, m.up, "up", exc, outcome="the rehearsal was rolled back", done=()
+                    m, m.up, "up", exc, outcome="the rehearsal was rolled back: nothing of it stays", done=()
                 ) from None
+            item = item._replace(duration_ms=duration, retries=retries)
+            done.append(item)
             self.emit(MigrationRehearsed(item, len(migrations)))
+        return done
 
     # ---- transactional files: sent together, each in its own transaction ----------------------------
 
@@ -161,19 +167,7 @@ class Runner:
         return len(done) - before, False
 
     def _job(self, m: Migration, direction: Direction, *, in_savepoint: bool = False, record: bool = True) -> Job:
-        """A transactional file as the executor takes it: statements, timeouts, history change."""
-        from .db.execute import Job
-        from .db.history import AppliedRow
-
-        file = m.file(direction)
-        history = self.session.history
-        row = (
-            history.insert_query(AppliedRow.of(m), in_savepoint=in_savepoint)
-            if direction == "up"
-            else history.delete_query(m.version)
-        )
-        lock_timeout, statement_timeout = self._timeouts(file)
-        return Job(file, statements_of(file), lock_timeout, statement_timeout, [row] if record else [])
+        return job_of(self.session.history, self.settings, m, direction, in_savepoint=in_savepoint, record=record)
 
     def _in_savepoint(
         self, m: Migration, file: SqlFile, direction: Direction, item: MigrationStep, *, record: bool = True
@@ -390,9 +384,41 @@ class Runner:
             return []
 
     def _timeouts(self, file: SqlFile) -> tuple[str | None, str | None]:
-        """(lock_timeout, statement_timeout) for a file: its own directives override the run's settings."""
-        d = file.directives
-        return d.lock_timeout or self.settings.lock_timeout, d.statement_timeout or self.settings.statement_timeout
+        return timeouts(file, self.settings)
+
+
+def timeouts(file: SqlFile, settings: Settings) -> tuple[str | None, str | None]:
+    """(lock_timeout, statement_timeout) for a file: its own directives override the run's settings."""
+    d = file.directives
+    return d.lock_timeout or settings.lock_timeout, d.statement_timeout or settings.statement_timeout
+
+
+def history_row(history: History, m: Migration, direction: Direction, *, in_savepoint: bool = False) -> Query:
+    """The history change of a file: the applied row of an up, the removal of a down's."""
+    if direction == "up":
+        from .db.history import AppliedRow
+
+        return history.insert_query(AppliedRow.of(m), in_savepoint=in_savepoint)
+    return history.delete_query(m.version)
+
+
+def job_of(
+    history: History,
+    settings: Settings,
+    m: Migration,
+    direction: Direction,
+    *,
+    in_savepoint: bool = False,
+    record: bool = True,
+) -> Job:
+    """A transactional file as the executor takes it: statements, timeouts, history change (a run's,
+    and a printed script's)."""
+    from .db.execute import Job
+
+    file = m.file(direction)
+    row = history_row(history, m, direction, in_savepoint=in_savepoint)
+    lock_timeout, statement_timeout = timeouts(file, settings)
+    return Job(file, statements_of(file), lock_timeout, statement_timeout, [row] if record else [])
 
 
 # Consecutive transactional files sent in one pipeline: at most this many, and this much SQL. Enough

@@ -268,7 +268,8 @@ def test_readme_json_examples_parse() -> None:
     shapes = documented_json()
     items = [dict.fromkeys(("version", "name", "file", "duration_ms"))]
     assert shapes["down"] == {"reverted": items, "dry_run": None, "nothing_applied": None}
-    assert shapes["migrate"] == {"applied": items, "dry_run": None}
+    not_executed = [dict.fromkeys(("version", "name", "file", "reason"))]
+    assert shapes["migrate"] == {"applied": items, "dry_run": None, "executed": None, "not_executed": not_executed}
     validate = shapes["validate"]
     assert isinstance(validate, dict) and validate["notes"] == validate["problems"] == [dict.fromkeys(PROBLEM)]
     assert shapes["config"] == {"settings": {ANY_KEY: {"value": None, "source": None}}, "files": None}
@@ -315,7 +316,9 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
         "status": results.StatusResult(
             (Entry(1, "a", MigrationState.APPLIED, None, row),), "public.t", (problem,), "pid 1"
         ),
-        "migrate": results.MigrateResult((item,)),
+        "migrate": results.MigrateResult(
+            (item,), True, (), True, (results.NotExecuted(2, "b", tmp_path / "0002_b.up.sql", "why"),)
+        ),
         "down": results.DownResult((item,)),
         "new": results.NewResult(2, "b", tmp_path / "0002_b.up.sql", tmp_path / "0002_b.down.sql"),
         "sum": results.SumResult(tmp_path / "sqlmig.sum", 2, True),
@@ -329,6 +332,9 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
         "verify": results.VerifyResult((verdict,), "all", 0, "the embedded server"),
         "drift": results.DriftResult((difference,), 3, "the embedded server"),
         "dump": results.DumpResult("CREATE TABLE t ();\n", tmp_path / "schema.sql", 1),
+        "print sql": results.SqlScript(
+            "migrate", "BEGIN;\n", (results.ScriptStep(1, "a", item.path, False),), "postgresql://h/d", "2026"
+        ),
         "lint": results.LintResult(
             (
                 results.LintFinding(
@@ -364,7 +370,8 @@ def test_json_documents_are_documented(tmp_path: Path) -> None:
         return json.loads(buf.getvalue())
 
     for command, record in documents.items():
-        assert printed(partial(getattr(JsonRenderer, command), result=record)) == record.to_dict(), command
+        method = getattr(JsonRenderer, {"print sql": "sql_script"}.get(command, command))
+        assert printed(partial(method, result=record)) == record.to_dict(), command
         assert_shape(record.to_dict(), shapes[command], command)
     assert_shape(effective_dict(effective(settings), [tmp_path / "sqlmig.toml"]), shapes["config"], "config")
     assert_shape(server.to_dict(), shapes["embedded status"], "embedded status")
@@ -385,6 +392,7 @@ def test_json_output_is_documented(cli: Cli, project: Project) -> None:
     shapes = documented_json()
     runs = [
         ("new", ["new", "b"]),
+        ("print sql", ["migrate", "--print-sql"]),
         ("migrate", ["migrate", "--to", "1"]),
         ("status", ["status"]),
         ("validate", ["validate"]),

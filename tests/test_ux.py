@@ -193,7 +193,7 @@ def test_json_on_every_command(cli: Cli, project: Project) -> None:
         r = cli(*args, "--json")
         assert r.exit_code == 0, (args, r.stderr)
         docs[" ".join(args)] = json.loads(r.stdout)  # stdout is exactly one JSON document
-    assert set(docs["migrate"]) == {"applied", "dry_run"}
+    assert set(docs["migrate"]) == {"applied", "dry_run", "executed", "not_executed"}
     assert set(docs["migrate"]["applied"][0]) == {"version", "name", "file", "duration_ms"}
     assert set(docs["status"]) == {"history_table", "at_head", "migrations", "warnings", "running"}
     assert set(docs["down"]) == {"reverted", "dry_run", "nothing_applied"}

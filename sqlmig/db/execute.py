@@ -117,6 +117,49 @@ class FileFailed(Exception):
         self.job = job
 
 
+# What a printed script (`--print-sql`) sends where sqlmig sends DISCARD ALL: DISCARD ALL spelled
+# out, without its pg_advisory_unlock_all(). sqlmig runs the files on a connection of their own; the
+# script runs on the one that holds sqlmig's lock, which DISCARD ALL would release.
+SCRIPT_RESET = (
+    "CLOSE ALL",
+    _AS_CONNECTED,
+    "RESET ALL",
+    "DEALLOCATE ALL",
+    "UNLISTEN *",
+    "DISCARD PLANS",
+    "DISCARD TEMP",
+    "DISCARD SEQUENCES",
+)
+
+
+def around_file(job: Job, *, inside_transaction: bool) -> tuple[list[Query], list[Query]]:
+    """sqlmig's own queries before and after a transactional file's statements, exactly as a run
+    sends them (`--print-sql`): BEGIN, the savepoint, the timeouts; the guard, the history change,
+    COMMIT and the session reset. inside_transaction: a file of a --single-transaction run."""
+    queries: list[Query] = []
+    span, _ = _file_queries(job, queries, inside_transaction=inside_transaction)
+    return queries[: span.first_statement], queries[span.guard :]
+
+
+def session_timeouts(lock_timeout: str | None, statement_timeout: str | None) -> list[sql.Composed]:
+    """The SETs before a no-transaction file (session-wide: it has no transaction to be LOCAL to)."""
+    return [
+        sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
+        for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout))
+        if value is not None
+    ]
+
+
+@contextlib.contextmanager
+def rehearsal(conn: Conn) -> Iterator[None]:
+    """`migrate --dry-run --execute`: one transaction around the files, always rolled back."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        abandon(conn)
+
+
 def _set_local(name: str, value: str) -> Query:
     """SET LOCAL of a validated setting (a duration: digits and a unit, nothing to escape)."""
     return (f"SET LOCAL {name} = '{value.replace(chr(39), chr(39) * 2)}'", None)
@@ -433,12 +476,11 @@ def send_statements(
     pending = 0  # statements run inside a BEGIN block of the file's own, not yet committed
     opened: Statement | Piece | None = None
     try:
-        for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
-            if value is not None:
-                try:
-                    conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-                except psycopg.Error as exc:
-                    raise FileFailed(unplaced(exc), stage="setup", lost=conn.closed or conn.broken) from None
+        for setting in session_timeouts(lock_timeout, statement_timeout):
+            try:
+                conn.execute(setting)
+            except psycopg.Error as exc:
+                raise FileFailed(unplaced(exc), stage="setup", lost=conn.closed or conn.broken) from None
         for stmt in statements:
             t0 = time.perf_counter()
             done.running = stmt

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import psycopg
 from psycopg import sql
@@ -143,6 +143,25 @@ _STARTED = {
 }
 
 
+def ensure_statements(
+    ident: sql.Identifier, schema: str, columns: set[str] | None, schema_exists: bool, conn: Conn | None = None
+) -> list[str]:
+    """The statements ensure() runs for a table with these `columns` (None: no table yet), as text,
+    run by nobody here: what `--print-sql` writes before the files."""
+    out: list[sql.Composable] = []
+    if columns is None:
+        if not schema_exists:
+            out.append(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        out.append(sql.SQL(_CREATE).format(table=ident))
+        columns = set(CORE_COLUMNS)
+    out.extend(
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} " + ddl).format(ident, sql.Identifier(name))
+        for name, ddl in UPGRADES
+        if name not in columns
+    )
+    return [s.as_string(conn).strip() for s in out]
+
+
 def _elapsed_ms(in_savepoint: bool) -> str:
     return f"(extract(epoch FROM pg_catalog.clock_timestamp() - {_STARTED[in_savepoint]}) * 1000)::integer"
 
@@ -159,6 +178,18 @@ class History:
         self._looked = False
         self._insert: dict[bool, str] = {}  # the row statements, composed once per run
         self._delete: str | None = None
+
+    @classmethod
+    def builders(cls, schema: str, table: str) -> History:
+        """A History without a connection, for its statement builders only (insert_query,
+        delete_query): `migrate --print-sql --from-empty` composes a run's SQL with no database."""
+        return cls(cast("Conn", None), schema, table)
+
+    def ensure_sql(self) -> list[str]:
+        """What ensure() would run now, as text, running nothing (`--print-sql`): the creation of a
+        missing table, the columns an older sqlmig's table lacks; nothing for an up-to-date one."""
+        cols = self.columns()
+        return ensure_statements(self.ident, self.schema, cols, cols is not None or self._schema_exists(), self.conn)
 
     def columns(self) -> set[str] | None:
         """The table's columns, or None when no relation of that name exists (nothing applied yet).

@@ -65,6 +65,25 @@ def acquire(
         pause = min(pause * 1.5, max_poll)
 
 
+def script_lock(key: int, history: str) -> str:
+    """The lock as a printed script takes it (`--print-sql`): tried once, an error when another run
+    holds it. Not waited for: a statement blocked in pg_advisory_lock holds a snapshot, which a
+    running CREATE INDEX CONCURRENTLY would wait for forever (see acquire)."""
+    said = f"another sqlmig run holds the migration lock of {history}; this script ran nothing"
+    message = said.replace("'", "''").replace("%", "%%")  # a string literal, and RAISE's format
+    return (
+        "DO $sqlmig_lock$\nBEGIN\n"
+        f"    IF NOT pg_catalog.pg_try_advisory_lock({key}) THEN\n"
+        f"        RAISE EXCEPTION '{message}'\n"
+        "            USING HINT = 'run the script again when that run is over (sqlmig status names it)';\n"
+        "    END IF;\nEND\n$sqlmig_lock$;"
+    )
+
+
+def script_unlock(key: int) -> str:
+    return f"SELECT pg_catalog.pg_advisory_unlock({key});"
+
+
 def release(conn: Conn, key: int) -> None:
     conn.execute("SELECT pg_catalog.pg_advisory_unlock(%s)", (key,))
 

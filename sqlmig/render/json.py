@@ -43,7 +43,7 @@ class JsonRenderer(RendererBase):
         self.document(result.to_dict())
 
     migrate = down = status = validation_report = diff = repair = baseline = new = seed = record
-    embedded_status = verify = drift = dump = lint = sum = renumber = record
+    embedded_status = verify = drift = dump = lint = sum = renumber = sql_script = record
 
     def lint_rules(self, rules: Sequence[Rule]) -> None:
         self.document({"rules": [r.to_dict() for r in rules]})

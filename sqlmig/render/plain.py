@@ -24,7 +24,10 @@ from .text import (
     lint_head,
     lint_summary,
     ms,
+    not_rehearsed,
     nothing_to_verify,
+    rehearsal_summary,
+    rehearsed,
     rule_line,
     seeded,
     verdict_details,
@@ -52,7 +55,7 @@ class PlainRenderer(RendererBase):
             what, took = done(event.item, event.direction)
             self.line(f"{what} ({took})")
         elif isinstance(event, MigrationRehearsed):
-            self.line(would_apply(event.item))
+            self.line(rehearsed(event.item))
         elif isinstance(event, LockRetry):
             self.line(event.message)
         else:
@@ -64,15 +67,24 @@ class PlainRenderer(RendererBase):
         else:
             self.notice(event)
 
-    # A table is seeded when the transaction commits: seed() names the tables then, not their events.
-    seed_event = run_event
+    def seed_event(self, event: Event) -> None:
+        """A table is seeded when the transaction commits: seed() names the tables then, not their
+        events; a migration seed --dry-run rehearses is named as one the dry run would apply."""
+        if isinstance(event, MigrationRehearsed):
+            self.line(would_apply(event.item))
+        else:
+            self.run_event(event)
 
     # ---- results -----------------------------------------------------------------------------
 
     def migrate(self, result: results.MigrateResult) -> None:
         if not result.applied:
             self.line("nothing to apply: the database is up to date")
-        if result.dry_run:
+        if result.dry_run and result.executed:  # each rehearsed one was told as it ran
+            for n in result.not_executed:
+                self.line(not_rehearsed(n))
+            self.summary(rehearsal_summary(result))
+        elif result.dry_run:
             for item in result.applied:
                 self.line(would_apply(item))
         elif result.applied:
@@ -291,6 +303,11 @@ class PlainRenderer(RendererBase):
     def lint_rules(self, rules: Sequence[Rule]) -> None:
         for rule in rules:
             self.line(rule_line(rule))
+
+    def sql_script(self, result: results.SqlScript) -> None:
+        """--print-sql: the script alone on stdout, to be redirected to a file."""
+        self.stdout.write(result.text)
+        self.stdout.flush()
 
     def dump(self, result: results.DumpResult) -> None:
         if result.path is None:

@@ -15,7 +15,7 @@ from ..errors import Problem
 from ..events import Event, EventHandler
 from .base import escape
 from .plain import PlainRenderer
-from .text import done, label, seeded, verdict_details, verdict_head, when
+from .text import done, label, rehearsed, seeded, verdict_details, verdict_head, when
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -84,6 +84,8 @@ class TerminalRenderer(PlainRenderer):
                     self.migration_done(event.item, event.direction)
                     if task is not None:
                         bar.advance(task)
+                elif isinstance(event, events.MigrationRehearsed):  # migrate --dry-run --execute
+                    self.console.print(f"[yellow]·[/] {escape(rehearsed(event.item))}", soft_wrap=True)
                 elif isinstance(event, events.LockRetry):
                     self.lock_retry(event)
                 else:

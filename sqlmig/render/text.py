@@ -13,8 +13,10 @@ from ..results import (
     DriftResult,
     LintFinding,
     LintResult,
+    MigrateResult,
     MigrationStep,
     MigrationVerdict,
+    NotExecuted,
     SeedTableResult,
     VerdictKind,
     VerifyResult,
@@ -43,6 +45,30 @@ def done(item: MigrationStep, direction: Direction) -> tuple[str, str]:
 def would_apply(item: MigrationStep) -> str:
     """A migration a dry run would apply, with its file."""
     return f"would apply {label(item)} ({item.path})"
+
+
+def rehearsed(item: MigrationStep) -> str:
+    """A migration run in a transaction that is rolled back (seed --dry-run, migrate --dry-run --execute)."""
+    took = "" if item.duration_ms is None else f", ran in {ms(item.duration_ms)}, rolled back"
+    return f"{would_apply(item)}{took}"
+
+
+def not_rehearsed(n: NotExecuted) -> str:
+    return f"not rehearsed {migration_label(n.version, n.name, n.path)} ({n.path}): {n.reason}"
+
+
+def rehearsal_summary(result: MigrateResult) -> str:
+    ran = [i for i in result.applied if i.duration_ms is not None]
+    if not result.applied:
+        return "nothing to rehearse: the database is up to date"
+    said = (
+        f"rehearsed {plural(len(ran), 'migration')} in {ms(sum(i.duration_ms or 0 for i in ran))}: rolled back"
+        if ran
+        else "nothing rehearsed"
+    )
+    if result.not_executed:
+        said += f"; {len(result.not_executed)} not rehearsed (above)"
+    return said
 
 
 def when(e: Entry) -> str:
