@@ -97,7 +97,8 @@ def rows(url: str) -> list[tuple[object, ...]]:
     """The history as sqlmig wrote it, but for when, by whom, how long and seq."""
     with psycopg.connect(url) as conn:
         return conn.execute(
-            f"SELECT version, name, checksum, applied_sql, state, error FROM {HISTORY} ORDER BY version"
+            "SELECT version, name, checksum, applied_sql, down_sql, down_checksum, state, error"
+            f" FROM {HISTORY} ORDER BY version"
         ).fetchall()
 
 
