@@ -178,6 +178,7 @@ class Migrator:
         allow_out_of_order: bool = False,
         single_transaction: bool = False,
         execute: bool = False,
+        allow_existing: bool = False,
     ) -> results.MigrateResult:
         """Apply pending migrations in version order, each in its own transaction. With dry_run and
         execute, run them in a transaction that is rolled back (see _rehearsal)."""
@@ -192,7 +193,7 @@ class Migrator:
             raise _unknown_target(to, "on disk", "`sqlmig status` lists every version")
         with self._connected(write=not dry_run or execute, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
-            todo, warnings = self._to_apply(conn, plan, to, allow_out_of_order, single_transaction)
+            todo, warnings = self._to_apply(conn, plan, to, allow_out_of_order, single_transaction, allow_existing)
             if dry_run and execute and session is not None:
                 return self._rehearsal(session, todo, warnings)
             if dry_run or session is None:
@@ -203,18 +204,59 @@ class Migrator:
         return results.MigrateResult(tuple(done), warnings=warnings)
 
     def _to_apply(
-        self, conn: Conn | None, plan: Plan, to: int | None, allow_out_of_order: bool, single_transaction: bool
+        self,
+        conn: Conn | None,
+        plan: Plan,
+        to: int | None,
+        allow_out_of_order: bool,
+        single_transaction: bool,
+        allow_existing: bool = False,
     ) -> tuple[list[Entry], tuple[Problem, ...]]:
         """The pending migrations migrate would apply, once every check before a run accepts them
         (conn None: no database, --print-sql --from-empty); the warnings told."""
         self._check_history(plan, allow_out_of_order=allow_out_of_order)
         todo = [e for e in plan.pending if to is None or e.version <= to]
+        if conn is not None and todo and not allow_existing:
+            self._refuse_unadopted(conn, todo)
         files = [e.migration.up for e in todo if e.migration]
         _refuse_unrunnable(files, single_transaction)
         if conn is not None:
             self._check_encoding(conn, files)
         warnings = self._warn(files) + self._lint_gate(conn, [e.migration for e in todo if e.migration])
         return todo, warnings
+
+    def _refuse_unadopted(self, conn: Conn, todo: Sequence[Entry]) -> None:
+        """A database with no history table that already has tables the pending migrations create
+        was made by something else (an older deploy, another tool, a restore): running them would
+        fail on `relation already exists`, part-way. Refused before anything runs, showing
+        `baseline`. Tables they do not create (another application's) do not stand in the way."""
+        from .db.catalog import existing_tables
+        from .db.history import History
+        from .lint.check import Context, check_file
+
+        if History(conn, self.settings.history_schema, self.settings.history_table).columns() is not None:
+            return
+        created = Context()
+        makers: list[tuple[Entry, int]] = []
+        for e in todo:
+            if e.migration is not None:
+                check_file(e.migration.up, created)
+                makers.append((e, len(created.new_tables)))
+        there = existing_tables(conn, [(t.schema, t.name) for t in created.new_tables])
+        if not there:
+            return
+        first = next(e for e, made in makers if made > 0)
+        shown = ", ".join(there[:5]) + (", ..." if len(there) > 5 else "")
+        last_version = max((e.version for e, _ in makers), default=first.version)
+        raise RefusedError(
+            f"the database already has {plural(len(there), 'table')} the pending migrations create ({shown}), "
+            f"but no history table {self.settings.history_name}: sqlmig has not run on it, and "
+            f"{first.migration.label if first.migration else first.version} would fail on them; nothing was run",
+            [Problem(self.settings.history_name, "does not exist")],
+            hint="to adopt this database, record the migrations whose changes it already has without running "
+            f"them: `sqlmig baseline VERSION` (the last of them, up to {last_version}; `--check` first compares "
+            "the database with the schema those migrations build), then `sqlmig migrate`",
+        )
 
     def _rehearsal(
         self, session: Session, todo: Sequence[Entry], warnings: tuple[Problem, ...]
@@ -256,6 +298,7 @@ class Migrator:
         allow_out_of_order: bool = False,
         single_transaction: bool = False,
         from_empty: bool = False,
+        allow_existing: bool = False,
     ) -> results.SqlScript:
         """`migrate --print-sql`: what migrate would send, as one psql script; nothing is run. The
         database is only read (read-only connection) to know what is pending; with from_empty,
@@ -263,6 +306,7 @@ class Migrator:
         from .db.history import History, ensure_statements
 
         migrations = self.discover()
+        self._check_sum(migrations)
         if to is not None and to not in {m.version for m in migrations}:
             raise _unknown_target(to, "on disk", "`sqlmig status` lists every version")
         schema, table = self.settings.history_schema, self.settings.history_table
@@ -274,7 +318,7 @@ class Migrator:
             return self._script("migrate", "up", todo, history, ensure, single_transaction, None)
         with self._connect(read_only=True) as conn:
             plan = self._plan(conn, migrations)
-            todo, _ = self._to_apply(conn, plan, to, allow_out_of_order, single_transaction)
+            todo, _ = self._to_apply(conn, plan, to, allow_out_of_order, single_transaction, allow_existing)
             history = History(conn, schema, table)
             return self._script("migrate", "up", todo, history, history.ensure_sql(), single_transaction, conn)
 
@@ -474,8 +518,16 @@ class Migrator:
                         history.forget(c.version)
         return results.RepairResult(tuple(changes), tuple(skipped))
 
-    def baseline(self, version: int, *, dry_run: bool = False) -> results.BaselineResult:
-        """Adopt an existing database: record every migration up to `version` as applied, running none."""
+    def baseline(
+        self, version: int, *, dry_run: bool = False, extend: bool = False, check: bool = False
+    ) -> results.BaselineResult:
+        """Adopt an existing database: record every migration up to `version` as applied, running none.
+
+        `extend`: the history already records some (a database adopted at an earlier version, or
+        one that must skip ahead); record the ones up to `version` it lacks. `check`: first build,
+        on a scratch database, the schema those migrations make, and refuse (exit 3, nothing
+        recorded) when the live schema differs from it in anything but cosmetics.
+        """
         migrations = self.discover()
         if version not in {m.version for m in migrations}:
             raise ConfigError(
@@ -483,17 +535,22 @@ class Migrator:
                 hint="name the last migration the database already contains",
             )
         with self._connected(write=not dry_run, ensure=False) as (conn, session):
-            plan = self._plan(conn, migrations, session)
+            plan = self._plan(conn, migrations, session, recorded=check)
             rows = [e.version for e in plan.entries if e.applied is not None]
-            if rows:
+            if rows and not extend:
                 shown = ", ".join(map(str, rows[:10])) + (", ..." if len(rows) > 10 else "")
                 raise HistoryError(
                     f"the history already records {plural(len(rows), 'migration')}; "
                     "baseline is for a database sqlmig has not run on; nothing was changed",
                     [Problem(self.settings.history_name, f"records version {shown}")],
-                    hint="`sqlmig migrate` continues from the history as it is",
+                    hint="`sqlmig migrate` continues from the history as it is; to record the migrations up to "
+                    f"{version} it lacks without running them, `sqlmig baseline {version} --extend`",
                 )
-            todo = tuple(m for m in migrations if m.version <= version)
+            if rows:
+                self._check_history(plan, allow_out_of_order=True)
+            todo = tuple(e.migration for e in plan.pending if e.migration and e.version <= version)
+            if check:
+                self._baseline_check(conn, plan, todo, version)
             if dry_run or session is None:
                 return results.BaselineResult(version, todo, dry_run=True)
             from .db.history import AppliedRow
@@ -504,6 +561,25 @@ class Migrator:
                 for m in todo:
                     history.record(AppliedRow.of(m))
         return results.BaselineResult(version, todo)
+
+    def _baseline_check(self, conn: Conn, plan: Plan, todo: Sequence[Migration], version: int) -> None:
+        """The live schema against the one the migrations up to `version` build (the applied ones as
+        they ran, then the files to record): a real difference refuses the baseline."""
+        from . import drift
+        from .snapshot import compare
+
+        files = [*plan.applied_as_run(), *((m.version, m.up) for m in todo)]
+        expected, where = drift.built(self.settings, files, f"while building the schema up to {version}")
+        real = [d for d in compare(expected, self._schema(conn)) if not d.cosmetic]
+        if real:
+            raise RefusedError(
+                f"the database's schema is not the one migrations up to {version} build "
+                f"({plural(len(real), 'difference')}, found on a scratch database on {where}); nothing was recorded",
+                [Problem("schema", d.describe("in the database, not made by the migrations",
+                         "made by the migrations, missing from the database")) for d in real],
+                hint=f"choose the VERSION whose schema the database has (`sqlmig baseline {version} --check` "
+                "again with another one), or bring the database to it first",
+            )  # fmt: skip
 
     def new(self, name: str, *, into: Path | None = None, timestamp: bool | None = None) -> results.NewResult:
         """Create the next up/down pair (highest version on disk + 1, same zero-padding; or, with

@@ -290,6 +290,14 @@ def migrate(
         bool,
         typer.Option("--from-empty", help="with --print-sql: every migration, onto an empty database; no connection"),
     ] = False,
+    allow_existing: Annotated[
+        bool,
+        typer.Option(
+            "--allow-existing",
+            help="run on a database that has tables but no history table (refused by default: "
+            "`sqlmig baseline` adopts such a database)",
+        ),
+    ] = False,
 ) -> None:
     """Apply pending migrations in version order, each in its own transaction."""
 
@@ -310,6 +318,7 @@ def migrate(
                     allow_out_of_order=allow_out_of_order,
                     single_transaction=single_transaction,
                     from_empty=from_empty,
+                    allow_existing=allow_existing,
                 )
             )
             return
@@ -322,6 +331,7 @@ def migrate(
                 allow_out_of_order=allow_out_of_order,
                 single_transaction=single_transaction,
                 execute=execute,
+                allow_existing=allow_existing,
             )
         out.migrate(result)
 
@@ -602,11 +612,25 @@ def baseline(
     ctx: typer.Context,
     version: Annotated[int, typer.Argument(help="the last migration the database already contains")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be recorded; change nothing")] = False,
+    extend: Annotated[
+        bool,
+        typer.Option("--extend", help="the history records some already: record the ones up to VERSION it lacks"),
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="first compare the database's schema with the one the migrations up to VERSION build "
+            "(on a scratch database, as verify does); refuse on a difference",
+        ),
+    ] = False,
+    scratch_url: ScratchUrl = None,
 ) -> None:
     """Adopt an existing database: record migrations up to VERSION as applied without running them."""
 
     def action(opts: GlobalOptions, out: "Renderer") -> None:
-        out.baseline(opts.migrator().baseline(version, dry_run=dry_run))
+        m = opts.migrator(scratch_url=scratch_url)
+        out.baseline(m.baseline(version, dry_run=dry_run, extend=extend, check=check))
 
     _invoke(ctx, action)
 

@@ -147,3 +147,66 @@ def test_renumber_refuses_what_a_history_records(project: Project, database_url:
     assert run_cli("--database-url", database_url, "migrate").exit_code == 0
     r = run_cli("renumber", "9", "10")
     assert r.exit_code == 2 and "renumber 9: no migration with that version on disk" in r.stderr
+
+
+# ---- adopting a database sqlmig has not run on ----------------------------------------------------
+
+CUSTOMER = "CREATE TABLE customer (id int PRIMARY KEY, email text NOT NULL);"
+ORDERS = "CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customer);"
+NOTE = "ALTER TABLE customer ADD COLUMN note text;"
+
+
+def three(project: Project) -> None:
+    project.add(1, "customer", CUSTOMER, "DROP TABLE customer;")
+    project.add(2, "orders", ORDERS, "DROP TABLE orders;")
+    project.add(3, "note", NOTE, "ALTER TABLE customer DROP COLUMN note;")
+
+
+def test_migrate_refuses_a_database_that_has_the_tables_but_no_history_and_shows_baseline(
+    project: Project, database_url: str, db: Conn, server_url: str
+) -> None:
+    three(project)
+    db.execute(CUSTOMER + ORDERS)  # made before sqlmig: by hand, another tool, a restore
+    for args in (("migrate",), ("migrate", "--dry-run"), ("migrate", "--print-sql")):
+        r = run_cli("--database-url", database_url, *args)
+        assert r.exit_code == 3, (args, r)
+        assert (
+            "the database already has 2 tables the pending migrations create (customer, orders)"
+            in r.stderr
+        )
+        assert "0001_customer would fail on them; nothing was run" in r.stderr
+        assert "`sqlmig baseline VERSION` (the last of them, up to 3;" in r.stderr
+    assert tables(db) == {"customer", "orders"}  # no history table either
+    r = run_cli("--database-url", database_url, "migrate", "--allow-existing")
+    assert r.exit_code == 1 and 'relation "customer" already exists' in r.stderr
+    # --check: the schema of migrations up to 1 is not the database's (orders is there too)
+    r = run_cli("--database-url", database_url, "baseline", "1", "--check", "--scratch-url", server_url)
+    assert r.exit_code == 3, r
+    assert "is not the one migrations up to 1 build (1 difference" in r.stderr
+    assert "table public.orders: in the database, not made by the migrations" in r.stderr
+    assert db.execute("SELECT count(*) FROM sqlmig_migrations").fetchone() == (0,)  # made by --allow-existing
+    r = run_cli("--database-url", database_url, "baseline", "2", "--check", "--scratch-url", server_url)
+    assert r.exit_code == 0, r.stderr
+    r = run_cli("--database-url", database_url, "migrate")
+    assert r.exit_code == 0, r.stderr
+    assert db.execute("SELECT version FROM sqlmig_migrations ORDER BY version").fetchall() == [(1,), (2,), (3,)]
+
+
+def test_tables_the_migrations_do_not_create_do_not_stand_in_the_way(
+    project: Project, database_url: str, db: Conn
+) -> None:
+    three(project)
+    db.execute("CREATE TABLE other_app_jobs (id int)")
+    assert run_cli("--database-url", database_url, "migrate").exit_code == 0
+
+
+def test_baseline_extend_records_what_the_history_lacks(project: Project, database_url: str, db: Conn) -> None:
+    three(project)
+    assert run_cli("--database-url", database_url, "migrate", "--to", "1").exit_code == 0
+    db.execute(ORDERS)  # applied by hand, on an emergency
+    r = run_cli("--database-url", database_url, "baseline", "2")
+    assert r.exit_code == 3 and "`sqlmig baseline 2 --extend`" in r.stderr
+    r = run_cli("--database-url", database_url, "baseline", "2", "--extend")
+    assert r.exit_code == 0, r.stderr
+    assert db.execute("SELECT version FROM sqlmig_migrations ORDER BY version").fetchall() == [(1,), (2,)]
+    assert run_cli("--database-url", database_url, "migrate").exit_code == 0

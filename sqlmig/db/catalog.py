@@ -55,3 +55,17 @@ def lock_holders(conn: Conn, relations: set[str], *, besides: set[int]) -> list[
         f"holds a lock on {rel}"
         for rel, pid, app, user, state, since in rows
     ]
+
+
+def existing_tables(conn: Conn, names: list[tuple[str | None, str]]) -> list[str]:
+    """Which of these (schema or None, name) already exist, looked up as the migrations' session
+    would (an unqualified name by the search_path): schema.name of each, in the order given."""
+    if not names:
+        return []
+    rows = conn.execute(
+        "SELECT q.i, pg_catalog.to_regclass(CASE WHEN q.sch IS NULL THEN pg_catalog.quote_ident(q.rel)"
+        " ELSE pg_catalog.quote_ident(q.sch) || '.' || pg_catalog.quote_ident(q.rel) END)::text"
+        " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS q(sch, rel, i) ORDER BY q.i",
+        ([n[0] for n in names], [n[1] for n in names]),
+    ).fetchall()
+    return [str(found) for _, found in rows if found is not None]
