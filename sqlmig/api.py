@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from . import __version__, history_checks, repair, results
+from . import history_checks, repair, results
 from .config import EMBEDDED, Settings, load_config_files, resolve
 from .errors import (
     ConfigError,
@@ -24,7 +24,7 @@ from .errors import (
     plural,
 )
 from .events import EventHandler, FileWarning, RecordedDownUsed, RunStarted, Waiting
-from .migrations import Direction, Migration, SqlFile, discover, next_version_name, scan
+from .migrations import Migration, SqlFile, discover, next_version_name, scan
 from .migrations import shown as shown_path
 from .plan import Entry, MigrationState, Plan, build_plan, with_recorded_down
 from .runner import Runner, step_of
@@ -32,7 +32,6 @@ from .writes import rename_all, replace_file, write_new
 
 if TYPE_CHECKING:  # psycopg is imported lazily: --help and `new` must not pay for it
     from .db.connect import Conn
-    from .db.history import History
     from .db.session import Session
     from .lint.run import Target
     from .snapshot import Snapshot
@@ -303,6 +302,7 @@ class Migrator:
         """`migrate --print-sql`: what migrate would send, as one psql script; nothing is run. The
         database is only read (read-only connection) to know what is pending; with from_empty,
         not even that: every migration is pending, onto an empty database."""
+        from . import print_sql
         from .db.history import History, ensure_statements
 
         migrations = self.discover()
@@ -315,12 +315,14 @@ class Migrator:
             history = History.builders(schema, table)
             # An empty database has the schema public and no other.
             ensure = ensure_statements(history.ident, schema, None, schema == "public")
-            return self._script("migrate", "up", todo, history, ensure, single_transaction, None)
+            return print_sql.script(self.settings, "migrate", "up", todo, history, ensure, single_transaction, None)
         with self._connect(read_only=True) as conn:
             plan = self._plan(conn, migrations)
             todo, _ = self._to_apply(conn, plan, to, allow_out_of_order, single_transaction, allow_existing)
             history = History(conn, schema, table)
-            return self._script("migrate", "up", todo, history, history.ensure_sql(), single_transaction, conn)
+            return print_sql.script(
+                self.settings, "migrate", "up", todo, history, history.ensure_sql(), single_transaction, conn
+            )
 
     def down_script(
         self,
@@ -331,6 +333,7 @@ class Migrator:
         single_transaction: bool = False,
     ) -> results.SqlScript:
         """`down --print-sql`: what down would send, as one psql script; the database is only read."""
+        from . import print_sql
         from .db.history import History
 
         migrations = self.discover()
@@ -340,70 +343,7 @@ class Migrator:
             history = History(conn, self.settings.history_schema, self.settings.history_table)
             # down with nothing applied stops before its ensure(): nothing to create or upgrade
             ensure = history.ensure_sql() if plan.applied_newest_first else []
-            return self._script("down", "down", todo, history, ensure, single_transaction, conn)
-
-    def _script(
-        self,
-        command: Literal["migrate", "down"],
-        direction: Direction,
-        todo: Sequence[Entry],
-        history: History,
-        ensure: Sequence[str],
-        single_transaction: bool,
-        conn: Conn | None,
-    ) -> results.SqlScript:
-        """The script of a run of `todo`; refused when a file holds text psql would read differently."""
-        from datetime import UTC, datetime
-
-        from . import file_checks
-        from .config import redact_url
-        from .db import lock, script
-        from .runner import history_row, job_of
-
-        chosen = [_migration_of(e) for e in todo]
-        problems = file_checks.psql_problems([m.file(direction) for m in chosen])
-        if problems:
-            raise RefusedError(
-                f"{plural(len(problems), 'problem')} in the files for a psql script; nothing was printed",
-                problems,
-            )
-        steps = []
-        for m in chosen:
-            no_transaction = m.file(direction).directives.no_transaction
-            inside = single_transaction or no_transaction  # a no-transaction up's row is timed as a savepoint's
-            job = job_of(history, self.settings, m, direction, in_savepoint=single_transaction)
-            steps.append(script.Step(m, direction, job, history_row(history, m, direction, in_savepoint=inside)))
-        url = self.settings.database_url
-        database = None if conn is None else (redact_url(url) if url else "")
-        generated = datetime.now(UTC).isoformat(timespec="seconds")
-        done = "apply" if direction == "up" else "revert"
-        listed = ", ".join(m.label for m in chosen) if chosen else "none"
-        flags = " --single-transaction" if single_transaction else ""
-        header = (
-            f"sqlmig {__version__}: `sqlmig {command} --print-sql{flags}`: the SQL `sqlmig {command}` would send, "
-            "as one psql script.",
-            "Database: "
-            + (
-                f"{database} (read to know what is pending)"
-                if conn is not None
-                else "from empty (no database was read: every migration is pending)"
-            ),
-            f"Migrations to {done} ({len(chosen)}): {listed}",
-            f"Generated at {generated}.",
-        )
-        text = script.compose(
-            header=header,
-            ensure=ensure,
-            lock_key=lock.lock_key(self.settings.history_schema, self.settings.history_table),
-            history_name=self.settings.history_name,
-            steps=steps,
-            single_transaction=single_transaction,
-        )
-        listed_steps = tuple(
-            results.ScriptStep(m.version, m.name, m.file(direction).path, m.file(direction).directives.no_transaction)
-            for m in chosen
-        )
-        return results.SqlScript(command, text, listed_steps, database, generated)
+            return print_sql.script(self.settings, "down", "down", todo, history, ensure, single_transaction, conn)
 
     def _to_revert(
         self,
@@ -1083,11 +1023,6 @@ def _read_text(path: Path) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
         raise RefusedError(f"cannot read {path}: {why}", [Problem(str(path), f"cannot read: {why}")]) from None
-
-
-def _migration_of(entry: Entry) -> Migration:
-    assert entry.migration is not None  # drift checks refuse missing files before anything runs
-    return entry.migration
 
 
 def _unknown_target(to: int, where: str, hint: str) -> ConfigError:
