@@ -236,25 +236,28 @@ class Migrator:
         if History(conn, self.settings.history_schema, self.settings.history_table).columns() is not None:
             return
         created = Context()
-        makers: list[tuple[Entry, int]] = []
+        makers: list[tuple[Entry, int]] = []  # each migration and how many tables were created up to it
         for e in todo:
             if e.migration is not None:
                 check_file(e.migration.up, created)
                 makers.append((e, len(created.new_tables)))
-        there = existing_tables(conn, [(t.schema, t.name) for t in created.new_tables])
-        if not there:
+        exists = existing_tables(conn, [(t.schema, t.name) for t in created.new_tables])
+        found = [name for name in exists if name is not None]
+        if not found:
             return
+        last_made = max(i for i, name in enumerate(exists) if name is not None)
+        upto = next(e for e, made in makers if made > last_made)  # the migration that creates it
         first = next(e for e, made in makers if made > 0)
-        shown = ", ".join(there[:5]) + (", ..." if len(there) > 5 else "")
-        last_version = max((e.version for e, _ in makers), default=first.version)
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        label = upto.migration.label if upto.migration else str(upto.version)
         raise RefusedError(
-            f"the database already has {plural(len(there), 'table')} the pending migrations create ({shown}), "
+            f"the database already has {plural(len(found), 'table')} the pending migrations create ({shown}), "
             f"but no history table {self.settings.history_name}: sqlmig has not run on it, and "
             f"{first.migration.label if first.migration else first.version} would fail on them; nothing was run",
             [Problem(self.settings.history_name, "does not exist")],
             hint="to adopt this database, record the migrations whose changes it already has without running "
-            f"them: `sqlmig baseline VERSION` (the last of them, up to {last_version}; `--check` first compares "
-            "the database with the schema those migrations build), then `sqlmig migrate`",
+            f"them: `sqlmig baseline {upto.version}` ({label} creates the last of those tables; add `--check` to "
+            "compare the database with the schema the migrations up to it build), then `sqlmig migrate`",
         )
 
     def _rehearsal(

@@ -57,9 +57,9 @@ def lock_holders(conn: Conn, relations: set[str], *, besides: set[int]) -> list[
     ]
 
 
-def existing_tables(conn: Conn, names: list[tuple[str | None, str]]) -> list[str]:
-    """Which of these (schema or None, name) already exist, looked up as the migrations' session
-    would (an unqualified name by the search_path): schema.name of each, in the order given."""
+def existing_tables(conn: Conn, names: list[tuple[str | None, str]]) -> list[str | None]:
+    """For each (schema or None, name): the table it names now, looked up as the migrations' session
+    would (an unqualified name by the search_path), or None where there is none."""
     if not names:
         return []
     rows = conn.execute(
@@ -68,4 +68,4 @@ def existing_tables(conn: Conn, names: list[tuple[str | None, str]]) -> list[str
         " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS q(sch, rel, i) ORDER BY q.i",
         ([n[0] for n in names], [n[1] for n in names]),
     ).fetchall()
-    return [str(found) for _, found in rows if found is not None]
+    return [None if found is None else str(found) for _, found in rows]
