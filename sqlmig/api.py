@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -242,12 +243,14 @@ class Migrator:
                 check_file(e.migration.up, created)
                 makers.append((e, len(created.new_tables)))
         exists = existing_tables(conn, [(t.schema, t.name) for t in created.new_tables])
+        exists = [None if t in created.if_absent else name for t, name in zip(created.new_tables, exists, strict=True)]
         found = [name for name in exists if name is not None]
         if not found:
             return
+        first_made = min(i for i, name in enumerate(exists) if name is not None)
         last_made = max(i for i, name in enumerate(exists) if name is not None)
-        upto = next(e for e, made in makers if made > last_made)  # the migration that creates it
-        first = next(e for e, made in makers if made > 0)
+        first = next(e for e, made in makers if made > first_made)  # the first to create one that is there
+        upto = next(e for e, made in makers if made > last_made)  # the one that creates the last of them
         shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
         label = upto.migration.label if upto.migration else str(upto.version)
         raise RefusedError(
@@ -270,7 +273,7 @@ class Migrator:
         from .db.execute import rehearsal
 
         migrations = [e.migration for e in todo if e.migration]
-        first = next((i for i, m in enumerate(migrations) if m.up.directives.no_transaction), len(migrations))
+        first = next((i for i, m in enumerate(migrations) if _not_rehearsable(m.up)), len(migrations))
         runnable, skipped = migrations[:first], migrations[first:]
         if self.on_event:
             self.on_event(RunStarted(len(runnable), "up"))
@@ -281,8 +284,7 @@ class Migrator:
                 m.version,
                 m.name,
                 m.up.path,
-                "marked -- sqlmig:no-transaction: it cannot run inside the rehearsal's transaction, which is "
-                "rolled back"
+                _not_rehearsable(m.up) or ""
                 if m is skipped[0]
                 else f"after {skipped[0].label}, which was not rehearsed: it may depend on what that one does",
             )
@@ -334,15 +336,18 @@ class Migrator:
         to: int | None = None,
         all_applied: bool = False,
         single_transaction: bool = False,
+        use_recorded: bool = False,
     ) -> results.SqlScript:
-        """`down --print-sql`: what down would send, as one psql script; the database is only read."""
+        """`down --print-sql`: what down would send, as one psql script; the database is only read.
+        `use_recorded`: migrations whose files are gone are reverted with their recorded down SQL."""
         from . import print_sql
         from .db.history import History
 
         migrations = self.discover()
         with self._connect(read_only=True) as conn:
-            plan = self._plan(conn, migrations)
-            todo = self._to_revert(conn, plan, steps, to, all_applied, single_transaction)
+            plan = self._plan(conn, migrations, recorded_down=use_recorded)
+            todo = self._to_revert(conn, plan, steps, to, all_applied, single_transaction, use_recorded=use_recorded)
+            self._announce_recorded(todo)
             history = History(conn, self.settings.history_schema, self.settings.history_table)
             # down with nothing applied stops before its ensure(): nothing to create or upgrade
             ensure = history.ensure_sql() if plan.applied_newest_first else []
@@ -535,6 +540,12 @@ class Migrator:
         by_time = self.settings.version_scheme == "timestamp" if timestamp is None else timestamp
         version, width = next_version_name(migrations, name, timestamp=by_time)
         target = into or self.settings.dirs[0]
+        if into is not None and not any(_same_folder(into, d) for d in self.settings.dirs):
+            raise ConfigError(
+                f"--into {into}: not one of the migration folders ({', '.join(map(str, self.settings.dirs))}): "
+                "no run would see the pair; nothing was written",
+                hint="give a folder of --dir (or the dirs setting), or add it there first",
+            )
         stem = f"{version:0{width}d}_{name}"
         up_path, down_path = target / f"{stem}.up.sql", target / f"{stem}.down.sql"
         up_text = f"-- {stem}: apply. Runs in one transaction with its history row.\n\n"
@@ -588,7 +599,10 @@ class Migrator:
         migrations = self.discover()
         path = sum_file.path_in(self.settings.dirs)
         text = sum_file.render_migrations(migrations)
-        before = _read_text(path) if sum_file.exists(path) else None
+        before: str | None = None
+        if sum_file.exists(path):
+            with contextlib.suppress(RefusedError):  # unreadable (not UTF-8): rewritten all the same
+                before = _read_text(path)
         if before != text:
             replace_file(path, text)
         return results.SumResult(path, len(migrations), changed=before != text)
@@ -609,9 +623,13 @@ class Migrator:
                     "`sqlmig sum` writes it; commit it with the migrations",
                 )
             ]
+        try:
+            text = _read_text(path)
+        except RefusedError as exc:  # a directory of that name, not UTF-8...: a problem like the others
+            return exc.problems
         if listing_only:
-            return list(sum_file.parse(_read_text(path), shown_path(str(path))).problems)
-        return sum_file.check(_read_text(path), shown_path(str(path)), migrations)
+            return list(sum_file.parse(text, shown_path(str(path))).problems)
+        return sum_file.check(text, shown_path(str(path)), migrations)
 
     def _check_sum(self, migrations: Sequence[Migration]) -> None:
         problems = self._sum_problems(migrations)
@@ -1019,13 +1037,43 @@ def _refuse_unrunnable(files: Sequence[SqlFile], single_transaction: bool = Fals
         refuse_unrunnable(files, single_transaction, **why)
 
 
-def _read_text(path: Path) -> str:
-    """A list file's text; a file that cannot be read is a refusal naming it, not a traceback."""
+_SETVAL = re.compile(r"\bsetval\s*\(", re.IGNORECASE)
+
+
+def _not_rehearsable(file: SqlFile) -> str | None:
+    """Why a rehearsal (one transaction, rolled back) cannot try this file: a no-transaction file
+    cannot run inside it, and setval() is never rolled back (the live sequence would be changed)."""
+    if file.directives.no_transaction:
+        return "marked -- sqlmig:no-transaction: it cannot run inside the rehearsal's transaction, which is rolled back"
+    if _SETVAL.search(file.sql):
+        return (
+            "calls setval(), which PostgreSQL never rolls back: trying it would change the live sequence "
+            "(apply it for real, after review)"
+        )
+    return None
+
+
+def _same_folder(a: Path, b: Path) -> bool:
     try:
-        return path.read_text(encoding="utf-8")
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def _read_text(path: Path) -> str:
+    """A list file's text (a BOM and CRLF dropped, as for migration files); a file that cannot be
+    read is a refusal naming it, not a traceback."""
+    from .migrations import normalize
+
+    try:
+        return normalize(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
-        raise RefusedError(f"cannot read {path}: {why}", [Problem(str(path), f"cannot read: {why}")]) from None
+        raise RefusedError(
+            f"cannot read {path}: {why}",
+            [Problem(str(path), f"cannot read: {why}")],
+            hint="`sqlmig sum` writes it anew from the folder",
+        ) from None
 
 
 def _unknown_target(to: int, where: str, hint: str) -> ConfigError:

@@ -370,7 +370,13 @@ def _down(
         if print_sql:
             m = opts.migrator(lock_timeout=lock_timeout, statement_timeout=statement_timeout)
             out.sql_script(
-                m.down_script(steps=steps, to=to, all_applied=all_applied, single_transaction=single_transaction)
+                m.down_script(
+                    steps=steps,
+                    to=to,
+                    all_applied=all_applied,
+                    single_transaction=single_transaction,
+                    use_recorded=use_recorded,
+                )
             )
             return
         with out.progress() as on_event:

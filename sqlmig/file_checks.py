@@ -76,6 +76,17 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
                 "close it; PostgreSQL would reject the whole file",
             )
         ]
+    escaped = _backslash_quote_after_nonstandard(file.sql)
+    if escaped is not None:
+        line, column = escaped
+        return [
+            Problem(
+                f"{file.path}:{line}:{column}",
+                "after standard_conforming_strings is set off, \\' escapes a quote for the server (and psql) "
+                "but ends the string for sqlmig's statement splitter: the file would be cut at other places",
+                "write the quote as '' (or use E'...' strings), or keep standard_conforming_strings on",
+            )
+        ]
     problems = outputs + [
         Problem(
             f"{file.path}:{line}",
@@ -120,6 +131,23 @@ def _scanned_problems(file: SqlFile) -> list[Problem]:
                     )
                 )
     return problems
+
+
+_NONSTANDARD = re.compile(r"standard_conforming_strings\s*(?:=|to)\s*'?(?:off|false|0)\b", re.IGNORECASE)
+_BACKSLASH_QUOTE = re.compile(r"(?<!\\)(?:\\\\)*\\'")
+
+
+def _backslash_quote_after_nonstandard(sql: str) -> tuple[int, int] | None:
+    """Where a file that turns standard_conforming_strings off then writes \\' (an odd run of
+    backslashes before a quote): the one place the server's reading of strings and sqlmig's part."""
+    turned = _NONSTANDARD.search(sql)
+    if turned is None:
+        return None
+    found = _BACKSLASH_QUOTE.search(sql, turned.end())
+    if found is None:
+        return None
+    line = sql.count("\n", 0, found.start()) + 1
+    return line, found.start() - (sql.rfind("\n", 0, found.start()) + 1) + 1
 
 
 def transaction_control(words: Sequence[str]) -> Literal["begin", "commit", "rollback"] | None:

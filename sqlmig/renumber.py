@@ -51,7 +51,8 @@ def pairs(dirs: Sequence[Path]) -> list[Pair]:
 
 def choose(candidates: Sequence[Pair], old: str, new: int) -> Pair:
     """The pair `old` names (a version, or VERSION_NAME), checked against `new`."""
-    chosen = [p for p in candidates if old in (str(p.version), f"{p.version}_{p.name}", p.stem)]
+    as_version = int(old) if old.isascii() and old.isdigit() else None  # 2, 0002: as the file names write it
+    chosen = [p for p in candidates if p.version == as_version or old in (f"{p.version}_{p.name}", p.stem)]
     if not chosen:
         raise ConfigError(f"renumber {old}: no migration with that version on disk", hint="`sqlmig status` lists them")
     if len(chosen) > 1:

@@ -105,7 +105,7 @@ def parse(text: str, where: str) -> Listing:
             if total is None:
                 total, total_line = words[1], number
             continue
-        if len(words) == 3 and words[0].isdigit():
+        if len(words) == 3 and words[0].isascii() and words[0].isdigit():
             entries.append(Entry(number, words[0], words[1], words[2]))
             continue
         problems.append(
@@ -218,9 +218,10 @@ def line_for(stem: str, up_sql: str) -> str:
 
 
 def exists(path: Path) -> bool:
-    """Whether the list file is there; a folder that cannot be looked into (no permission, a path
-    too long) has none: discovery reports the folder itself."""
+    """Whether something is there under the list's name (a directory too: reading it then says
+    so); a folder that cannot be looked into (no permission, a path too long) has none: discovery
+    reports the folder itself."""
     try:
-        return path.is_file()
+        return path.exists()
     except OSError:
         return False

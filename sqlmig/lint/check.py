@@ -50,6 +50,7 @@ class Context:
     new_tables: list[Name] = field(default_factory=list)
     new_types: list[Name] = field(default_factory=list)
     new_indexes: list[Name] = field(default_factory=list)
+    if_absent: list[Name] = field(default_factory=list)  # created with IF NOT EXISTS: no error if there
     dropped: list[Name] = field(default_factory=list)
     not_null_checks: dict[tuple[Name, str], str] = field(default_factory=dict)  # (table, constraint) -> column
     not_null_validated: set[tuple[Name, str]] = field(default_factory=set)  # (table, column)
@@ -240,6 +241,8 @@ class _FileCheck:
             name, _ = view.name(view.skip(i + 1, "IF", "NOT", "EXISTS"))
             if name is not None:
                 self.context.created(name)
+                if view.at(i + 1, "IF", "NOT", "EXISTS"):
+                    self.context.if_absent.append(name)
         elif view.at(i, "TYPE"):
             name, _ = view.name(i + 1)
             if name is not None:
