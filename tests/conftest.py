@@ -16,7 +16,7 @@ from hypothesis import settings
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .support import GROUP, PASSWORD, Conn, Login, Project, Result, check_passwords_of_group, run_cli
+from .support import GROUP, PASSWORD, Conn, Login, Project, Result, check_passwords_of_group, fresh_database, run_cli
 
 pytest_plugins = ["pytester"]
 
@@ -74,14 +74,8 @@ def db_url(server: str, dbname: str) -> str:
 @pytest.fixture
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh, empty database for one test; dropped afterwards."""
-    name = "t_" + uuid.uuid4().hex[:16]
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield db_url(server_url, name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(server_url) as url:
+        yield url
 
 
 @pytest.fixture

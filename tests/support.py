@@ -7,7 +7,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -47,6 +49,21 @@ class Result:
     stdout: str
     stderr: str
     pid: int | None = None  # of the process run_process ran (its scratch databases carry it)
+
+
+@contextmanager
+def fresh_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the test server (a copy of `template`, else empty), its URL; dropped after,
+    whatever sessions are still on it."""
+    name = "t_" + uuid.uuid4().hex[:16]
+    copy = sql.SQL(" TEMPLATE {}").format(sql.Identifier(template)) if template else sql.SQL("")
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)) + copy)
+    try:
+        yield make_conninfo(server_url, dbname=name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:

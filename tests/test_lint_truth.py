@@ -32,7 +32,7 @@ from sqlmig.migrations import Migration, SqlFile, parse_directives
 from sqlmig.results import LintFinding
 from sqlmig.scanner import split_statements
 
-from .support import Conn
+from .support import Conn, fresh_database
 
 # smoke: locks, rewrites and scan counters are what changes from one PostgreSQL to the next
 pytestmark = [pytest.mark.smoke]
@@ -104,14 +104,8 @@ def truth_template(server_url: str) -> Iterator[str]:
 def truth_url(server_url: str, truth_template: str) -> Iterator[str]:
     """A fresh copy of the truth template for one test (its statements commit: a rewrite's
     no-transaction steps, a setup), dropped afterwards."""
-    name = "t_" + uuid.uuid4().hex[:16]
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{truth_template}"')
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(server_url, truth_template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from sqlmig.db.snapshot import take
 from sqlmig.snapshot import compare
 
-from .support import Project, Result, run_cli, tables
+from .support import Project, Result, fresh_database, run_cli, tables
 
 pytestmark = pytest.mark.usefixtures("server_url")
 
@@ -69,14 +68,8 @@ DOWN_3 = "ALTER TABLE users DROP COLUMN age;\nDELETE FROM users;\n"
 @pytest.fixture
 def other_url(server_url: str) -> Iterator[str]:
     """A second fresh database: psql runs the script on one, sqlmig runs on the other."""
-    name = "t_" + uuid.uuid4().hex[:16]
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(server_url) as url:
+        yield url
 
 
 def psql(url: str, script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
