@@ -741,19 +741,12 @@ class Migrator:
         level = self.settings.lint
         if level == "off" or not migrations:
             return ()
-        from .lint.run import Target, as_problem
+        from .lint import command
+        from .lint.run import Target
 
         targets = [Target(m.up, "up", m) for m in migrations]
         context = "database" if conn is not None else "static"
-        result = self._lint(targets, context=context, shared=True, fail_on=level, conn=conn)
-        if result.failing:
-            raise RefusedError(
-                f"lint = {level!r}: {plural(len(result.failing), 'finding')} at {level} or above in the files to apply",
-                [as_problem(f) for f in result.failing],
-                hint="write each the safe way shown, or waive it with `-- sqlmig:allow CODE reason` next to the "
-                "statement; `sqlmig lint` shows every finding",
-            )
-        warnings = tuple(as_problem(f) for f in result.findings if f.waived is None and f.severity == "warning")
+        warnings = command.gate(self._lint(targets, context=context, shared=True, fail_on=level, conn=conn), level)
         if self.on_event:
             for p in warnings:
                 self.on_event(FileWarning(p.message, p.where, p.hint))
@@ -774,30 +767,14 @@ class Migrator:
         connect: bool = False,
         conn: Conn | None = None,
     ) -> results.LintResult:
-        from .config import parse_duration_ms
-        from .lint.run import Options, lint
+        """One lint of `targets`, with the database's facts when `conn` is given (or `connect`)."""
+        from .lint import command
 
-        timeout = self.settings.lock_timeout
-        options = Options(
-            fail_on="warning" if fail_on == "warning" else "error",
-            rules=self.settings.lint_rules,
-            lock_timeout=timeout is not None and parse_duration_ms(timeout) > 0,
-            server_version=self.settings.lint_pg_version,
-        )
+        options = command.options_of(self.settings, fail_on)
         if conn is None and connect:
             with self._connect(read_only=True) as own:
-                return self._lint(targets, context=context, shared=shared, fail_on=fail_on, conn=own)
-        if conn is None:
-            return lint(targets, shared=shared, context=context, options=options)
-        from .db import table_facts
-
-        live = conn
-        options = options._replace(
-            server_version=table_facts.server_version(live), default_schema=table_facts.current_schema(live)
-        )
-        return lint(
-            targets, shared=shared, context=context, options=options, facts=lambda names: table_facts.read(live, names)
-        )
+                return command.run(targets, context=context, shared=shared, options=options, conn=own)
+        return command.run(targets, context=context, shared=shared, options=options, conn=conn)
 
     def drift(self) -> results.DriftResult:
         """The live schema compared with the one its applied migrations build on a scratch database."""
