@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -271,9 +270,10 @@ class Migrator:
         run's, placed at file:line:column, exit 1). A no-transaction file cannot run inside it; it
         is not run, nor is any file after it, which may depend on what it does."""
         from .db.execute import rehearsal
+        from .file_checks import not_rehearsable
 
         migrations = [e.migration for e in todo if e.migration]
-        first = next((i for i, m in enumerate(migrations) if _not_rehearsable(m.up)), len(migrations))
+        first = next((i for i, m in enumerate(migrations) if not_rehearsable(m.up)), len(migrations))
         runnable, skipped = migrations[:first], migrations[first:]
         if self.on_event:
             self.on_event(RunStarted(len(runnable), "up"))
@@ -284,7 +284,7 @@ class Migrator:
                 m.version,
                 m.name,
                 m.up.path,
-                _not_rehearsable(m.up) or ""
+                not_rehearsable(m.up) or ""
                 if m is skipped[0]
                 else f"after {skipped[0].label}, which was not rehearsed: it may depend on what that one does",
             )
@@ -551,8 +551,9 @@ class Migrator:
         up_text = f"-- {stem}: apply. Runs in one transaction with its history row.\n\n"
         list_path = sum_file.path_in(self.settings.dirs)
         added = sum_file.line_for(stem, up_text)
-        if sum_file.exists(list_path):
-            listed = sum_file.lines_with(_read_text(list_path), shown_path(str(list_path)), [added])
+        listed_text = _list_text(list_path)
+        if listed_text is not None:
+            listed = sum_file.lines_with(listed_text, shown_path(str(list_path)), [added])
         else:
             listed = [sum_file.line_of(m) for m in sorted(migrations, key=lambda m: m.version)] + [added]
         write_new(target, (up_path, up_text), (down_path, f"-- {stem}: revert what {up_path.name} does.\n\n"))
@@ -584,8 +585,9 @@ class Migrator:
         updated = False
         if not dry_run:
             rename_all(list(pair.moves(new)))
-            if sum_file.exists(list_path):
-                text = renumber.sum_moved(_read_text(list_path), str(list_path), pair, new)
+            listed_text = _list_text(list_path)
+            if listed_text is not None:
+                text = renumber.sum_moved(listed_text, str(list_path), pair, new)
                 if text is not None:
                     replace_file(list_path, text)
                     updated = True
@@ -600,9 +602,8 @@ class Migrator:
         path = sum_file.path_in(self.settings.dirs)
         text = sum_file.render_migrations(migrations)
         before: str | None = None
-        if sum_file.exists(path):
-            with contextlib.suppress(RefusedError):  # unreadable (not UTF-8): rewritten all the same
-                before = _read_text(path)
+        with contextlib.suppress(RefusedError):  # unreadable (not UTF-8): rewritten all the same
+            before = _list_text(path)
         if before != text:
             replace_file(path, text)
         return results.SumResult(path, len(migrations), changed=before != text)
@@ -613,7 +614,11 @@ class Migrator:
         from . import sum_file
 
         path = sum_file.path_in(self.settings.dirs)
-        if not sum_file.exists(path):
+        try:
+            text = _list_text(path)
+        except RefusedError as exc:  # a directory of that name, not UTF-8...: a problem like the others
+            return exc.problems
+        if text is None:
             if not self.settings.require_sum:
                 return []
             return [
@@ -623,10 +628,6 @@ class Migrator:
                     "`sqlmig sum` writes it; commit it with the migrations",
                 )
             ]
-        try:
-            text = _read_text(path)
-        except RefusedError as exc:  # a directory of that name, not UTF-8...: a problem like the others
-            return exc.problems
         if listing_only:
             return list(sum_file.parse(text, shown_path(str(path))).problems)
         return sum_file.check(text, shown_path(str(path)), migrations)
@@ -1014,22 +1015,6 @@ def _refuse_unrunnable(files: Sequence[SqlFile], single_transaction: bool = Fals
         refuse_unrunnable(files, single_transaction, **why)
 
 
-_SETVAL = re.compile(r"\bsetval\s*\(", re.IGNORECASE)
-
-
-def _not_rehearsable(file: SqlFile) -> str | None:
-    """Why a rehearsal (one transaction, rolled back) cannot try this file: a no-transaction file
-    cannot run inside it, and setval() is never rolled back (the live sequence would be changed)."""
-    if file.directives.no_transaction:
-        return "marked -- sqlmig:no-transaction: it cannot run inside the rehearsal's transaction, which is rolled back"
-    if _SETVAL.search(file.sql):
-        return (
-            "calls setval(), which PostgreSQL never rolls back: trying it would change the live sequence "
-            "(apply it for real, after review)"
-        )
-    return None
-
-
 def _same_folder(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -1037,20 +1022,21 @@ def _same_folder(a: Path, b: Path) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def _read_text(path: Path) -> str:
-    """A list file's text (a BOM and CRLF dropped, as for migration files); a file that cannot be
-    read is a refusal naming it, not a traceback."""
-    from .migrations import normalize
+def _list_text(path: Path) -> str | None:
+    """sqlmig.sum's text, read as migration files are (UTF-8, no NUL, a BOM and CRLF dropped); None
+    when nothing has its name (or its folder cannot be looked into: discovery reports the folder).
+    One that cannot be read (a directory of that name, not UTF-8) is a refusal naming it."""
+    from .migrations import read_file
 
     try:
-        return normalize(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
-        raise RefusedError(
-            f"cannot read {path}: {why}",
-            [Problem(str(path), f"cannot read: {why}")],
-            hint="`sqlmig sum` writes it anew from the folder",
-        ) from None
+        if not path.exists():
+            return None
+    except OSError:
+        return None
+    file, problems = read_file(str(path))
+    if file is None:
+        raise RefusedError(f"cannot read {path}", problems, hint="`sqlmig sum` writes it anew from the folder")
+    return file.sql
 
 
 def _unknown_target(to: int, where: str, hint: str) -> ConfigError:

@@ -398,6 +398,23 @@ SINGLE_TRANSACTION = (
     "marked -- sqlmig:no-transaction, so it cannot run inside --single-transaction",
     "run it in a separate run without --single-transaction",
 )
+_SETVAL = re.compile(r"\bsetval\s*\(", re.IGNORECASE)
+
+
+def not_rehearsable(file: SqlFile) -> str | None:
+    """Why `migrate --dry-run --execute` (one transaction, rolled back) cannot try this file: a
+    no-transaction file cannot run inside it, and setval() is never rolled back (the live sequence
+    would stay changed)."""
+    if file.directives.no_transaction:
+        return "marked -- sqlmig:no-transaction: it cannot run inside the rehearsal's transaction, which is rolled back"
+    if _SETVAL.search(file.sql):
+        return (
+            "calls setval(), which PostgreSQL never rolls back: trying it would change the live sequence "
+            "(apply it for real, after review)"
+        )
+    return None
+
+
 SEED_REHEARSAL = (
     "marked -- sqlmig:no-transaction, so seed --dry-run cannot rehearse it: the dry run applies pending"
     " migrations inside the seed's one transaction and rolls it back, and this file cannot run inside a transaction",

@@ -215,13 +215,3 @@ def line_for(stem: str, up_sql: str) -> str:
 
     version, name = stem.split("_", 1)
     return f"{version} {name} {checksum(normalize(up_sql))}"
-
-
-def exists(path: Path) -> bool:
-    """Whether something is there under the list's name (a directory too: reading it then says
-    so); a folder that cannot be looked into (no permission, a path too long) has none: discovery
-    reports the folder itself."""
-    try:
-        return path.exists()
-    except OSError:
-        return False
