@@ -66,6 +66,28 @@ def fresh_database(server_url: str, template: str | None = None) -> Iterator[str
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+
+
+def two_branches(project: Project, base: str, names: tuple[str, str], *new_args: str, pause: float = 0) -> None:
+    """A git repository whose `main` has one migration (`base`), and branches `one` and `two` that
+    each add one with `sqlmig new [new_args] NAME`, committed; `two` is checked out, ready to merge
+    `one`. `pause`: seconds between the branches (timestamp versions that differ)."""
+    root = project.root
+    for args in (("init", "-q", "-b", "main"), ("config", "user.email", "t@example.com"), ("config", "user.name", "t")):
+        git(root, *args)
+    assert run_cli("new", base).exit_code == 0
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", base)
+    for branch, name in zip(("one", "two"), names, strict=True):
+        git(root, "checkout", "-q", "-b", branch, "main")
+        assert run_cli("new", *new_args, name).exit_code == 0
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", name)
+        time.sleep(pause)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
     """Run the CLI in-process (Typer's CliRunner), stdout and stderr kept apart."""
     runner = CliRunner(env={"NO_COLOR": "1", "COLUMNS": "120", **(env or {})})

@@ -5,33 +5,18 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-from .support import Conn, Project, run_cli, tables
+from .support import Conn, Project, git, run_cli, tables, two_branches
 
 SUM = "sqlmig.sum"
-
-
-def git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_two_branches_adding_a_migration_conflict_in_git_and_renumber_then_sum_resolve_it(project: Project) -> None:
     root = project.root
-    for args in (("init", "-q", "-b", "main"), ("config", "user.email", "t@example.com"), ("config", "user.name", "t")):
-        git(root, *args)
-    assert run_cli("new", "create_customer").exit_code == 0
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "base")
-    for branch, name in (("one", "add_email"), ("two", "add_phone")):
-        git(root, "checkout", "-q", "-b", branch, "main")
-        assert run_cli("new", name).exit_code == 0
-        git(root, "add", "-A")
-        git(root, "commit", "-qm", name)
+    two_branches(project, "create_customer", ("add_email", "add_phone"))
     merge = git(root, "merge", "one")
     assert merge.returncode != 0 and f"CONFLICT (content): Merge conflict in sql/{SUM}" in merge.stdout
     # both pairs are in the folder now, as 0002; sqlmig says what happened and what to do

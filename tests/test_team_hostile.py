@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .support import Conn, Project, history, run_cli
+from .support import Conn, Project, git, history, run_cli, two_branches
 
 SUM = "sqlmig.sum"
 PSQL = shutil.which("psql")
@@ -253,27 +253,11 @@ def test_print_sql_header_redacts_a_keyword_password(project: Project, database_
     assert r.exit_code == 0 and "hunter2" not in r.stdout and "password=***" in r.stdout
 
 
-def git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
-
-
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_two_timestamp_branches_conflict_and_sum_alone_resolves_it(project: Project) -> None:
     """Distinct timestamp versions still collide in sqlmig.sum; `sqlmig sum` alone resolves it."""
-    import time
-
     root = project.root
-    for args in (("init", "-q", "-b", "main"), ("config", "user.email", "t@example.com"), ("config", "user.name", "t")):
-        git(root, *args)
-    assert run_cli("new", "base").exit_code == 0
-    git(root, "add", "-A")
-    git(root, "commit", "-qm", "base")
-    for branch, name in (("one", "x"), ("two", "y")):
-        git(root, "checkout", "-q", "-b", branch, "main")
-        assert run_cli("new", "--timestamp", name).exit_code == 0
-        git(root, "add", "-A")
-        git(root, "commit", "-qm", name)
-        time.sleep(1.1)  # the two branches' timestamps differ, as on two machines
+    two_branches(project, "base", ("x", "y"), "--timestamp", pause=1.1)  # timestamps of two machines
     stems = sorted(p.name for p in project.sql.glob("2*.up.sql"))
     assert len(stems) == 1
     assert git(root, "merge", "one").returncode != 0
