@@ -163,6 +163,28 @@ def test_sigint_rolls_back_current_migration(project: Project, database_url: str
     assert_consistent(db, [1, 2, 3])
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_an_interrupted_rehearsal_leaves_nothing(project: Project, database_url: str, db: Conn, sig: int) -> None:
+    """`migrate --dry-run --execute` stopped in its second file (Ctrl-C or kill): the rehearsal's one
+    transaction is rolled back, so no table, no history row and no lock stay; a real run then
+    applies all three."""
+    slow_project(project)
+    proc = start(project, database_url, "migrate", "--dry-run", "--execute")
+    try:
+        wait_until(lambda: sqlmig_busy(db, "pg_sleep"), what="the rehearsal of migration 2 to be running")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and "Traceback" not in err, err
+    wait_until(lambda: sqlmig_gone(db), what="the rehearsal's backends to end")
+    assert tables(db) == set() and advisory_locks(db) == 0  # not even the history table
+    make_fast(project)
+    assert run_process("--database-url", database_url, "migrate", cwd=project.root).exit_code == 0
+    assert_consistent(db, [1, 2, 3])
+
+
 def test_server_restarted_between_migrations(project: Project) -> None:
     """A restart between two migrations of one run: the run fails cleanly; the next run resumes.
     (0002 runs without a transaction, so it is not sent with 0001: files sent together run back
