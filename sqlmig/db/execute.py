@@ -120,16 +120,7 @@ class FileFailed(Exception):
 # What a printed script (`--print-sql`) sends where sqlmig sends DISCARD ALL: DISCARD ALL spelled
 # out, without its pg_advisory_unlock_all(). sqlmig runs the files on a connection of their own; the
 # script runs on the one that holds sqlmig's lock, which DISCARD ALL would release.
-SCRIPT_RESET = (
-    "CLOSE ALL",
-    _AS_CONNECTED,
-    "RESET ALL",
-    "DEALLOCATE ALL",
-    "UNLISTEN *",
-    "DISCARD PLANS",
-    "DISCARD TEMP",
-    "DISCARD SEQUENCES",
-)
+SCRIPT_RESET = (*SESSION_RESET, "DEALLOCATE ALL", "DISCARD PLANS")
 
 
 def around_file(job: Job, *, inside_transaction: bool) -> tuple[list[Query], list[Query]]:
