@@ -202,7 +202,7 @@ class Runner:
         statements = statements_of(file)
         watch = "concurrently" in file.sql.lower()  # only a CONCURRENTLY build leaves an INVALID index
         before = {ix.drop_statement for ix in self._left_invalid(set())} if watch else set()
-        lock_timeout, statement_timeout = self._timeouts(file)
+        lock_timeout, statement_timeout = timeouts(file, self.settings)
         progress = Progress()
         for attempt in range(self.settings.lock_retries + 1):
             try:
@@ -382,9 +382,6 @@ class Runner:
             return [ix for ix in self.session.invalid_indexes() if ix.drop_statement not in before]
         except HistoryAccessFailed:
             return []
-
-    def _timeouts(self, file: SqlFile) -> tuple[str | None, str | None]:
-        return timeouts(file, self.settings)
 
 
 def timeouts(file: SqlFile, settings: Settings) -> tuple[str | None, str | None]:
