@@ -377,3 +377,19 @@ def test_migrate_with_lint_off_does_not_lint(project: Project, database_url: str
     assert r.exit_code == 1 and "SM101" not in r.stderr  # users does not exist: the server says so
     r = run_cli("--database-url", database_url, "migrate", env={"SQLMIG_LINT": "loud"})
     assert r.exit_code == 2 and "invalid value 'loud' for lint" in r.stderr
+
+
+def test_a_statement_that_fails_on_any_row_is_an_error_on_a_small_table_too(
+    project: Project, database_url: str, db: Conn
+) -> None:
+    """Size lowers a lock finding (a short lock on a small table), never one that fails outright:
+    ADD COLUMN ... NOT NULL without a default fails on 5 rows as on 5 million; on 0 it works."""
+    project.add(1, "items", "CREATE TABLE items (id int);", "DROP TABLE items;")
+    assert run_cli("--database-url", database_url, "migrate").exit_code == 0
+    project.add(2, "n", "ALTER TABLE items ADD COLUMN n int NOT NULL;", "ALTER TABLE items DROP COLUMN n;")
+    _, doc = lint("--database-url", database_url)
+    assert [f for f in found(doc) if f[0] == "SM102"] == [("SM102", "0002_n.up.sql", 1, 19, "info")]
+    db.execute("INSERT INTO items SELECT generate_series(1, 5)")
+    code, doc = lint("--database-url", database_url)
+    assert [f for f in found(doc) if f[0] == "SM102"] == [("SM102", "0002_n.up.sql", 1, 19, "error")]
+    assert code == 3

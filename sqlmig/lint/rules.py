@@ -53,7 +53,8 @@ Family = Literal["locks", "application", "production", "reversibility", "waivers
 
 class Rule(NamedTuple):
     """One rule. `severity` is what a finding gets on a table of unknown size (no database) or a
-    large one; `graded` rules are lowered on small tables and to info on empty ones."""
+    large one; `graded` rules are lowered on small tables (not those whose statement fails with
+    any row) and to info on empty ones."""
 
     code: str
     name: str

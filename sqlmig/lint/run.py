@@ -204,7 +204,8 @@ def _meta(
 
 
 def _severity(rule: Rule, hit: Hit, options: Options, table_facts: Mapping[Name, TableFacts]) -> LintSeverity | None:
-    """The rule's severity (or the setting's), lowered for a small table, to info for an empty one,
+    """The rule's severity (or the setting's), lowered for a small table (unless the statement
+    fails on any row), to info for an empty one,
     and one level when the rule could not be sure without the database; None: the rule is off."""
     setting = options.rules.get(rule.code, rule.severity)
     if setting == "off":
@@ -215,7 +216,7 @@ def _severity(rule: Rule, hit: Hit, options: Options, table_facts: Mapping[Name,
         size = size_class(facts)
         if size == "empty":
             level = 0
-        elif size == "small":
+        elif size == "small" and not rule.fails_with_rows:  # a lock is short on a small table; a failure is not
             level = max(level - 1, 0)
     if hit.uncertain:
         level = max(level - 1, 0)

@@ -246,5 +246,7 @@ def _gh_prop(text: str) -> str:
 
 
 def rule_line(rule: Rule) -> str:
-    graded = ", lower on small tables" if rule.graded else ""
+    graded = ""
+    if rule.graded:
+        graded = ", info on an empty table" if rule.fails_with_rows else ", lower on small tables"
     return f"{rule.code}  {rule.name}  ({rule.severity}{graded}): {rule.what}"
