@@ -96,8 +96,9 @@ class Migrator:
         problems = found.problems + file_checks.files_problems(found.files)
         # a broken folder (two pairs with one version) is checked against the list's own state only:
         # its conflict markers say why
-        problems += self._sum_problems(migrations, listing_only=bool(found.problems))
-        warnings = file_checks.marker_warnings(found.files)
+        listed_problems, listed_warnings = self._sum_problems(migrations, listing_only=bool(found.problems))
+        problems += listed_problems
+        warnings = listed_warnings + file_checks.marker_warnings(found.files)
         applied = 0
         check_history = not files_only and not found.problems  # a broken directory cannot be matched to it
         if check_history:
@@ -187,12 +188,13 @@ class Migrator:
                 hint="`sqlmig migrate --dry-run --execute` to try them; `sqlmig migrate` to apply them",
             )
         migrations = self.discover()
-        self._check_sum(migrations)
+        listed = self._check_sum(migrations)
         if to is not None and to not in {m.version for m in migrations}:
             raise _unknown_target(to, "on disk", "`sqlmig status` lists every version")
         with self._connected(write=not dry_run or execute, ensure=False) as (conn, session):
             plan = self._plan(conn, migrations, session)
             todo, warnings = self._to_apply(conn, plan, to, allow_out_of_order, single_transaction, allow_existing)
+            warnings = listed + warnings
             if dry_run and execute and session is not None:
                 return self._rehearsal(session, todo, warnings)
             if dry_run or session is None:
@@ -608,7 +610,9 @@ class Migrator:
             replace_file(path, text)
         return results.SumResult(path, len(migrations), changed=before != text)
 
-    def _sum_problems(self, migrations: Sequence[Migration], *, listing_only: bool = False) -> list[Problem]:
+    def _sum_problems(
+        self, migrations: Sequence[Migration], *, listing_only: bool = False
+    ) -> tuple[list[Problem], list[Problem]]:
         """sqlmig.sum against the folder, when the file is there (or the require_sum setting wants it);
         `listing_only`: only what is wrong with the file itself (conflict markers, unreadable lines)."""
         from . import sum_file
@@ -617,25 +621,31 @@ class Migrator:
         try:
             text = _list_text(path)
         except RefusedError as exc:  # a directory of that name, not UTF-8...: a problem like the others
-            return exc.problems
+            return exc.problems, []
         if text is None:
             if not self.settings.require_sum:
-                return []
+                return [], []
             return [
                 Problem(
                     shown_path(str(path)),
                     "no migration list: the require_sum setting asks for one",
                     "`sqlmig sum` writes it; commit it with the migrations",
                 )
-            ]
+            ], []
         if listing_only:
-            return list(sum_file.parse(text, shown_path(str(path))).problems)
+            return list(sum_file.parse(text, shown_path(str(path))).problems), []
         return sum_file.check(text, shown_path(str(path)), migrations)
 
-    def _check_sum(self, migrations: Sequence[Migration]) -> None:
-        problems = self._sum_problems(migrations)
+    def _check_sum(self, migrations: Sequence[Migration]) -> tuple[Problem, ...]:
+        """Refuse a run the migration list disagrees with; its warnings (files edited since they were
+        listed) are told and returned."""
+        problems, warnings = self._sum_problems(migrations)
         if problems:
             raise DiscoveryError(f"{plural(len(problems), 'problem')} in the migration list; nothing was run", problems)
+        if self.on_event:
+            for p in warnings:
+                self.on_event(FileWarning(p.message, p.where, p.hint))
+        return tuple(warnings)
 
     def seed(
         self, *, file: str | Path | None = None, migrate: bool = True, dry_run: bool = False

@@ -124,12 +124,16 @@ def parse(text: str, where: str) -> Listing:
     return Listing(tuple(entries), total, total_line, tuple(problems))
 
 
-def check(text: str, where: str, migrations: Sequence[Migration]) -> list[Problem]:
-    """What the file says against the migrations on disk: each disagreement, exactly."""
+def check(text: str, where: str, migrations: Sequence[Migration]) -> tuple[list[Problem], list[Problem]]:
+    """What the file says against the migrations on disk, each disagreement exactly: (problems,
+    warnings). A file edited since it was listed is a warning: `new`, then writing the SQL in the
+    file, is the everyday way to make a migration; the edit of an applied one is the history's to
+    refuse."""
     listing = parse(text, where)
     problems = list(listing.problems)
+    edited: list[Problem] = []
     if listing.problems:
-        return problems  # conflict markers or unreadable lines: the rest would only repeat them
+        return problems, edited  # conflict markers or unreadable lines: the rest would only repeat them
     by_version = {m.version: m for m in migrations}
     listed: dict[int, Entry] = {}
     fix = "`sqlmig sum` rewrites the list from the folder once the change is intended"
@@ -161,11 +165,11 @@ def check(text: str, where: str, migrations: Sequence[Migration]) -> list[Proble
                 )
             )
         elif m.checksum != entry.checksum:
-            problems.append(
+            edited.append(
                 Problem(
                     f"{where}:{entry.line}",
                     f"{m.label}: {m.up.path.name} changed since it was listed",
-                    f"{fix} (and review the change: an applied migration's file should not change)",
+                    "`sqlmig sum` records it (commit the list with the file)",
                 )
             )
     for m in migrations:
@@ -189,7 +193,7 @@ def check(text: str, where: str, migrations: Sequence[Migration]) -> list[Proble
                 fix,
             )
         )
-    return problems
+    return problems, edited
 
 
 def lines_with(text: str, where: str, added: Sequence[str]) -> list[str]:
